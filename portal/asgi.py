@@ -1,0 +1,131 @@
+"""create_app(): the one place the app is assembled."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import httpx
+from litestar import Litestar, get
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.logging import LoggingConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.flash import FlashConfig, FlashPlugin
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+
+from portal import __version__
+from portal.catalog.api import ProvidersApi
+from portal.catalog.pages import CatalogPages, ProviderPages
+from portal.catalog.services import sync_builtin_catalog
+from portal.config import REPO_ROOT, Settings, load_settings
+from portal.credentials.api import LlmKeysApi, SysadminCredentialsApi
+from portal.credentials.pages import CredentialPages
+from portal.crypto.keyring import MasterKeyring
+from portal.crypto.vault import Vault
+from portal.db.engine import create_engine, create_session_factory
+from portal.identity.pages import SignInPages
+from portal.tenants.api import TenantsApi
+from portal.tenants.pages import AdminTenantPages, TenantPages
+from portal.web.auth import CSRF_COOKIE, CSRF_HEADER, PrincipalMiddleware
+from portal.web.deps import dependencies
+from portal.web.errors import exception_handlers
+from portal.web.guards import allow_anyone
+from portal.web.sessions import SESSION_STORE, session_config, session_store
+from portal.web.state import PortalState
+from portal.web.templating import template_config
+
+
+@get("/health", guards=[allow_anyone], tags=["health"], sync_to_thread=False)
+def health() -> dict[str, str]:
+    """A trivial JSON endpoint: the process answers."""
+    return {"status": "ok"}
+
+
+def create_app(
+    settings: Settings | None = None, *, sessions_shared_between_processes: bool = False
+) -> Litestar:
+    settings = settings or load_settings()
+    engine = create_engine(settings)
+    portal_state = PortalState(
+        settings=settings,
+        vault=Vault(MasterKeyring(settings.encryption_key, settings.encryption_key_previous)),
+        engine=engine,
+        sessions=create_session_factory(engine),
+        http=httpx.AsyncClient(headers={"user-agent": f"llm-portal/{__version__}"}),
+    )
+    sessions = session_config(settings)
+    templates = template_config()
+
+    async def on_startup(app: Litestar) -> None:
+        async with portal_state.sessions() as db:
+            await sync_builtin_catalog(db)
+
+    async def on_shutdown(app: Litestar) -> None:
+        await portal_state.http.aclose()
+        await engine.dispose()
+
+    return Litestar(
+        route_handlers=[
+            health,
+            create_static_files_router(
+                path="/static",
+                directories=[REPO_ROOT / "static"],
+                guards=[allow_anyone],
+                include_in_schema=False,
+            ),
+            TenantsApi,
+            SysadminCredentialsApi,
+            LlmKeysApi,
+            ProvidersApi,
+            SignInPages,
+            AdminTenantPages,
+            TenantPages,
+            CredentialPages,
+            ProviderPages,
+            CatalogPages,
+        ],
+        dependencies=dependencies,
+        middleware=[sessions.middleware, PrincipalMiddleware()],
+        stores={
+            SESSION_STORE: session_store(settings, shared_between_processes=sessions_shared_between_processes)
+        },
+        csrf_config=CSRFConfig(
+            secret=settings.session_secret,
+            cookie_name=CSRF_COOKIE,
+            header_name=CSRF_HEADER,
+            cookie_secure=settings.secure_cookies,
+            cookie_httponly=True,
+            exclude=["/api/", "/health"],
+        ),
+        template_config=templates,
+        plugins=[HTMXPlugin(), FlashPlugin(FlashConfig(template_config=templates))],
+        openapi_config=OpenAPIConfig(
+            title="LLM credentials portal",
+            version=__version__,
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            description="Platform API: send the platform key in X-API-Key, or use a signed-in "
+            "session with the x-csrftoken header for changes.",
+        ),
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        state=State({"portal": portal_state, "session_config": sessions}),
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        logging_config=LoggingConfig(
+            root={"level": "INFO", "handlers": ["queue_listener"]},
+            loggers={"portal": {"level": "INFO"}},
+            log_exceptions="always",
+        ),
+        debug=False,
+    )
+
+
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def app_factory() -> Litestar:
+    """For uvicorn --factory (several workers): settings come from the environment."""
+    return create_app(sessions_shared_between_processes=os.environ.get("PORTAL_SESSIONS_SHARED") == "1")

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+
+from portal.catalog.services import ModelView, ProviderView
+
+
+class FieldOut(msgspec.Struct):
+    name: str
+    label: str
+    secret: bool
+    required: bool
+
+
+class ProviderOut(msgspec.Struct):
+    id: uuid.UUID
+    name: str
+    display_name: str
+    base_url: str | None
+    builtin: bool
+    has_api_key: bool
+    credential_source: str  # tenant | shared | none
+    key_hint: str | None
+    models_total: int
+    models_enabled: int
+    fields: list[FieldOut]
+
+    @classmethod
+    def of(cls, view: ProviderView, strict: bool) -> ProviderOut:
+        provider = view.provider
+        return cls(
+            id=provider.id,
+            name=provider.name,
+            display_name=provider.display_name,
+            base_url=provider.base_url,
+            builtin=provider.is_builtin,
+            has_api_key=view.has_api_key,
+            credential_source=view.source.value,
+            key_hint=view.credential.key_hint if view.credential else None,
+            models_total=len(provider.models),
+            models_enabled=view.enabled_models,
+            fields=[FieldOut(f.name, f.label, f.secret, f.is_required(strict)) for f in view.spec.fields],
+        )
+
+
+class CustomProviderCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    base_url: str
+    display_name: str = ""
+    api_key: str | None = None
+    models: list[str] = msgspec.field(default_factory=list)
+
+
+class ProviderUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    api_key: str | None = None
+    display_name: str | None = None
+    base_url: str | None = None
+
+
+class ModelOut(msgspec.Struct):
+    id: uuid.UUID
+    provider_id: uuid.UUID
+    name: str
+    display_name: str
+    enabled: bool
+
+    @classmethod
+    def of(cls, view: ModelView) -> ModelOut:
+        m = view.model
+        return cls(m.id, m.provider_id, m.name, m.display_name, view.enabled)
+
+
+class ModelCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    display_name: str = ""
+
+
+class ModelEnablement(msgspec.Struct, forbid_unknown_fields=True):
+    enabled: bool

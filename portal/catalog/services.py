@@ -1,0 +1,387 @@
+"""The provider catalogue: built-in sync, custom providers, models and per-tenant enablement."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from portal.audit import services as audit
+from portal.audit.actor import Actor
+from portal.catalog.sources import CredentialSource, source_for
+from portal.catalog.spec import ProviderSpec, builtin_specs, check_url, custom_provider_spec
+from portal.config import Settings
+from portal.db.models import CatalogRemoval, Credential, Model, Provider, Tenant, TenantModel
+from portal.db.models.catalog import BUILTIN_OWNER
+from portal.errors import Conflict, InvalidInput, NotFound
+
+PROVIDER_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,62}$"
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$"
+
+
+def spec_for(provider: Provider) -> ProviderSpec:
+    if provider.is_builtin and provider.name in builtin_specs():
+        return builtin_specs()[provider.name]
+    return custom_provider_spec(provider.name, provider.display_name, provider.base_url)
+
+
+async def sync_builtin_catalog(db: AsyncSession) -> None:
+    """Insert built-in providers and models that are missing, except what an admin removed."""
+    removed = {(r.provider_name, r.model_name) for r in await db.scalars(select(CatalogRemoval))}
+    existing = {
+        p.name: p
+        for p in await db.scalars(
+            select(Provider).where(Provider.tenant_id.is_(None)).options(selectinload(Provider.models))
+        )
+    }
+    for spec in builtin_specs().values():
+        if (spec.name, "") in removed:
+            continue
+        provider = existing.get(spec.name)
+        if provider is None:
+            provider = Provider(
+                id=uuid.uuid4(),
+                name=spec.name,
+                display_name=spec.display_name,
+                base_url=spec.base_url,
+                owner=BUILTIN_OWNER,
+                models=[],
+            )
+            db.add(provider)
+        have = {m.name for m in provider.models}
+        for model_name in spec.models:
+            if model_name not in have and (spec.name, model_name) not in removed:
+                provider.models.append(Model(id=uuid.uuid4(), name=model_name))
+    await db.commit()
+
+
+@dataclass(frozen=True)
+class ProviderView:
+    provider: Provider
+    spec: ProviderSpec
+    source: CredentialSource
+    credential: Credential | None
+    enabled_models: int
+
+    @property
+    def has_api_key(self) -> bool:
+        return self.source is not CredentialSource.NONE
+
+
+async def providers_for_tenant(db: AsyncSession, settings: Settings, tenant: Tenant) -> list[ProviderView]:
+    providers = list(
+        await db.scalars(
+            select(Provider)
+            .where((Provider.tenant_id.is_(None)) | (Provider.tenant_id == tenant.id))
+            .options(selectinload(Provider.models))
+            .order_by(Provider.tenant_id.is_not(None), Provider.display_name)
+        )
+    )
+    credentials = {
+        c.provider_id: c
+        for c in await db.scalars(select(Credential).where(Credential.tenant_id == tenant.id))
+    }
+    enabled = set(await db.scalars(select(TenantModel.model_id).where(TenantModel.tenant_id == tenant.id)))
+    views = []
+    for provider in providers:
+        spec = spec_for(provider)
+        credential = credentials.get(provider.id)
+        views.append(
+            ProviderView(
+                provider=provider,
+                spec=spec,
+                source=source_for(settings, spec, credential is not None),
+                credential=credential,
+                enabled_models=sum(1 for m in provider.models if m.id in enabled),
+            )
+        )
+    return views
+
+
+async def find_provider(db: AsyncSession, tenant: Tenant, ref: str) -> Provider:
+    """A provider this tenant can see, by id or name (its own custom ones win over built-ins)."""
+    try:
+        condition = Provider.id == uuid.UUID(ref)
+    except ValueError:
+        condition = Provider.name == ref.strip().lower()
+    candidates = list(
+        await db.scalars(
+            select(Provider)
+            .where(condition)
+            .where((Provider.tenant_id.is_(None)) | (Provider.tenant_id == tenant.id))
+            .options(selectinload(Provider.models))
+        )
+    )
+    if not candidates:
+        raise NotFound("Provider not found")
+    candidates.sort(key=lambda p: p.tenant_id is None)
+    return candidates[0]
+
+
+def _validate_models(names: list[str]) -> tuple[list[str], str | None]:
+    clean = list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
+    bad = [n for n in clean if not re.fullmatch(MODEL_NAME_PATTERN, n)]
+    if bad:
+        return clean, (
+            f"invalid model name {bad[0]!r}: use letters, digits and . _ : / @ + - (at most 200 characters)"
+        )
+    return clean, None
+
+
+async def create_custom_provider(
+    db: AsyncSession,
+    actor: Actor,
+    tenant: Tenant,
+    *,
+    name: str,
+    display_name: str,
+    base_url: str,
+    models: list[str],
+    commit: bool = True,
+) -> Provider:
+    name = (name or "").strip().lower()
+    display_name = (display_name or "").strip() or name
+    base_url = (base_url or "").strip().rstrip("/")
+    errors: dict[str, str] = {}
+    if not re.fullmatch(PROVIDER_NAME_PATTERN, name):
+        errors["name"] = "2 to 63 characters: lowercase letters, digits, '-' and '_' (e.g. my-gateway)"
+    if len(display_name) > 200:
+        errors["display_name"] = "at most 200 characters"
+    if not base_url:
+        errors["base_url"] = "required: the OpenAI-compatible API root, e.g. https://llm.example.com/v1"
+    elif problem := check_url(base_url):
+        errors["base_url"] = problem
+    clean_models, model_problem = _validate_models(models)
+    if model_problem:
+        errors["models"] = model_problem
+    if errors:
+        raise InvalidInput(errors)
+    if name in builtin_specs() or await db.scalar(
+        select(Provider.id).where(Provider.name == name, Provider.owner.in_([BUILTIN_OWNER, str(tenant.id)]))
+    ):
+        raise Conflict(f"A provider named '{name}' exists already; choose another name")
+    provider = Provider(
+        id=uuid.uuid4(),
+        name=name,
+        display_name=display_name,
+        base_url=base_url,
+        tenant_id=tenant.id,
+        owner=str(tenant.id),
+        models=[Model(id=uuid.uuid4(), name=m) for m in clean_models],
+    )
+    db.add(provider)
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise Conflict(f"A provider named '{name}' exists already; choose another name") from exc
+    if provider.models:
+        await db.execute(
+            insert(TenantModel),
+            [{"tenant_id": tenant.id, "model_id": m.id} for m in provider.models],
+        )
+    await audit.record(
+        db,
+        actor,
+        "provider.created",
+        tenant_id=tenant.id,
+        target=f"provider:{name}",
+        details={"display_name": display_name, "base_url": base_url, "models": clean_models},
+    )
+    if commit:
+        await db.commit()
+    return provider
+
+
+def _require_custom(provider: Provider, tenant: Tenant, what: str) -> None:
+    if provider.tenant_id != tenant.id:
+        raise InvalidInput(
+            {"provider": f"'{provider.name}' is built in: {what} only applies to custom providers"}
+        )
+
+
+async def update_custom_provider(
+    db: AsyncSession,
+    actor: Actor,
+    tenant: Tenant,
+    provider: Provider,
+    *,
+    display_name: str | None = None,
+    base_url: str | None = None,
+    commit: bool = True,
+) -> Provider:
+    """Change a custom provider's display name or base URL (built-ins come from the catalogue)."""
+    errors: dict[str, str] = {}
+    changes: dict[str, str] = {}
+    if display_name is not None:
+        _require_custom(provider, tenant, "renaming")
+        clean = display_name.strip()
+        if not clean or len(clean) > 200:
+            errors["display_name"] = "1 to 200 characters"
+        changes["display_name"] = clean
+    if base_url is not None:
+        _require_custom(provider, tenant, "changing the base URL")
+        clean = base_url.strip().rstrip("/")
+        if problem := check_url(clean):
+            errors["base_url"] = problem
+        changes["base_url"] = clean
+    if errors:
+        raise InvalidInput(errors)
+    if not changes:
+        return provider
+    for key, value in changes.items():
+        setattr(provider, key, value)
+    await audit.record(
+        db,
+        actor,
+        "provider.updated",
+        tenant_id=tenant.id,
+        target=f"provider:{provider.name}",
+        details=changes,
+    )
+    if commit:
+        await db.commit()
+    return provider
+
+
+async def delete_custom_provider(db: AsyncSession, actor: Actor, tenant: Tenant, provider: Provider) -> None:
+    _require_custom(provider, tenant, "deleting")
+    name = provider.name
+    await db.execute(delete(Provider).where(Provider.id == provider.id))
+    await audit.record(db, actor, "provider.deleted", tenant_id=tenant.id, target=f"provider:{name}")
+    await db.commit()
+
+
+@dataclass(frozen=True)
+class ModelView:
+    model: Model
+    enabled: bool
+
+
+async def models_for_tenant(db: AsyncSession, tenant: Tenant, provider: Provider) -> list[ModelView]:
+    enabled = set(
+        await db.scalars(
+            select(TenantModel.model_id)
+            .join(Model, Model.id == TenantModel.model_id)
+            .where(TenantModel.tenant_id == tenant.id, Model.provider_id == provider.id)
+        )
+    )
+    models = await db.scalars(select(Model).where(Model.provider_id == provider.id).order_by(Model.name))
+    return [ModelView(m, m.id in enabled) for m in models]
+
+
+async def add_model(
+    db: AsyncSession,
+    actor: Actor,
+    tenant: Tenant,
+    provider: Provider,
+    *,
+    name: str,
+    display_name: str = "",
+) -> Model:
+    _require_custom(provider, tenant, "adding models")
+    clean, problem = _validate_models([name])
+    if problem or not clean:
+        raise InvalidInput({"name": problem or "required: the model's API name, e.g. llama-3.1-70b"})
+    if await db.scalar(select(Model.id).where(Model.provider_id == provider.id, Model.name == clean[0])):
+        raise Conflict(f"The model '{clean[0]}' exists already for {provider.name}")
+    model = Model(
+        id=uuid.uuid4(),
+        provider_id=provider.id,
+        name=clean[0],
+        display_name=display_name.strip()[:200],
+    )
+    db.add(model)
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise Conflict(f"The model '{clean[0]}' exists already for {provider.name}") from exc
+    db.add(TenantModel(tenant_id=tenant.id, model_id=model.id))
+    await audit.record(
+        db,
+        actor,
+        "model.created",
+        tenant_id=tenant.id,
+        target=f"model:{provider.name}/{model.name}",
+    )
+    await db.commit()
+    return model
+
+
+async def find_model(db: AsyncSession, tenant: Tenant, model_id: str) -> Model:
+    try:
+        model_uuid = uuid.UUID(model_id)
+    except ValueError as exc:
+        raise NotFound("Model not found") from exc
+    model = await db.scalar(
+        select(Model)
+        .join(Provider)
+        .where(Model.id == model_uuid)
+        .where((Provider.tenant_id.is_(None)) | (Provider.tenant_id == tenant.id))
+        .options(selectinload(Model.provider))
+    )
+    if model is None:
+        raise NotFound("Model not found")
+    return model
+
+
+async def delete_model(db: AsyncSession, actor: Actor, tenant: Tenant, model: Model) -> None:
+    _require_custom(model.provider, tenant, "deleting models (disable built-in ones instead)")
+    target = f"model:{model.provider.name}/{model.name}"
+    await db.execute(delete(Model).where(Model.id == model.id))
+    await audit.record(db, actor, "model.deleted", tenant_id=tenant.id, target=target)
+    await db.commit()
+
+
+async def set_model_enabled(
+    db: AsyncSession, actor: Actor, tenant: Tenant, model: Model, enabled: bool
+) -> None:
+    is_enabled = await db.scalar(
+        select(TenantModel.model_id).where(
+            TenantModel.tenant_id == tenant.id, TenantModel.model_id == model.id
+        )
+    )
+    if bool(is_enabled) == enabled:
+        return
+    if enabled:
+        db.add(TenantModel(tenant_id=tenant.id, model_id=model.id))
+    else:
+        await db.execute(
+            delete(TenantModel).where(TenantModel.tenant_id == tenant.id, TenantModel.model_id == model.id)
+        )
+    await audit.record(
+        db,
+        actor,
+        "model.enabled" if enabled else "model.disabled",
+        tenant_id=tenant.id,
+        target=f"model:{model.provider.name}/{model.name}",
+    )
+    try:
+        await db.commit()
+    except IntegrityError:  # enabled by a concurrent request: the outcome is the same
+        await db.rollback()
+
+
+async def remove_builtin(db: AsyncSession, actor: Actor, provider: Provider, model: Model | None) -> None:
+    """Platform admins remove a built-in provider or model; the start-up sync keeps it out."""
+    if not provider.is_builtin:
+        raise InvalidInput({"provider": "only built-in catalogue entries are removed here"})
+    db.add(CatalogRemoval(provider_name=provider.name, model_name=model.name if model else ""))
+    target = f"model:{provider.name}/{model.name}" if model else f"provider:{provider.name}"
+    await db.execute(
+        delete(Model).where(Model.id == model.id)
+        if model
+        else delete(Provider).where(Provider.id == provider.id)
+    )
+    await audit.record(db, actor, "catalog.removed", target=target)
+    try:
+        await db.commit()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise Conflict("Already removed") from exc

@@ -1,0 +1,155 @@
+"""Settings read from environment variables and validated once, at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KEYGEN_HINT = "make one with: portal generate-encryption-key"
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(Exception):
+    """One or more settings are wrong; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    encryption_key: str
+    encryption_key_previous: tuple[str, ...]
+    session_secret: str
+    super_api_key: str | None = None
+    tenant_credentials_enabled: bool = False
+    redis_url: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    var_dir: Path = REPO_ROOT / "var"
+    provider_test_timeout: float = 5.0
+    secure_cookies: bool = False
+    # The raw environment, for the providers' conventional variables (OPENAI_API_KEY…).
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def strict_credentials(self) -> bool:
+        return self.tenant_credentials_enabled
+
+    def __repr__(self) -> str:  # never print secrets
+        return f"Settings(database_url={_redact_url(self.database_url)!r}, ...)"
+
+
+def _redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+def _parse_bool(name: str, raw: str | None, default: bool, problems: list[str]) -> bool:
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    problems.append(f"{name}: expected true or false, got {raw!r}")
+    return default
+
+
+def _valid_fernet_key(value: str) -> bool:
+    try:
+        Fernet(value.encode())
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and check every setting; raise ConfigError naming each problem and its fix."""
+    env = dict(os.environ if environ is None else environ)
+    problems: list[str] = []
+    var_dir = Path(env.get("PORTAL_VAR_DIR") or REPO_ROOT / "var")
+
+    database_url = env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir / 'portal.db'}"
+    if database_url.startswith("postgresql://") or database_url.startswith("postgres://"):
+        database_url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+    if not (
+        database_url.startswith("sqlite+aiosqlite://") or database_url.startswith("postgresql+asyncpg://")
+    ):
+        problems.append(
+            "DATABASE_URL: use sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user@host/db"
+        )
+
+    encryption_key = (env.get("ENCRYPTION_KEY") or "").strip()
+    if not encryption_key:
+        problems.append(f"ENCRYPTION_KEY: not set; {KEYGEN_HINT}")
+    elif not _valid_fernet_key(encryption_key):
+        problems.append(f"ENCRYPTION_KEY: not a valid Fernet key; {KEYGEN_HINT}")
+
+    previous = tuple(k.strip() for k in (env.get("ENCRYPTION_KEY_PREVIOUS") or "").split(",") if k.strip())
+    for position, key in enumerate(previous, start=1):
+        if not _valid_fernet_key(key):
+            problems.append(f"ENCRYPTION_KEY_PREVIOUS: key #{position} is not a valid Fernet key")
+
+    session_secret = (env.get("SESSION_SECRET") or "").strip()
+    if len(session_secret) < 32:
+        problems.append(
+            "SESSION_SECRET: set at least 32 random characters, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+
+    super_api_key = (env.get("SUPER_API_KEY") or "").strip() or None
+    if super_api_key is not None and len(super_api_key) < 16:
+        problems.append("SUPER_API_KEY: use at least 16 characters (or leave it unset to disable)")
+
+    strict = _parse_bool("TENANT_CREDENTIALS_ENABLED", env.get("TENANT_CREDENTIALS_ENABLED"), False, problems)
+    secure_cookies = _parse_bool("SECURE_COOKIES", env.get("SECURE_COOKIES"), False, problems)
+
+    redis_url = (env.get("REDIS_URL") or "").strip() or None
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        problems.append("REDIS_URL: use redis://host:6379/0 (or rediss:// / unix://)")
+
+    public_url = (env.get("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
+    if urlsplit(public_url).scheme not in {"http", "https"} or not urlsplit(public_url).netloc:
+        problems.append("PUBLIC_URL: use an absolute http(s) URL such as https://portal.example.com")
+
+    timeout = 5.0
+    if raw_timeout := env.get("PROVIDER_TEST_TIMEOUT"):
+        try:
+            timeout = float(raw_timeout)
+            if not 0 < timeout <= 60:
+                raise ValueError
+        except ValueError:
+            problems.append("PROVIDER_TEST_TIMEOUT: seconds between 0 and 60, e.g. 5")
+
+    if problems:
+        raise ConfigError(problems)
+    return Settings(
+        database_url=database_url,
+        encryption_key=encryption_key,
+        encryption_key_previous=previous,
+        session_secret=session_secret,
+        super_api_key=super_api_key,
+        tenant_credentials_enabled=strict,
+        redis_url=redis_url,
+        public_url=public_url,
+        var_dir=var_dir,
+        provider_test_timeout=timeout,
+        secure_cookies=secure_cookies,
+        environ=env,
+    )

@@ -1,0 +1,108 @@
+"""JSON API: credentials per provider (sysadmin shape), BYO llm-keys, connection test."""
+
+from __future__ import annotations
+
+import httpx
+from litestar import Controller, delete, get, post, put
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit.actor import Actor
+from portal.config import Settings
+from portal.credentials import services
+from portal.credentials.connection_test import test_credential
+from portal.credentials.schemas import (
+    ConnectionTestOut,
+    CredentialFields,
+    CredentialList,
+    LlmKeyCreate,
+    LlmKeyOut,
+    MaskedCredential,
+)
+from portal.crypto.vault import Vault
+from portal.db.models import Tenant
+from portal.errors import InvalidInput
+from portal.tenants.deps import provide_tenant_by_id
+from portal.web.guards import requires_platform_admin
+
+TENANT = {"tenant": Provide(provide_tenant_by_id)}
+
+
+class SysadminCredentialsApi(Controller):
+    path = "/api/v1/sysadmin/tenants/{tenant_id:str}/credentials"
+    tags = ["credentials"]
+    guards = [requires_platform_admin]
+    dependencies = TENANT
+
+    @get("/")
+    async def list_credentials(self, db: AsyncSession, vault: Vault, tenant: Tenant) -> CredentialList:
+        views = await services.list_credentials(db, vault, tenant)
+        return CredentialList([MaskedCredential.of(v) for v in views])
+
+    @put("/{provider:str}")
+    async def put_credential(
+        self,
+        db: AsyncSession,
+        vault: Vault,
+        settings: Settings,
+        actor: Actor,
+        tenant: Tenant,
+        provider: str,
+        data: CredentialFields,
+    ) -> MaskedCredential:
+        view = await services.save_credential(db, vault, settings, actor, tenant, provider, data.values())
+        return MaskedCredential.of(view)
+
+    @delete("/{provider:str}")
+    async def delete_credential(self, db: AsyncSession, actor: Actor, tenant: Tenant, provider: str) -> None:
+        credential = await services.find_credential(db, tenant, provider_ref=provider)
+        await services.delete_credential(db, actor, tenant, credential)
+
+
+class LlmKeysApi(Controller):
+    path = "/api/portal/tenants/{tenant_id:str}"
+    tags = ["llm-keys"]
+    guards = [requires_platform_admin]
+    dependencies = TENANT
+
+    @get("/llm-keys")
+    async def list_keys(self, db: AsyncSession, vault: Vault, tenant: Tenant) -> list[LlmKeyOut]:
+        return [LlmKeyOut.of(v) for v in await services.list_credentials(db, vault, tenant)]
+
+    @post("/llm-keys")
+    async def create_key(
+        self,
+        db: AsyncSession,
+        vault: Vault,
+        settings: Settings,
+        actor: Actor,
+        tenant: Tenant,
+        data: LlmKeyCreate,
+    ) -> LlmKeyOut:
+        if not data.provider.strip():
+            raise InvalidInput({"provider": "required: a provider name such as openai or azure"})
+        values = data.values()
+        values.pop("provider")
+        view = await services.save_credential(
+            db, vault, settings, actor, tenant, data.provider, values, create_only=True
+        )
+        return LlmKeyOut.of(view)
+
+    @delete("/llm-keys/{key_id:str}")
+    async def delete_key(self, db: AsyncSession, actor: Actor, tenant: Tenant, key_id: str) -> None:
+        credential = await services.find_credential(db, tenant, credential_id=key_id)
+        await services.delete_credential(db, actor, tenant, credential)
+
+    @post("/credentials/{provider:str}/test", status_code=200)
+    async def test_connection(
+        self,
+        db: AsyncSession,
+        vault: Vault,
+        settings: Settings,
+        http: httpx.AsyncClient,
+        actor: Actor,
+        tenant: Tenant,
+        provider: str,
+    ) -> ConnectionTestOut:
+        result = await test_credential(db, vault, settings, http, actor, tenant, provider)
+        return ConnectionTestOut(ok=result.ok, reason=result.reason)

@@ -1,0 +1,171 @@
+"""Credential pages: list, add or replace with the chosen provider's fields, test, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit.actor import Actor
+from portal.catalog.services import providers_for_tenant
+from portal.config import Settings
+from portal.credentials import services
+from portal.credentials.connection_test import test_credential
+from portal.crypto.vault import Vault
+from portal.db.models import Tenant
+from portal.errors import InvalidInput
+from portal.tenants.deps import provide_tenant_by_slug
+from portal.web.forms import FormData, text
+from portal.web.guards import requires_platform_admin
+from portal.web.templating import redirect_after_change, render
+
+TEMPLATE = "credentials/index.html"
+
+
+class CredentialPages(Controller):
+    path = "/t/{slug:str}/credentials"
+    guards = [requires_platform_admin]
+    dependencies = {"tenant": Provide(provide_tenant_by_slug)}
+    include_in_schema = False
+
+    async def _page(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        settings: Settings,
+        vault: Vault,
+        tenant: Tenant,
+        *,
+        provider: str = "",
+        form: dict[str, str] | None = None,
+        errors: dict[str, str] | None = None,
+        status_code: int = 200,
+    ) -> Response[Any]:
+        providers = await providers_for_tenant(db, settings, tenant)
+        credentials = await services.list_credentials(db, vault, tenant)
+        chosen = next((p for p in providers if p.provider.name == provider), None) or (
+            providers[0] if providers else None
+        )
+        existing = next((c for c in credentials if chosen and c.provider == chosen.provider.name), None)
+        context = {
+            "tenant": tenant,
+            "tab": "credentials",
+            "providers": providers,
+            "credentials": credentials,
+            "chosen": chosen,
+            "existing": existing,
+            "form": form or {},
+            "errors": errors or {},
+            "strict": settings.strict_credentials,
+        }
+        return render(request, TEMPLATE, context, status_code=status_code)
+
+    @get("/")
+    async def index(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        settings: Settings,
+        vault: Vault,
+        tenant: Tenant,
+        provider: str = "",
+    ) -> Response[Any]:
+        return await self._page(request, db, settings, vault, tenant, provider=provider)
+
+    @post("/")
+    async def save(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        settings: Settings,
+        vault: Vault,
+        actor: Actor,
+        tenant: Tenant,
+        data: FormData,
+    ) -> Response[Any]:
+        form = {k: text(data, k) for k in data if not k.startswith("_")}
+        provider = form.pop("provider", "")
+        try:
+            view = await services.save_credential(
+                db, vault, settings, actor, tenant, provider, form, keep_blank_secrets=True
+            )
+        except InvalidInput as exc:
+            safe_form = {
+                k: v for k, v in form.items() if k in {"label", "endpoint", "api_version", "deployment_name"}
+            }
+            return await self._page(
+                request,
+                db,
+                settings,
+                vault,
+                tenant,
+                provider=provider,
+                form=safe_form,
+                errors=exc.errors,
+                status_code=400,
+            )
+        return redirect_after_change(
+            request,
+            f"/t/{tenant.slug}/credentials",
+            f"Credential for {view.provider_display_name} saved (key {view.masked_key}).",
+        )
+
+    @post("/{provider:str}/test")
+    async def test(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        settings: Settings,
+        vault: Vault,
+        http: httpx.AsyncClient,
+        actor: Actor,
+        tenant: Tenant,
+        provider: str,
+    ) -> Response[Any]:
+        result = await test_credential(db, vault, settings, http, actor, tenant, provider)
+        if request.headers.get("hx-request") == "true":
+            return render(request, TEMPLATE, {"test": result, "provider_name": provider}, block="test_result")
+        message = (
+            f"Connection to {provider} works."
+            if result.ok
+            else f"Connection to {provider} failed: {result.reason}"
+        )
+        return redirect_after_change(
+            request, f"/t/{tenant.slug}/credentials", message, "success" if result.ok else "error"
+        )
+
+    @get("/{provider:str}/delete")
+    async def confirm_delete(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        vault: Vault,
+        tenant: Tenant,
+        provider: str,
+    ) -> Response[Any]:
+        credential = await services.find_credential(db, tenant, provider_ref=provider)
+        view = services.view_of(vault, tenant, credential)
+        return render(
+            request,
+            "credentials/delete.html",
+            {"tenant": tenant, "tab": "credentials", "credential": view},
+        )
+
+    @post("/{provider:str}/delete")
+    async def delete(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        actor: Actor,
+        tenant: Tenant,
+        provider: str,
+    ) -> Response[Any]:
+        credential = await services.find_credential(db, tenant, provider_ref=provider)
+        name = credential.provider.display_name
+        await services.delete_credential(db, actor, tenant, credential)
+        return redirect_after_change(
+            request, f"/t/{tenant.slug}/credentials", f"Credential for {name} deleted."
+        )

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from portal.credentials.services import CredentialView
+
+
+class CredentialFields(msgspec.Struct, forbid_unknown_fields=True):
+    """A provider's fields; which ones apply depends on the provider (see GET …/providers)."""
+
+    api_key: str | None = None
+    endpoint: str | None = None
+    api_version: str | None = None
+    deployment_name: str | None = None
+    label: str | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
+
+
+class LlmKeyCreate(CredentialFields, forbid_unknown_fields=True):
+    provider: str = ""
+
+
+class MaskedCredential(msgspec.Struct):
+    provider: str
+    label: str
+    masked_key: str
+    configured_at: datetime
+    encryption_status: str
+    config: dict[str, str]
+    undecryptable_reason: str | None = None
+    last_test_at: datetime | None = None
+    last_test_ok: bool | None = None
+    last_test_reason: str | None = None
+
+    @classmethod
+    def of(cls, view: CredentialView) -> MaskedCredential:
+        return cls(
+            provider=view.provider,
+            label=view.label,
+            masked_key=view.masked_key,
+            configured_at=view.configured_at,
+            encryption_status=view.encryption_status,
+            config=view.config,
+            undecryptable_reason=view.undecryptable_reason,
+            last_test_at=view.last_test_at,
+            last_test_ok=view.last_test_ok,
+            last_test_reason=view.last_test_reason,
+        )
+
+
+class CredentialList(msgspec.Struct):
+    credentials: list[MaskedCredential]
+
+
+class LlmKeyOut(msgspec.Struct):
+    id: uuid.UUID
+    provider: str
+    label: str
+    key_hint: str
+    created_at: datetime
+    updated_at: datetime
+    encryption_status: str
+    config: dict[str, str]
+    undecryptable_reason: str | None = None
+
+    @classmethod
+    def of(cls, view: CredentialView) -> LlmKeyOut:
+        return cls(
+            id=view.id,
+            provider=view.provider,
+            label=view.label,
+            key_hint=view.masked_key,
+            created_at=view.created_at,
+            updated_at=view.configured_at,
+            encryption_status=view.encryption_status,
+            config=view.config,
+            undecryptable_reason=view.undecryptable_reason,
+        )
+
+
+class ConnectionTestOut(msgspec.Struct, omit_defaults=True):
+    ok: bool
+    reason: str | None = None

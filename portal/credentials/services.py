@@ -1,0 +1,341 @@
+"""BYO provider credentials: validate, seal, list masked, delete, test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit import services as audit
+from portal.audit.actor import Actor
+from portal.catalog import services as catalog
+from portal.catalog.services import find_provider, spec_for
+from portal.catalog.spec import ProviderSpec, check_field, custom_provider_spec
+from portal.config import Settings
+from portal.crypto.sealing import Undecryptable, masked_hint
+from portal.crypto.vault import Vault
+from portal.db.base import utcnow
+from portal.db.models import Credential, Provider, Tenant
+from portal.errors import Conflict, InvalidInput, NotFound
+
+TABLE = "credentials"
+LABEL_MAX = 200
+# Keys a request body may carry besides the provider's own fields.
+NON_FIELD_KEYS = {"label", "provider"}
+
+
+@dataclass(frozen=True)
+class CheckedValues:
+    secrets: dict[str, str]
+    config: dict[str, str]
+
+
+def check_values(
+    spec: ProviderSpec,
+    raw: Mapping[str, Any],
+    *,
+    strict: bool,
+    keep_secrets: frozenset[str] = frozenset(),
+) -> CheckedValues:
+    """Trim and check every field; InvalidInput names each bad or missing field.
+
+    `keep_secrets`: secret fields the caller may leave blank to keep the stored value.
+    """
+    errors: dict[str, str] = {}
+    known = {f.name for f in spec.fields}
+    for key in raw:
+        if key not in known and key not in NON_FIELD_KEYS:
+            errors[key] = f"unknown field for {spec.name}; it takes: {', '.join(sorted(known))}"
+    secrets: dict[str, str] = {}
+    config: dict[str, str] = {}
+    missing = []
+    for spec_field in spec.fields:
+        value = raw.get(spec_field.name)
+        if value is not None and not isinstance(value, str):
+            errors[spec_field.name] = "must be a string"
+            continue
+        value = (value or "").strip()
+        if not value:
+            if spec_field.is_required(strict) and spec_field.name not in keep_secrets:
+                missing.append(spec_field.name)
+                errors[spec_field.name] = f"required for {spec.display_name}" + (
+                    " when tenant credentials are enforced" if not spec_field.required else ""
+                )
+            continue
+        if problem := check_field(spec_field, value):
+            errors[spec_field.name] = problem
+            continue
+        (secrets if spec_field.secret else config)[spec_field.name] = value
+    if errors:
+        message = None
+        if missing:
+            message = f"Missing required fields for {spec.name}: {', '.join(missing)}"
+        raise InvalidInput(errors, message)
+    return CheckedValues(secrets, config)
+
+
+def check_label(label: str | None) -> str:
+    clean = (label or "").strip()
+    if len(clean) > LABEL_MAX:
+        raise InvalidInput({"label": f"at most {LABEL_MAX} characters"})
+    return clean
+
+
+@dataclass(frozen=True)
+class CredentialView:
+    """What may be shown of a stored credential: never a secret, never a ciphertext."""
+
+    id: uuid.UUID
+    provider: str
+    provider_display_name: str
+    label: str
+    masked_key: str
+    config: dict[str, str]
+    configured_at: datetime
+    created_at: datetime
+    set_by: str
+    encryption_status: str  # "ok" | "undecryptable"
+    undecryptable_reason: str | None
+    last_test_at: datetime | None
+    last_test_ok: bool | None
+    last_test_reason: str | None
+    secret_fields: list[str] = field(default_factory=list)
+
+
+def view_of(vault: Vault, tenant: Tenant, credential: Credential) -> CredentialView:
+    reason = vault.check_fields(
+        tenant.wrapped_data_key,
+        tenant_id=tenant.id,
+        table=TABLE,
+        row_id=credential.id,
+        sealed=credential.sealed_fields,
+    )
+    return CredentialView(
+        id=credential.id,
+        provider=credential.provider.name,
+        provider_display_name=credential.provider.display_name,
+        label=credential.label,
+        masked_key=credential.key_hint,
+        config=dict(credential.config),
+        configured_at=credential.updated_at,
+        created_at=credential.created_at,
+        set_by=credential.set_by,
+        encryption_status="undecryptable" if reason else "ok",
+        undecryptable_reason=reason,
+        last_test_at=credential.last_test_at,
+        last_test_ok=credential.last_test_ok,
+        last_test_reason=credential.last_test_reason,
+        secret_fields=sorted(credential.sealed_fields),
+    )
+
+
+async def list_credentials(db: AsyncSession, vault: Vault, tenant: Tenant) -> list[CredentialView]:
+    rows = await db.scalars(
+        select(Credential).where(Credential.tenant_id == tenant.id).join(Provider).order_by(Provider.name)
+    )
+    return [view_of(vault, tenant, c) for c in rows]
+
+
+async def _existing(db: AsyncSession, tenant: Tenant, provider: Provider) -> Credential | None:
+    return await db.scalar(
+        select(Credential).where(Credential.tenant_id == tenant.id, Credential.provider_id == provider.id)
+    )
+
+
+def _conflict(provider: Provider) -> Conflict:
+    return Conflict(f"This tenant already has a credential for {provider.name}; replace or delete it first")
+
+
+async def save_credential(
+    db: AsyncSession,
+    vault: Vault,
+    settings: Settings,
+    actor: Actor,
+    tenant: Tenant,
+    provider_ref: str,
+    values: Mapping[str, Any],
+    *,
+    label: str | None = None,
+    create_only: bool = False,
+    keep_blank_secrets: bool = False,
+) -> CredentialView:
+    """Create or replace the tenant's credential for a provider, in one transaction."""
+    provider = await find_provider(db, tenant, provider_ref)
+    spec = spec_for(provider)
+    existing = await _existing(db, tenant, provider)
+    if existing is not None and create_only:
+        raise _conflict(provider)
+    keep = frozenset(existing.sealed_fields) if existing is not None and keep_blank_secrets else frozenset()
+    checked = check_values(spec, values, strict=settings.strict_credentials, keep_secrets=keep)
+    clean_label = check_label(label if label is not None else values.get("label"))
+    credential = existing or Credential(id=uuid.uuid4(), tenant_id=tenant.id, provider_id=provider.id)
+    sealed = dict(existing.sealed_fields) if keep else {}
+    try:
+        sealed.update(
+            vault.seal_fields(
+                tenant.wrapped_data_key,
+                tenant_id=tenant.id,
+                table=TABLE,
+                row_id=credential.id,
+                values=checked.secrets,
+            )
+        )
+    except Undecryptable as exc:
+        raise InvalidInput({"tenant": f"the tenant's data key cannot be opened: {exc}"}) from exc
+    credential.sealed_fields = sealed
+    credential.config = checked.config
+    credential.label = clean_label or credential.label or spec.display_name
+    if "api_key" in checked.secrets or existing is None:
+        credential.key_hint = masked_hint(checked.secrets.get("api_key", ""))
+    credential.set_by = actor.label
+    credential.updated_at = utcnow()
+    credential.last_test_at = credential.last_test_ok = credential.last_test_reason = None
+    if existing is None:
+        db.add(credential)
+    await audit.record(
+        db,
+        actor,
+        "credential.replaced" if existing else "credential.created",
+        tenant_id=tenant.id,
+        target=f"credential:{provider.name}",
+        details={
+            "label": credential.label,
+            "key_hint": credential.key_hint,
+            "secret_fields_set": sorted(checked.secrets),
+            "config": checked.config,
+        },
+    )
+    try:
+        await db.commit()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise _conflict(provider) from exc
+    credential.provider = provider
+    return view_of(vault, tenant, credential)
+
+
+async def find_credential(
+    db: AsyncSession,
+    tenant: Tenant,
+    *,
+    provider_ref: str | None = None,
+    credential_id: str | None = None,
+) -> Credential:
+    query = select(Credential).where(Credential.tenant_id == tenant.id)
+    if credential_id is not None:
+        try:
+            query = query.where(Credential.id == uuid.UUID(credential_id))
+        except ValueError as exc:
+            raise NotFound("Credential not found") from exc
+    else:
+        provider = await find_provider(db, tenant, provider_ref or "")
+        query = query.where(Credential.provider_id == provider.id)
+    credential = await db.scalar(query)
+    if credential is None:
+        raise NotFound("Credential not found")
+    return credential
+
+
+async def delete_credential(db: AsyncSession, actor: Actor, tenant: Tenant, credential: Credential) -> None:
+    provider_name = credential.provider.name
+    await db.execute(delete(Credential).where(Credential.id == credential.id))
+    await audit.record(
+        db,
+        actor,
+        "credential.deleted",
+        tenant_id=tenant.id,
+        target=f"credential:{provider_name}",
+        details={"label": credential.label, "key_hint": credential.key_hint},
+    )
+    await db.commit()
+
+
+def open_credential(vault: Vault, tenant: Tenant, credential: Credential) -> dict[str, str]:
+    """The plaintext secret fields; only for the use cases that need them (test, resolve)."""
+    return vault.open_fields(
+        tenant.wrapped_data_key,
+        tenant_id=tenant.id,
+        table=TABLE,
+        row_id=credential.id,
+        sealed=credential.sealed_fields,
+    )
+
+
+async def create_custom_provider_with_key(
+    db: AsyncSession,
+    vault: Vault,
+    settings: Settings,
+    actor: Actor,
+    tenant: Tenant,
+    *,
+    name: str,
+    display_name: str,
+    base_url: str,
+    models: list[str],
+    api_key: str | None,
+) -> Provider:
+    """A custom provider and, when given, its API key: validated first, written together."""
+    api_key = (api_key or "").strip() or None
+    if api_key:
+        check_values(custom_provider_spec(name, display_name, base_url), {"api_key": api_key}, strict=False)
+    provider = await catalog.create_custom_provider(
+        db,
+        actor,
+        tenant,
+        name=name,
+        display_name=display_name,
+        base_url=base_url,
+        models=models,
+        commit=api_key is None,
+    )
+    if api_key:
+        await save_credential(db, vault, settings, actor, tenant, str(provider.id), {"api_key": api_key})
+    return provider
+
+
+async def update_provider(
+    db: AsyncSession,
+    vault: Vault,
+    settings: Settings,
+    actor: Actor,
+    tenant: Tenant,
+    provider: Provider,
+    *,
+    api_key: str | None = None,
+    display_name: str | None = None,
+    base_url: str | None = None,
+) -> Provider:
+    """Change a provider's API key (keeping its other settings) and, for custom ones, its name or URL."""
+    values: dict[str, Any] | None = None
+    if api_key is not None:
+        existing = await _existing(db, tenant, provider)
+        values = {**(existing.config if existing else {}), "api_key": api_key}
+        check_values(spec_for(provider), values, strict=settings.strict_credentials)
+    await catalog.update_custom_provider(
+        db,
+        actor,
+        tenant,
+        provider,
+        display_name=display_name,
+        base_url=base_url,
+        commit=values is None,
+    )
+    if values is not None:
+        existing = await _existing(db, tenant, provider)
+        await save_credential(
+            db,
+            vault,
+            settings,
+            actor,
+            tenant,
+            str(provider.id),
+            values,
+            label=existing.label if existing else None,
+        )
+    return provider

@@ -1,0 +1,18 @@
+"""Every table, imported here so metadata is complete for Alembic and the app."""
+
+from portal.db.models.audit import AuditEvent
+from portal.db.models.catalog import CatalogRemoval, Model, Provider, TenantModel
+from portal.db.models.credentials import Credential
+from portal.db.models.tenants import Tenant
+from portal.db.models.users import User
+
+__all__ = [
+    "AuditEvent",
+    "CatalogRemoval",
+    "Credential",
+    "Model",
+    "Provider",
+    "Tenant",
+    "TenantModel",
+    "User",
+]

@@ -1,0 +1,95 @@
+"""Platform admins: creation and password sign-in."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit import services as audit
+from portal.audit.actor import Actor
+from portal.db.base import utcnow
+from portal.db.models import User
+from portal.errors import Conflict, InvalidInput
+from portal.identity.passwords import MIN_PASSWORD, hash_password, verify_password
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def create_platform_admin(
+    db: AsyncSession,
+    actor: Actor,
+    *,
+    email: str,
+    password: str,
+    name: str = "",
+    replace_password: bool = False,
+) -> User:
+    email = normalise_email(email)
+    errors = {}
+    if not re.fullmatch(EMAIL_PATTERN, email):
+        errors["email"] = "a valid e-mail address, e.g. admin@example.com"
+    if len(password) < MIN_PASSWORD:
+        errors["password"] = f"at least {MIN_PASSWORD} characters"
+    if errors:
+        raise InvalidInput(errors)
+    user = await db.scalar(select(User).where(User.email == email))
+    if user is not None and not replace_password:
+        raise Conflict(f"A user with the e-mail {email} exists already")
+    if user is None:
+        user = User(id=uuid.uuid4(), email=email, name=name.strip() or email.split("@")[0])
+        db.add(user)
+    user.password_hash = hash_password(password)
+    user.is_platform_admin = True
+    await audit.record(
+        db,
+        actor,
+        "user.admin_created" if not replace_password else "user.admin_password_set",
+        target=f"user:{email}",
+    )
+    try:
+        await db.commit()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise Conflict(f"A user with the e-mail {email} exists already") from exc
+    return user
+
+
+async def authenticate_admin(db: AsyncSession, actor: Actor, email: str, password: str) -> User | None:
+    """The platform admin for these credentials, or None; both outcomes are audited."""
+    email = normalise_email(email)
+    user = await db.scalar(select(User).where(func.lower(User.email) == email))
+    ok = verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.is_platform_admin:
+        await audit.record_alone(
+            db,
+            Actor(label=email or "(blank)", ip=actor.ip, user_agent=actor.user_agent),
+            "auth.sign_in",
+            target=f"user:{email}",
+            outcome="failure",
+            details={"method": "password", "reason": "wrong e-mail or password"},
+        )
+        return None
+    user.last_login_at = utcnow()
+    await audit.record(
+        db,
+        Actor(
+            label=user.email,
+            user_id=user.id,
+            is_platform_admin=True,
+            ip=actor.ip,
+            user_agent=actor.user_agent,
+        ),
+        "auth.sign_in",
+        target=f"user:{email}",
+        details={"method": "password"},
+    )
+    await db.commit()
+    return user

@@ -1,0 +1,60 @@
+"""JSON API: /api/v1/sysadmin/tenants."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, post, put
+from litestar.di import Provide
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit.actor import Actor
+from portal.crypto.vault import Vault
+from portal.db.models import Tenant
+from portal.tenants import services
+from portal.tenants.deps import provide_tenant_by_id
+from portal.tenants.schemas import TenantCreate, TenantList, TenantOut, TenantUpdate
+from portal.web.guards import requires_platform_admin
+
+
+class TenantsApi(Controller):
+    path = "/api/v1/sysadmin/tenants"
+    tags = ["tenants"]
+    guards = [requires_platform_admin]
+
+    @get("/")
+    async def list_tenants(
+        self,
+        db: AsyncSession,
+        q: str = "",
+        status: str | None = None,
+        page: int = Parameter(default=1, ge=1),
+        per_page: int = Parameter(default=50, ge=1, le=200),
+    ) -> TenantList:
+        result = await services.list_tenants(db, q=q, status=status, page=page, per_page=per_page)
+        return TenantList([TenantOut.of(t) for t in result.items], result.total, result.page, result.per_page)
+
+    @post("/")
+    async def create_tenant(
+        self, db: AsyncSession, vault: Vault, actor: Actor, data: TenantCreate
+    ) -> TenantOut:
+        tenant = await services.create_tenant(
+            db, vault, actor, name=data.name, slug=data.slug, status=data.status
+        )
+        return TenantOut.of(tenant)
+
+    @get("/{tenant_id:str}", dependencies={"tenant": Provide(provide_tenant_by_id)})
+    async def get_tenant(self, tenant: Tenant) -> TenantOut:
+        return TenantOut.of(tenant)
+
+    @put("/{tenant_id:str}")
+    async def update_tenant(
+        self, db: AsyncSession, actor: Actor, tenant_id: str, data: TenantUpdate
+    ) -> TenantOut:
+        tenant = await services.update_tenant(
+            db, actor, tenant_id, name=data.name, slug=data.slug, status=data.status
+        )
+        return TenantOut.of(tenant)
+
+    @delete("/{tenant_id:str}")
+    async def delete_tenant(self, db: AsyncSession, actor: Actor, tenant_id: str) -> None:
+        await services.delete_tenant(db, actor, tenant_id)

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import msgspec
+
+from portal.db.models import Tenant
+
+
+class TenantCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    slug: str
+    status: str = "active"
+
+
+class TenantUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    name: str | None = None
+    slug: str | None = None
+    status: str | None = None
+
+
+class TenantOut(msgspec.Struct):
+    id: uuid.UUID
+    slug: str
+    name: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, tenant: Tenant) -> TenantOut:
+        return cls(tenant.id, tenant.slug, tenant.name, tenant.status, tenant.created_at, tenant.updated_at)
+
+
+class TenantList(msgspec.Struct):
+    tenants: list[TenantOut]
+    total: int
+    page: int
+    per_page: int

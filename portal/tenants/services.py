@@ -1,0 +1,194 @@
+"""Tenants: create, find, change, suspend, delete."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit import services as audit
+from portal.audit.actor import Actor
+from portal.crypto.vault import Vault
+from portal.db.models import Model, Provider, Tenant, TenantModel
+from portal.db.models.tenants import SLUG_PATTERN, TenantStatus
+from portal.db.paging import Page, clamp_paging
+from portal.errors import Conflict, InvalidInput, NotFound
+
+NAME_MAX = 200
+
+
+def normalise_slug(raw: str) -> str:
+    return raw.strip().lower()
+
+
+def validate_tenant_fields(
+    name: str | None, slug: str | None, status: str | None, *, creating: bool
+) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if name is not None or creating:
+        clean = (name or "").strip()
+        if not clean:
+            errors["name"] = "required: the organisation's display name"
+        elif len(clean) > NAME_MAX:
+            errors["name"] = f"at most {NAME_MAX} characters"
+    if (slug is not None or creating) and not re.fullmatch(SLUG_PATTERN, normalise_slug(slug or "")):
+        errors["slug"] = (
+            "2 to 63 characters: lowercase letters, digits, '-' and '_', "
+            "starting with a letter or digit (e.g. acme-corp)"
+        )
+    if status is not None and status not in {s.value for s in TenantStatus}:
+        errors["status"] = "must be 'active' or 'suspended'"
+    return errors
+
+
+def _parse_uuid(ref: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(ref)
+    except ValueError:
+        return None
+
+
+async def find_tenant(db: AsyncSession, ref: str) -> Tenant:
+    """The tenant by UUID or slug, or NotFound."""
+    tenant_uuid = _parse_uuid(ref)
+    condition = Tenant.id == tenant_uuid if tenant_uuid else Tenant.slug == ref.lower()
+    tenant = await db.scalar(select(Tenant).where(condition))
+    if tenant is None:
+        raise NotFound("Tenant not found")
+    return tenant
+
+
+async def list_tenants(
+    db: AsyncSession, *, q: str = "", status: str | None = None, page: int = 1, per_page: int = 25
+) -> Page[Tenant]:
+    page, per_page = clamp_paging(page, per_page)
+    query = select(Tenant)
+    if q.strip():
+        like = f"%{q.strip().lower()}%"
+        query = query.where(or_(Tenant.slug.like(like), func.lower(Tenant.name).like(like)))
+    if status:
+        query = query.where(Tenant.status == status)
+    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await db.scalars(
+        query.order_by(Tenant.name, Tenant.slug).offset((page - 1) * per_page).limit(per_page)
+    )
+    return Page(list(rows), total, page, per_page)
+
+
+async def create_tenant(
+    db: AsyncSession, vault: Vault, actor: Actor, *, name: str, slug: str, status: str = "active"
+) -> Tenant:
+    errors = validate_tenant_fields(name, slug, status, creating=True)
+    if errors:
+        raise InvalidInput(errors)
+    slug = normalise_slug(slug)
+    if await db.scalar(select(Tenant.id).where(Tenant.slug == slug)):
+        raise Conflict(f"The slug '{slug}' is taken; choose another")
+    wrapped, wrapped_by = vault.new_wrapped_data_key()
+    tenant = Tenant(
+        id=uuid.uuid4(),
+        slug=slug,
+        name=name.strip(),
+        status=status,
+        wrapped_data_key=wrapped,
+        data_key_wrapped_by=wrapped_by,
+    )
+    db.add(tenant)
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise Conflict(f"The slug '{slug}' is taken; choose another") from exc
+    await _enable_builtin_models(db, tenant.id)
+    await audit.record(
+        db,
+        actor,
+        "tenant.created",
+        tenant_id=tenant.id,
+        target=f"tenant:{slug}",
+        details={"name": tenant.name, "status": status},
+    )
+    await _commit_or_conflict(db, f"The slug '{slug}' is taken; choose another")
+    return tenant
+
+
+async def _enable_builtin_models(db: AsyncSession, tenant_id: uuid.UUID) -> None:
+    model_ids = await db.scalars(select(Model.id).join(Provider).where(Provider.tenant_id.is_(None)))
+    rows = [{"tenant_id": tenant_id, "model_id": model_id} for model_id in model_ids]
+    if rows:
+        await db.execute(insert(TenantModel), rows)
+
+
+async def _commit_or_conflict(db: AsyncSession, message: str) -> None:
+    try:
+        await db.commit()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise Conflict(message) from exc
+
+
+async def update_tenant(
+    db: AsyncSession,
+    actor: Actor,
+    ref: str,
+    *,
+    name: str | None = None,
+    slug: str | None = None,
+    status: str | None = None,
+) -> Tenant:
+    tenant = await find_tenant(db, ref)
+    errors = validate_tenant_fields(name, slug, status, creating=False)
+    if errors:
+        raise InvalidInput(errors)
+    changes: dict[str, tuple[str, str]] = {}
+    if name is not None and name.strip() != tenant.name:
+        changes["name"] = (tenant.name, name.strip())
+    if slug is not None and normalise_slug(slug) != tenant.slug:
+        new_slug = normalise_slug(slug)
+        if await db.scalar(select(Tenant.id).where(Tenant.slug == new_slug)):
+            raise Conflict(f"The slug '{new_slug}' is taken; choose another")
+        changes["slug"] = (tenant.slug, new_slug)
+    if status is not None and status != tenant.status:
+        changes["status"] = (tenant.status, status)
+    if not changes:
+        return tenant
+    for field_name, (_old, new) in changes.items():
+        setattr(tenant, field_name, new)
+    action = "tenant.updated"
+    if set(changes) == {"status"}:
+        action = "tenant.suspended" if status == "suspended" else "tenant.reactivated"
+    await audit.record(
+        db,
+        actor,
+        action,
+        tenant_id=tenant.id,
+        target=f"tenant:{tenant.slug}",
+        details={k: {"from": old, "to": new} for k, (old, new) in changes.items()},
+    )
+    await _commit_or_conflict(db, "The slug is taken; choose another")
+    return tenant
+
+
+async def delete_tenant(db: AsyncSession, actor: Actor, ref: str) -> None:
+    """Destroy the tenant's data key first (its secrets become unreadable), then its rows."""
+    tenant = await find_tenant(db, ref)
+    tenant_id, slug = tenant.id, tenant.slug
+    await db.execute(
+        update(Tenant)
+        .where(Tenant.id == tenant_id)
+        .values(wrapped_data_key="destroyed", data_key_wrapped_by="destroyed")
+    )
+    await db.commit()
+    await db.execute(delete(Tenant).where(Tenant.id == tenant_id))
+    await audit.record(
+        db,
+        actor,
+        "tenant.deleted",
+        tenant_id=tenant_id,
+        target=f"tenant:{slug}",
+        details={"name": tenant.name},
+    )
+    await db.commit()

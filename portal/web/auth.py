@@ -1,0 +1,119 @@
+"""Who is calling: a signed-in person (session) or the platform API key (X-API-Key)."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.middleware import ASGIMiddleware
+from litestar.middleware.csrf import generate_csrf_hash
+from litestar.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy import select
+
+from portal.audit.actor import Actor
+from portal.db.models import User
+from portal.web.state import PortalState
+
+API_KEY_HEADER = "x-api-key"
+CSRF_COOKIE = "portal_csrf"
+CSRF_HEADER = "x-csrftoken"
+PLATFORM_KEY_LABEL = "api-key:platform"
+
+
+@dataclass(frozen=True)
+class Principal:
+    label: str
+    via: str  # "session" | "api_key"
+    user_id: uuid.UUID | None = None
+    email: str | None = None
+    name: str | None = None
+    is_platform_admin: bool = False
+
+
+@dataclass(frozen=True)
+class AuthState:
+    principal: Principal | None
+    problem: str | None = None  # why the presented credentials were refused
+
+
+def auth_state(connection: ASGIConnection[Any, Any, Any, Any]) -> AuthState:
+    return connection.scope.get("portal_auth") or AuthState(None)  # type: ignore[return-value]
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    return auth_state(connection).principal
+
+
+def actor_for(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
+    principal = principal_of(connection)
+    client = connection.client.host if connection.client else None
+    agent = connection.headers.get("user-agent")
+    if principal is None:
+        return Actor(label="anonymous", ip=client, user_agent=agent)
+    return Actor(
+        label=principal.label,
+        user_id=principal.user_id,
+        is_platform_admin=principal.is_platform_admin,
+        ip=client,
+        user_agent=agent,
+    )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class PrincipalMiddleware(ASGIMiddleware):
+    """Resolves the caller once per request; guards decide what it may do."""
+
+    exclude_path_pattern = ("^/static/",)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        state: PortalState = scope["litestar_app"].state.portal
+        scope["portal_auth"] = await self._resolve(scope, state)  # type: ignore[typeddict-unknown-key]
+        await next_app(scope, receive, send)
+
+    async def _resolve(self, scope: Scope, state: PortalState) -> AuthState:
+        presented = _header(scope, API_KEY_HEADER.encode())
+        if presented is not None:
+            expected = state.settings.super_api_key
+            if expected and hmac.compare_digest(presented.encode(), expected.encode()):
+                return AuthState(Principal(label=PLATFORM_KEY_LABEL, via="api_key", is_platform_admin=True))
+            return AuthState(None, "invalid API key")
+        session = scope.get("session") or {}
+        user_id = session.get("user_id") if isinstance(session, dict) else None
+        if not user_id:
+            return AuthState(None)
+        async with state.sessions() as db:
+            user = await db.scalar(select(User).where(User.id == uuid.UUID(user_id)))
+        if user is None:
+            return AuthState(None, "session ended: the account no longer exists")
+        return AuthState(
+            Principal(
+                label=user.email,
+                via="session",
+                user_id=user.id,
+                email=user.email,
+                name=user.name,
+                is_platform_admin=user.is_platform_admin,
+            )
+        )
+
+
+def session_csrf_ok(connection: ASGIConnection[Any, Any, Any, Any], secret: str) -> bool:
+    """Double-submit check for JSON calls made with a session: header must match the cookie."""
+    cookie = connection.cookies.get(CSRF_COOKIE)
+    header = connection.headers.get(CSRF_HEADER)
+    if not cookie or not header or len(cookie) <= 64 or len(header) <= 64:
+        return False
+
+    def valid(token: str) -> bool:
+        return hmac.compare_digest(token[64:], generate_csrf_hash(token[:64], secret))
+
+    return valid(cookie) and valid(header) and hmac.compare_digest(cookie[:64], header[:64])

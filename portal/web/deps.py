@@ -1,0 +1,49 @@
+"""Dependencies every controller may ask for by name."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import httpx
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit.actor import Actor
+from portal.config import Settings
+from portal.crypto.vault import Vault
+from portal.web.auth import actor_for
+from portal.web.state import PortalState
+
+
+async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
+    portal: PortalState = state.portal
+    async with portal.sessions() as session:
+        yield session
+
+
+def provide_settings(state: State) -> Settings:
+    return state.portal.settings  # type: ignore[no-any-return]
+
+
+def provide_vault(state: State) -> Vault:
+    return state.portal.vault  # type: ignore[no-any-return]
+
+
+def provide_http(state: State) -> httpx.AsyncClient:
+    return state.portal.http  # type: ignore[no-any-return]
+
+
+def provide_actor(request: Request[Any, Any, Any]) -> Actor:
+    return actor_for(request)
+
+
+dependencies = {
+    "db": Provide(provide_db),
+    "settings": Provide(provide_settings, sync_to_thread=False),
+    "vault": Provide(provide_vault, sync_to_thread=False),
+    "http": Provide(provide_http, sync_to_thread=False),
+    "actor": Provide(provide_actor, sync_to_thread=False),
+}

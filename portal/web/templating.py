@@ -1,0 +1,85 @@
+"""Rendering pages and, for htmx requests, just the block named by the request's target."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment
+from jinja2_fragments import render_block
+from litestar import Request, Response
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.enums import MediaType
+from litestar.plugins.flash import flash
+from litestar.plugins.htmx import ClientRedirect
+from litestar.response import Redirect
+from litestar.template import TemplateConfig
+from litestar.utils.empty import value_or_default
+from litestar.utils.scope.state import ScopeState
+from markupsafe import Markup, escape
+
+from portal.config import REPO_ROOT
+from portal.web.auth import principal_of
+
+TEMPLATES_DIR = REPO_ROOT / "templates"
+
+
+def _format_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+
+
+def _configure(engine: JinjaTemplateEngine) -> None:
+    env = engine.engine
+    env.filters["when"] = _format_time
+    env.globals["is_htmx"] = False
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    return TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine, engine_callback=_configure)
+
+
+def _env(request: Request[Any, Any, Any]) -> Environment:
+    return request.app.template_engine.engine  # type: ignore[union-attr,no-any-return]
+
+
+def htmx_target(request: Request[Any, Any, Any]) -> str | None:
+    if request.headers.get("hx-request") != "true":
+        return None
+    return request.headers.get("hx-target")
+
+
+def render(
+    request: Request[Any, Any, Any],
+    template: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+    block: str | None = None,
+) -> Response[str]:
+    """The whole page; for htmx, only the block named like the target (or `block`), plus flashes."""
+    env = _env(request)
+    token = value_or_default(ScopeState.from_scope(request.scope).csrf_token, "")
+    hidden = f'<input type="hidden" name="_csrf_token" value="{escape(token)}">'
+    ctx = {
+        "request": request,
+        "principal": principal_of(request),
+        "csrf_input": Markup(hidden),  # noqa: S704 (its one value is escaped)
+        **context,
+    }
+    target = (block or htmx_target(request)) if request.headers.get("hx-request") == "true" else None
+    if target and target in env.get_template(template).blocks:
+        html = render_block(env, template, target, ctx)
+        html += env.get_template("_flashes.html").render({**ctx, "oob": True})
+    else:
+        html = env.get_template(template).render(ctx)
+    return Response(html, media_type=MediaType.HTML, status_code=status_code)
+
+
+def redirect_after_change(
+    request: Request[Any, Any, Any], url: str, message: str, category: str = "success"
+) -> Response[Any]:
+    """Post/redirect/get with a flash message; htmx follows with a client-side redirect."""
+    flash(request, message, category)
+    if request.headers.get("hx-request") == "true":
+        return ClientRedirect(redirect_to=url)
+    return Redirect(path=url, status_code=303)

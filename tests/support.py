@@ -1,0 +1,91 @@
+"""Shared test helpers: settings, databases, signed-in clients, the services' availability."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+from portal.config import Settings, load_settings
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+PG_ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+API_KEY = "test-platform-key-" + "x" * 16
+CANARY = "sk-canary-" + secrets.token_hex(16)  # a secret that must never show up anywhere
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def need_service(name: str, host: str, port: int) -> None:
+    """Skip where a local service is missing, but never in CI: there it must run."""
+    if port_open(host, port):
+        return
+    message = f"{name} is not answering on {host}:{port}"
+    if IN_CI:
+        pytest.fail(f"{message}; CI must run these tests")
+    pytest.skip(message)
+
+
+def make_settings(var_dir: Path, database_url: str | None = None, **overrides: str) -> Settings:
+    env: dict[str, str] = {
+        "PORTAL_VAR_DIR": str(var_dir),
+        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "SESSION_SECRET": secrets.token_urlsafe(48),
+        "SUPER_API_KEY": API_KEY,
+        "PROVIDER_TEST_TIMEOUT": "2",
+    }
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    env.update(overrides)
+    return load_settings(env)
+
+
+async def create_pg_database() -> str:
+    import asyncpg
+
+    name = f"portal_test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return f"{base}/{name}"
+
+
+async def drop_pg_database(url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def unique_slug(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def api_headers(extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+    return {"X-API-Key": API_KEY, **(extra or {})}

@@ -72,11 +72,11 @@ async def rotate_master_key(
                 except KeyUnavailable:
                     report.failed.append(row.slug)
             if updates:
+                table = Tenant.__table__
                 await db.execute(
-                    update(Tenant)
-                    .where(Tenant.id == bindparam("tid"))
-                    .values(wrapped_data_key=bindparam("wrapped"), data_key_wrapped_by=keyring.primary_id)
-                    .execution_options(synchronize_session=False),
+                    update(table)
+                    .where(table.c.id == bindparam("tid"))
+                    .values(wrapped_data_key=bindparam("wrapped"), data_key_wrapped_by=keyring.primary_id),
                     updates,
                 )
             await db.commit()

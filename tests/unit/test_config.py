@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+
+from portal.config import ConfigError, load_settings
+
+GOOD = {"ENCRYPTION_KEY": Fernet.generate_key().decode(), "SESSION_SECRET": "s" * 40}
+
+
+def problems(env: dict[str, str]) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    return info.value.problems
+
+
+def test_defaults_use_sqlite_under_var():
+    settings = load_settings(GOOD)
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.database_url.endswith("var/portal.db")
+    assert settings.tenant_credentials_enabled is False
+
+
+def test_missing_key_says_how_to_make_one():
+    found = problems({"SESSION_SECRET": "s" * 40})
+    assert found == ["ENCRYPTION_KEY: not set; make one with: portal generate-encryption-key"]
+
+
+def test_every_problem_gets_its_own_line():
+    found = problems(
+        {
+            "ENCRYPTION_KEY": "not-a-key",
+            "ENCRYPTION_KEY_PREVIOUS": f"{Fernet.generate_key().decode()},bad",
+            "SESSION_SECRET": "short",
+            "TENANT_CREDENTIALS_ENABLED": "maybe",
+            "DATABASE_URL": "mysql://x",
+            "REDIS_URL": "http://x",
+            "SUPER_API_KEY": "tiny",
+        }
+    )
+    names = [line.split(":", 1)[0] for line in found]
+    assert names == [
+        "DATABASE_URL",
+        "ENCRYPTION_KEY",
+        "ENCRYPTION_KEY_PREVIOUS",
+        "SESSION_SECRET",
+        "SUPER_API_KEY",
+        "TENANT_CREDENTIALS_ENABLED",
+        "REDIS_URL",
+    ]
+    assert "key #2" in found[2]
+
+
+def test_settings_never_print_secrets():
+    settings = load_settings({**GOOD, "SUPER_API_KEY": "x" * 20, "DATABASE_URL": "postgresql://u:pw@h/db"})
+    assert GOOD["ENCRYPTION_KEY"] not in repr(settings)
+    assert "pw" not in repr(settings)
+    assert settings.database_url.startswith("postgresql+asyncpg://")
+
+
+@pytest.mark.parametrize("word", ["true", "1", "yes", "on", "TRUE"])
+def test_strict_mode_flag(word):
+    assert load_settings({**GOOD, "TENANT_CREDENTIALS_ENABLED": word}).strict_credentials

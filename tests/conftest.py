@@ -148,3 +148,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             backend_param = item.callspec.params.get("backend") if hasattr(item, "callspec") else None
             if backend_param == "postgres":
                 item.add_marker(pytest.mark.postgres)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    """Under CI nothing may be skipped: the services and the browser are there."""
+    from tests.support import IN_CI
+
+    skipped = terminalreporter.stats.get("skipped", [])
+    if IN_CI and skipped:
+        terminalreporter.write_line(
+            f"CI: {len(skipped)} test(s) skipped; under CI every test must run.", red=True
+        )
+        terminalreporter._session.exitstatus = 1

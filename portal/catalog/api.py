@@ -21,13 +21,13 @@ from portal.credentials.services import create_custom_provider_with_key, update_
 from portal.crypto.vault import Vault
 from portal.db.models import Tenant
 from portal.tenants.deps import provide_tenant_by_id
-from portal.web.guards import requires_platform_admin
+from portal.web.guards import requires_tenant_admin, requires_tenant_member
 
 
 class ProvidersApi(Controller):
     path = "/api/portal/tenants/{tenant_id:str}/providers"
     tags = ["providers"]
-    guards = [requires_platform_admin]
+    guards = [requires_tenant_member]
     dependencies = {"tenant": Provide(provide_tenant_by_id)}
 
     @get("/")
@@ -42,7 +42,7 @@ class ProvidersApi(Controller):
         views = await services.providers_for_tenant(db, settings, tenant)
         return [ProviderOut.of(v, settings.strict_credentials) for v in views if v.has_api_key]
 
-    @post("/")
+    @post("/", guards=[requires_tenant_admin])
     async def create_provider(
         self,
         db: AsyncSession,
@@ -66,7 +66,7 @@ class ProvidersApi(Controller):
         )
         return await self._one(db, settings, tenant, str(provider.id))
 
-    @put("/{provider_id:str}")
+    @put("/{provider_id:str}", guards=[requires_tenant_admin])
     async def update_provider(
         self,
         db: AsyncSession,
@@ -91,7 +91,7 @@ class ProvidersApi(Controller):
         )
         return await self._one(db, settings, tenant, str(provider.id))
 
-    @delete("/{provider_id:str}")
+    @delete("/{provider_id:str}", guards=[requires_tenant_admin])
     async def delete_provider(self, db: AsyncSession, actor: Actor, tenant: Tenant, provider_id: str) -> None:
         provider = await services.find_provider(db, tenant, provider_id)
         await services.delete_custom_provider(db, actor, tenant, provider)
@@ -101,7 +101,7 @@ class ProvidersApi(Controller):
         provider = await services.find_provider(db, tenant, provider_id)
         return [ModelOut.of(v) for v in await services.models_for_tenant(db, tenant, provider)]
 
-    @post("/{provider_id:str}/models")
+    @post("/{provider_id:str}/models", guards=[requires_tenant_admin])
     async def add_model(
         self, db: AsyncSession, actor: Actor, tenant: Tenant, provider_id: str, data: ModelCreate
     ) -> ModelOut:
@@ -111,12 +111,12 @@ class ProvidersApi(Controller):
         )
         return ModelOut.of(services.ModelView(model, True))
 
-    @delete("/models/{model_id:str}")
+    @delete("/models/{model_id:str}", guards=[requires_tenant_admin])
     async def delete_model(self, db: AsyncSession, actor: Actor, tenant: Tenant, model_id: str) -> None:
         model = await services.find_model(db, tenant, model_id)
         await services.delete_model(db, actor, tenant, model)
 
-    @put("/models/{model_id:str}")
+    @put("/models/{model_id:str}", guards=[requires_tenant_admin])
     async def set_model_enabled(
         self, db: AsyncSession, actor: Actor, tenant: Tenant, model_id: str, data: ModelEnablement
     ) -> ModelOut:

@@ -19,7 +19,7 @@ from portal.db.models import Model, Provider, Tenant
 from portal.errors import InvalidInput, NotFound
 from portal.tenants.deps import provide_tenant_by_slug
 from portal.web.forms import FormData, text
-from portal.web.guards import requires_platform_admin
+from portal.web.guards import requires_platform_admin, requires_tenant_admin, requires_tenant_member
 from portal.web.templating import redirect_after_change, render
 
 
@@ -29,7 +29,7 @@ def _model_lines(raw: str) -> list[str]:
 
 class ProviderPages(Controller):
     path = "/t/{slug:str}/providers"
-    guards = [requires_platform_admin]
+    guards = [requires_tenant_member]
     dependencies = {"tenant": Provide(provide_tenant_by_slug)}
     include_in_schema = False
 
@@ -63,7 +63,7 @@ class ProviderPages(Controller):
     ) -> Response[Any]:
         return await self._index(request, db, settings, tenant)
 
-    @post("/")
+    @post("/", guards=[requires_tenant_admin])
     async def create(
         self,
         request: Request[Any, Any, Any],
@@ -123,7 +123,7 @@ class ProviderPages(Controller):
     ) -> Response[Any]:
         return await self._detail(request, db, tenant, await services.find_provider(db, tenant, provider_id))
 
-    @post("/{provider_id:str}")
+    @post("/{provider_id:str}", guards=[requires_tenant_admin])
     async def update(
         self,
         request: Request[Any, Any, Any],
@@ -141,7 +141,7 @@ class ProviderPages(Controller):
             return await self._detail(request, db, tenant, provider, exc.errors, form, 400)
         return redirect_after_change(request, f"/t/{tenant.slug}/providers/{provider.id}", "Provider saved.")
 
-    @get("/{provider_id:str}/delete")
+    @get("/{provider_id:str}/delete", guards=[requires_tenant_admin])
     async def confirm_delete(
         self, request: Request[Any, Any, Any], db: AsyncSession, tenant: Tenant, provider_id: str
     ) -> Response[Any]:
@@ -152,7 +152,7 @@ class ProviderPages(Controller):
             {"tenant": tenant, "tab": "providers", "provider": provider},
         )
 
-    @post("/{provider_id:str}/delete")
+    @post("/{provider_id:str}/delete", guards=[requires_tenant_admin])
     async def delete(
         self,
         request: Request[Any, Any, Any],
@@ -166,7 +166,7 @@ class ProviderPages(Controller):
         await services.delete_custom_provider(db, actor, tenant, provider)
         return redirect_after_change(request, f"/t/{tenant.slug}/providers", f"Provider {name} deleted.")
 
-    @post("/{provider_id:str}/models")
+    @post("/{provider_id:str}/models", guards=[requires_tenant_admin])
     async def add_model(
         self,
         request: Request[Any, Any, Any],
@@ -197,7 +197,7 @@ class ProviderPages(Controller):
             f"Model {model.name} added and enabled.",
         )
 
-    @post("/models/{model_id:str}/enabled")
+    @post("/models/{model_id:str}/enabled", guards=[requires_tenant_admin])
     async def set_enabled(
         self,
         request: Request[Any, Any, Any],
@@ -216,7 +216,7 @@ class ProviderPages(Controller):
             f"Model {model.name} {'enabled' if enabled else 'disabled'} for {tenant.name}.",
         )
 
-    @post("/models/{model_id:str}/delete")
+    @post("/models/{model_id:str}/delete", guards=[requires_tenant_admin])
     async def delete_model(
         self,
         request: Request[Any, Any, Any],

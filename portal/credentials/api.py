@@ -23,7 +23,7 @@ from portal.crypto.vault import Vault
 from portal.db.models import Tenant
 from portal.errors import InvalidInput
 from portal.tenants.deps import provide_tenant_by_id
-from portal.web.guards import requires_platform_admin
+from portal.web.guards import requires_tenant_admin, requires_tenant_member
 
 TENANT = {"tenant": Provide(provide_tenant_by_id)}
 
@@ -31,7 +31,7 @@ TENANT = {"tenant": Provide(provide_tenant_by_id)}
 class SysadminCredentialsApi(Controller):
     path = "/api/v1/sysadmin/tenants/{tenant_id:str}/credentials"
     tags = ["credentials"]
-    guards = [requires_platform_admin]
+    guards = [requires_tenant_member]
     dependencies = TENANT
 
     @get("/")
@@ -39,7 +39,7 @@ class SysadminCredentialsApi(Controller):
         views = await services.list_credentials(db, vault, tenant)
         return CredentialList([MaskedCredential.of(v) for v in views])
 
-    @put("/{provider:str}")
+    @put("/{provider:str}", guards=[requires_tenant_admin])
     async def put_credential(
         self,
         db: AsyncSession,
@@ -53,7 +53,7 @@ class SysadminCredentialsApi(Controller):
         view = await services.save_credential(db, vault, settings, actor, tenant, provider, data.values())
         return MaskedCredential.of(view)
 
-    @delete("/{provider:str}")
+    @delete("/{provider:str}", guards=[requires_tenant_admin])
     async def delete_credential(self, db: AsyncSession, actor: Actor, tenant: Tenant, provider: str) -> None:
         credential = await services.find_credential(db, tenant, provider_ref=provider)
         await services.delete_credential(db, actor, tenant, credential)
@@ -62,14 +62,14 @@ class SysadminCredentialsApi(Controller):
 class LlmKeysApi(Controller):
     path = "/api/portal/tenants/{tenant_id:str}"
     tags = ["llm-keys"]
-    guards = [requires_platform_admin]
+    guards = [requires_tenant_member]
     dependencies = TENANT
 
     @get("/llm-keys")
     async def list_keys(self, db: AsyncSession, vault: Vault, tenant: Tenant) -> list[LlmKeyOut]:
         return [LlmKeyOut.of(v) for v in await services.list_credentials(db, vault, tenant)]
 
-    @post("/llm-keys")
+    @post("/llm-keys", guards=[requires_tenant_admin])
     async def create_key(
         self,
         db: AsyncSession,
@@ -88,7 +88,7 @@ class LlmKeysApi(Controller):
         )
         return LlmKeyOut.of(view)
 
-    @delete("/llm-keys/{key_id:str}")
+    @delete("/llm-keys/{key_id:str}", guards=[requires_tenant_admin])
     async def delete_key(self, db: AsyncSession, actor: Actor, tenant: Tenant, key_id: str) -> None:
         credential = await services.find_credential(db, tenant, credential_id=key_id)
         await services.delete_credential(db, actor, tenant, credential)

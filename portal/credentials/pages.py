@@ -19,7 +19,7 @@ from portal.db.models import Tenant
 from portal.errors import InvalidInput
 from portal.tenants.deps import provide_tenant_by_slug
 from portal.web.forms import FormData, text
-from portal.web.guards import requires_platform_admin
+from portal.web.guards import requires_tenant_admin, requires_tenant_member
 from portal.web.templating import redirect_after_change, render
 
 TEMPLATE = "credentials/index.html"
@@ -27,7 +27,7 @@ TEMPLATE = "credentials/index.html"
 
 class CredentialPages(Controller):
     path = "/t/{slug:str}/credentials"
-    guards = [requires_platform_admin]
+    guards = [requires_tenant_member]
     dependencies = {"tenant": Provide(provide_tenant_by_slug)}
     include_in_schema = False
 
@@ -75,7 +75,7 @@ class CredentialPages(Controller):
     ) -> Response[Any]:
         return await self._page(request, db, settings, vault, tenant, provider=provider)
 
-    @post("/")
+    @post("/", guards=[requires_tenant_admin])
     async def save(
         self,
         request: Request[Any, Any, Any],
@@ -137,7 +137,7 @@ class CredentialPages(Controller):
             request, f"/t/{tenant.slug}/credentials", message, "success" if result.ok else "error"
         )
 
-    @get("/{provider:str}/delete")
+    @get("/{provider:str}/delete", guards=[requires_tenant_admin])
     async def confirm_delete(
         self,
         request: Request[Any, Any, Any],
@@ -154,7 +154,7 @@ class CredentialPages(Controller):
             {"tenant": tenant, "tab": "credentials", "credential": view},
         )
 
-    @post("/{provider:str}/delete")
+    @post("/{provider:str}/delete", guards=[requires_tenant_admin])
     async def delete(
         self,
         request: Request[Any, Any, Any],

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.actor import Actor
 from portal.identity.services import authenticate_admin
-from portal.web.auth import principal_of
+from portal.web.auth import Principal, principal_of
 from portal.web.forms import FormData, safe_next, text
 from portal.web.guards import allow_anyone
 from portal.web.sessions import renew_session_id
@@ -19,13 +19,24 @@ from portal.web.templating import redirect_after_change, render
 HOME = "/admin/tenants"
 
 
+def home_for(principal: Principal | None) -> str:
+    """Where a signed-in person starts: the platform, the impersonated tenant, or their first tenant."""
+    if principal is None:
+        return "/login"
+    if principal.impersonation is not None:
+        return f"/t/{principal.impersonation.slug}"
+    if principal.acts_platform_wide:
+        return HOME
+    return f"/t/{principal.memberships[0].slug}" if principal.memberships else "/login"
+
+
 class SignInPages(Controller):
     guards = [allow_anyone]
     include_in_schema = False
 
     @get("/")
     async def home(self, request: Request[Any, Any, Any]) -> Redirect:
-        return Redirect(HOME if principal_of(request) else "/login", status_code=303)
+        return Redirect(home_for(principal_of(request)), status_code=303)
 
     @get("/login")
     async def login_form(

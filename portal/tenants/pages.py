@@ -18,7 +18,7 @@ from portal.errors import InvalidInput
 from portal.tenants import services
 from portal.tenants.deps import provide_tenant_by_slug
 from portal.web.forms import FormData, text
-from portal.web.guards import requires_platform_admin
+from portal.web.guards import requires_platform_admin, requires_tenant_member
 from portal.web.templating import redirect_after_change, render
 
 
@@ -71,7 +71,7 @@ class AdminTenantPages(Controller):
 
 class TenantPages(Controller):
     path = "/t/{slug:str}"
-    guards = [requires_platform_admin]
+    guards = [requires_tenant_member]
     dependencies = {"tenant": Provide(provide_tenant_by_slug)}
     include_in_schema = False
 
@@ -100,7 +100,7 @@ class TenantPages(Controller):
             },
         )
 
-    @get("/settings")
+    @get("/settings", guards=[requires_platform_admin])
     async def settings_form(self, request: Request[Any, Any, Any], tenant: Tenant) -> Response[Any]:
         form = {"name": tenant.name, "slug": tenant.slug}
         return render(
@@ -109,7 +109,7 @@ class TenantPages(Controller):
             {"tenant": tenant, "tab": "settings", "form": form, "errors": {}},
         )
 
-    @post("/settings")
+    @post("/settings", guards=[requires_platform_admin])
     async def update_settings(
         self,
         request: Request[Any, Any, Any],
@@ -132,7 +132,7 @@ class TenantPages(Controller):
             )
         return redirect_after_change(request, f"/t/{tenant.slug}/settings", "Tenant settings saved.")
 
-    @post("/status")
+    @post("/status", guards=[requires_platform_admin])
     async def set_status(
         self,
         request: Request[Any, Any, Any],
@@ -146,11 +146,11 @@ class TenantPages(Controller):
         word = "suspended" if tenant.status == "suspended" else "reactivated"
         return redirect_after_change(request, f"/t/{tenant.slug}/settings", f"Tenant {tenant.name} {word}.")
 
-    @get("/delete")
+    @get("/delete", guards=[requires_platform_admin])
     async def confirm_delete(self, request: Request[Any, Any, Any], tenant: Tenant) -> Response[Any]:
         return render(request, "tenants/delete.html", {"tenant": tenant, "tab": "settings", "errors": {}})
 
-    @post("/delete")
+    @post("/delete", guards=[requires_platform_admin])
     async def delete_tenant(
         self,
         request: Request[Any, Any, Any],

@@ -1,10 +1,12 @@
-"""Who is calling: a signed-in person (session) or the platform API key (X-API-Key)."""
+"""Who is calling: a signed-in person (session) or the platform API key (X-API-Key), and what
+they may reach: platform-wide, or tenants through memberships or an impersonation."""
 
 from __future__ import annotations
 
 import hmac
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -14,7 +16,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy import select
 
 from portal.audit.actor import Actor
-from portal.db.models import User
+from portal.db.models import Membership, Tenant, User
 from portal.web.state import PortalState
 
 API_KEY_HEADER = "x-api-key"
@@ -23,14 +25,80 @@ CSRF_HEADER = "x-csrftoken"
 PLATFORM_KEY_LABEL = "api-key:platform"
 
 
+IMPERSONATION_KEY = "impersonation"
+
+
+@dataclass(frozen=True)
+class TenantAccess:
+    tenant_id: uuid.UUID
+    slug: str
+    role: str  # "admin" | "member"
+
+    def matches(self, ref: str) -> bool:
+        return ref == self.slug or ref == str(self.tenant_id)
+
+
+@dataclass(frozen=True)
+class Impersonation:
+    """A platform admin acting as the admin of one tenant, for a stated reason, for a while."""
+
+    tenant_id: uuid.UUID
+    slug: str
+    tenant_name: str
+    reason: str
+    started_at: datetime
+    expires_at: datetime
+
+    def as_session(self) -> dict[str, str]:
+        return {
+            "tenant_id": str(self.tenant_id),
+            "slug": self.slug,
+            "tenant_name": self.tenant_name,
+            "reason": self.reason,
+            "started_at": self.started_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+        }
+
+    @classmethod
+    def from_session(cls, raw: dict[str, str]) -> Impersonation:
+        return cls(
+            tenant_id=uuid.UUID(raw["tenant_id"]),
+            slug=raw["slug"],
+            tenant_name=raw.get("tenant_name", ""),
+            reason=raw.get("reason", ""),
+            started_at=datetime.fromisoformat(raw["started_at"]),
+            expires_at=datetime.fromisoformat(raw["expires_at"]),
+        )
+
+
 @dataclass(frozen=True)
 class Principal:
     label: str
-    via: str  # "session" | "api_key"
+    via: str  # "session" | "api_key" | "service_key"
     user_id: uuid.UUID | None = None
     email: str | None = None
     name: str | None = None
     is_platform_admin: bool = False
+    memberships: tuple[TenantAccess, ...] = ()
+    impersonation: Impersonation | None = None
+    # Set for callers bound to one tenant (an issued service key; the platform key with x-tenant-id).
+    bound_tenant: TenantAccess | None = None
+    scopes: frozenset[str] = frozenset()
+
+    @property
+    def acts_platform_wide(self) -> bool:
+        return self.is_platform_admin and self.impersonation is None and self.bound_tenant is None
+
+    def access_to(self, ref: str) -> str | None:
+        """'platform', 'admin' or 'member' for the tenant named by id or slug; None: not visible."""
+        if self.impersonation is not None:
+            imp = self.impersonation
+            return "admin" if ref in (imp.slug, str(imp.tenant_id)) else None
+        if self.bound_tenant is not None:
+            return self.bound_tenant.role if self.bound_tenant.matches(ref) else None
+        if self.is_platform_admin:
+            return "platform"
+        return next((m.role for m in self.memberships if m.matches(ref)), None)
 
 
 @dataclass(frozen=True)
@@ -92,8 +160,15 @@ class PrincipalMiddleware(ASGIMiddleware):
             return AuthState(None)
         async with state.sessions() as db:
             user = await db.scalar(select(User).where(User.id == uuid.UUID(user_id)))
-        if user is None:
-            return AuthState(None, "session ended: the account no longer exists")
+            if user is None:
+                return AuthState(None, "session ended: the account no longer exists")
+            rows = await db.execute(
+                select(Membership.tenant_id, Tenant.slug, Membership.role)
+                .join(Tenant, Tenant.id == Membership.tenant_id)
+                .where(Membership.user_id == user.id)
+                .order_by(Tenant.slug)
+            )
+            memberships = tuple(TenantAccess(r.tenant_id, r.slug, r.role) for r in rows)
         return AuthState(
             Principal(
                 label=user.email,
@@ -102,8 +177,23 @@ class PrincipalMiddleware(ASGIMiddleware):
                 email=user.email,
                 name=user.name,
                 is_platform_admin=user.is_platform_admin,
+                memberships=memberships,
+                impersonation=_impersonation(scope, session) if user.is_platform_admin else None,
             )
         )
+
+
+def _impersonation(scope: Scope, session: dict[str, Any]) -> Impersonation | None:
+    """The session's impersonation while it lasts; an expired one is dropped and noted for audit."""
+    raw = session.get(IMPERSONATION_KEY)
+    if not raw:
+        return None
+    impersonation = Impersonation.from_session(raw)
+    if impersonation.expires_at <= datetime.now(UTC):
+        session.pop(IMPERSONATION_KEY, None)
+        scope["portal_impersonation_expired"] = impersonation  # type: ignore[typeddict-unknown-key]
+        return None
+    return impersonation
 
 
 def session_csrf_ok(connection: ASGIConnection[Any, Any, Any, Any], secret: str) -> bool:

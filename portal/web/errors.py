@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +19,17 @@ log = logging.getLogger("portal.errors")
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
     return request.url.path.startswith("/api/") or request.url.path == "/health"
+
+
+# msgspec reports a missing or unknown body field at the body itself ("data"); name the field.
+_FIELD_IN_MESSAGE = re.compile(r"(?:missing required|unknown) field `([^`]{1,100})`")
+
+
+def _error_key(item: dict[str, Any]) -> str:
+    key = str(item.get("key") or "body")
+    if key in {"data", "body"} and (match := _FIELD_IN_MESSAGE.search(str(item.get("message")))):
+        return match.group(1)
+    return key
 
 
 def _error_page(request: Request[Any, Any, Any], status: int, message: str) -> Response[str]:
@@ -41,9 +53,7 @@ def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Re
         body: dict[str, Any] = {"status_code": status, "detail": exc.detail}
         if isinstance(exc, ValidationException) and exc.extra:
             body["errors"] = {
-                str(item.get("key") or "body"): str(item.get("message"))
-                for item in exc.extra
-                if isinstance(item, dict)
+                _error_key(item): str(item.get("message")) for item in exc.extra if isinstance(item, dict)
             }
         headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if status == 401 else None
         return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)

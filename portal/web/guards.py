@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
 from portal.web.auth import Principal, auth_state, session_csrf_ok
@@ -41,5 +41,29 @@ def requires_signed_in(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
 
 
 def requires_platform_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    if not _signed_in(connection).is_platform_admin:
+    principal = _signed_in(connection)
+    if principal.impersonation is not None:
+        raise PermissionDeniedException("Stop impersonating to use the platform pages")
+    if not principal.acts_platform_wide:
         raise PermissionDeniedException("Only platform admins may do this")
+
+
+def tenant_role(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The caller's role in the tenant named in the path; 404 when it is not theirs to see."""
+    principal = _signed_in(connection)
+    ref = connection.path_params.get("tenant_id") or connection.path_params.get("slug")
+    role = principal.access_to(str(ref)) if ref is not None else None
+    if role is None:
+        raise NotFoundException("Tenant not found")
+    return role
+
+
+def requires_tenant_member(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Read access: the tenant's members and admins, and platform admins."""
+    tenant_role(connection)
+
+
+def requires_tenant_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Changes inside a tenant: its admins (or an impersonating platform admin), and platform admins."""
+    if tenant_role(connection) == "member":
+        raise PermissionDeniedException("Only the tenant's admins may change this")

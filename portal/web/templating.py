@@ -60,9 +60,14 @@ def render(
     env = _env(request)
     token = value_or_default(ScopeState.from_scope(request.scope).csrf_token, "")
     hidden = f'<input type="hidden" name="_csrf_token" value="{escape(token)}">'
+    principal = principal_of(request)
+    tenant = context.get("tenant")
+    tenant_role = principal.access_to(str(tenant.id)) if principal and tenant is not None else None
     ctx = {
         "request": request,
-        "principal": principal_of(request),
+        "principal": principal,
+        "tenant_role": tenant_role,
+        "can_manage": tenant_role in ("platform", "admin"),
         "csrf_input": Markup(hidden),  # noqa: S704 (its one value is escaped)
         **context,
     }

@@ -3,6 +3,7 @@
 from portal.db.models.audit import AuditEvent
 from portal.db.models.catalog import CatalogRemoval, Model, Provider, TenantModel
 from portal.db.models.credentials import Credential
+from portal.db.models.identity import Identity, IdentityProvider, Invitation, Membership, Role
 from portal.db.models.tenants import Tenant
 from portal.db.models.users import User
 
@@ -10,8 +11,13 @@ __all__ = [
     "AuditEvent",
     "CatalogRemoval",
     "Credential",
+    "Identity",
+    "IdentityProvider",
+    "Invitation",
+    "Membership",
     "Model",
     "Provider",
+    "Role",
     "Tenant",
     "TenantModel",
     "User",

@@ -15,6 +15,13 @@ from sqlalchemy.ext.asyncio import (
 
 from portal.config import Settings
 
+READ_ONLY_OPTION = "portal_read_only"
+
+
+async def mark_read_only(session: AsyncSession) -> None:
+    """Begin this session's transaction as a reader (SQLite: deferred; elsewhere no effect)."""
+    await session.connection(execution_options={READ_ONLY_OPTION: True})
+
 
 def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
     url = settings.database_url
@@ -47,9 +54,13 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Any) -> None:
-        # IMMEDIATE takes the write lock up front: two writers wait for each other
-        # instead of failing with "database is locked" when one upgrades its read lock.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # IMMEDIATE takes the write lock up front: two writers wait for each other instead of
+        # failing with "database is locked" when one upgrades its read lock. Reads (safe HTTP
+        # methods) begin deferred, so page views never queue behind writers.
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -14,13 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.crypto.vault import Vault
+from portal.db.engine import mark_read_only
 from portal.web.auth import actor_for
 from portal.web.state import PortalState
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
+
+async def provide_db(state: State, request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSession, None]:
     portal: PortalState = state.portal
     async with portal.sessions() as session:
+        if request.method in SAFE_METHODS and portal.settings.is_sqlite:
+            await mark_read_only(session)
         yield session
 
 

@@ -17,6 +17,13 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 
 from portal import __version__
+from portal.apikeys.api import ApiKeysApi
+from portal.apikeys.hotpath import HotPath
+from portal.apikeys.pages import ApiKeyPages
+from portal.apikeys.refusals import Refusal
+from portal.apikeys.service_api import ServiceApi
+from portal.audit.actor import Actor
+from portal.audit.pages import AdminAuditApi, AdminAuditPages, TenantAuditApi, TenantAuditPages
 from portal.catalog.api import ProvidersApi
 from portal.catalog.pages import CatalogPages, ProviderPages
 from portal.catalog.services import sync_builtin_catalog
@@ -26,9 +33,17 @@ from portal.credentials.pages import CredentialPages
 from portal.crypto.keyring import MasterKeyring
 from portal.crypto.vault import Vault
 from portal.db.engine import create_engine, create_session_factory
+from portal.identity.federation.api import FederationApi
+from portal.identity.federation.pages import FederationPages
+from portal.identity.federation.tenant_import import import_tenant_configs
+from portal.identity.oidc.pages import SsoPages
 from portal.identity.pages import SignInPages
+from portal.impersonation.web import ImpersonationApi, ImpersonationExpiryMiddleware, ImpersonationPages
+from portal.members.api import AdminUsersApi, MembersApi
+from portal.members.pages import AdminUserPages, InvitationPages, MemberPages
 from portal.tenants.api import TenantsApi
 from portal.tenants.pages import AdminTenantPages, TenantPages
+from portal.usage.pages import UsagePages
 from portal.web.auth import CSRF_COOKIE, CSRF_HEADER, PrincipalMiddleware
 from portal.web.deps import dependencies
 from portal.web.errors import exception_handlers
@@ -56,15 +71,25 @@ def create_app(
         sessions=create_session_factory(engine),
         http=httpx.AsyncClient(headers={"user-agent": f"llm-portal/{__version__}"}),
     )
+    # Issued keys, tenants, models and sealed credentials in memory for the resolve API.
+    hotpath = HotPath(settings, portal_state.vault, engine, portal_state.sessions)
     sessions = session_config(settings)
     templates = template_config()
 
     async def on_startup(app: Litestar) -> None:
         async with portal_state.sessions() as db:
             await sync_builtin_catalog(db)
+        await hotpath.start()
+        if settings.tenant_configs or settings.default_tenant_id:
+            async with portal_state.sessions() as db:
+                actor = Actor.system("TENANT_CONFIGS")
+                report = await import_tenant_configs(db, portal_state.vault, settings, actor)
+            for line in report.lines():
+                logging.getLogger("portal.tenants").info("TENANT_CONFIGS: %s", line)
 
     async def on_shutdown(app: Litestar) -> None:
         await portal_state.http.aclose()
+        await hotpath.stop()
         await engine.dispose()
 
     return Litestar(
@@ -81,14 +106,32 @@ def create_app(
             LlmKeysApi,
             ProvidersApi,
             SignInPages,
+            SsoPages,
+            FederationApi,
+            FederationPages,
             AdminTenantPages,
             TenantPages,
             CredentialPages,
             ProviderPages,
             CatalogPages,
+            ApiKeysApi,
+            ServiceApi,
+            ApiKeyPages,
+            UsagePages,
+            MembersApi,
+            AdminUsersApi,
+            ImpersonationApi,
+            TenantAuditApi,
+            AdminAuditApi,
+            MemberPages,
+            InvitationPages,
+            AdminUserPages,
+            ImpersonationPages,
+            TenantAuditPages,
+            AdminAuditPages,
         ],
         dependencies=dependencies,
-        middleware=[sessions.middleware, PrincipalMiddleware()],
+        middleware=[sessions.middleware, PrincipalMiddleware(), ImpersonationExpiryMiddleware()],
         stores={
             SESSION_STORE: session_store(settings, shared_between_processes=sessions_shared_between_processes)
         },
@@ -111,13 +154,15 @@ def create_app(
             "session with the x-csrftoken header for changes.",
         ),
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
-        state=State({"portal": portal_state, "session_config": sessions}),
+        state=State({"portal": portal_state, "session_config": sessions, "hotpath": hotpath}),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         logging_config=LoggingConfig(
             root={"level": "INFO", "handlers": ["queue_listener"]},
             loggers={"portal": {"level": "INFO"}},
             log_exceptions="always",
+            # A refused service call (unknown key, limit reached…) is an answer, not an error to trace.
+            disable_stack_trace={Refusal},
         ),
         debug=False,
     )

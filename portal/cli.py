@@ -9,7 +9,10 @@ from typing import Any
 
 import click
 
+from portal.apikeys.cli import keys as keys_group
+from portal.audit.cli import audit as audit_group
 from portal.config import ConfigError, Settings, load_settings
+from portal.identity.federation.cli import import_tenants
 
 
 def _settings() -> Settings:
@@ -170,8 +173,12 @@ def serve(host: str, port: int, workers: int, no_migrate: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--stub-port", default=8001, show_default=True, type=int, help="Port of the stub LLM provider.")
-def demo(host: str, port: int, stub_port: int) -> None:
-    """Run the portal with demo data: SQLite under var/, generated secrets, a stub provider."""
+@click.option(
+    "--idp-port", default=8002, show_default=True, type=int, help="Port of the demo identity provider."
+)
+def demo(host: str, port: int, stub_port: int, idp_port: int) -> None:
+    """Run the portal with demo data: SQLite under var/, generated secrets, a stub provider,
+    and a demo identity provider to sign in to the demo tenants through single sign-on."""
     from portal.config import REPO_ROOT
     from portal.db.migrate import upgrade_blocking
     from portal.demo.seed import ADMIN_EMAIL, DEMO_PROVIDER_KEY, load_or_create_demo_env, seed_demo
@@ -179,29 +186,38 @@ def demo(host: str, port: int, stub_port: int) -> None:
 
     var_dir = __import__("pathlib").Path(os.environ.get("PORTAL_VAR_DIR") or REPO_ROOT / "var")
     demo_env = load_or_create_demo_env(var_dir)
-    for key in ("ENCRYPTION_KEY", "SESSION_SECRET", "SUPER_API_KEY"):
+    for key in ("ENCRYPTION_KEY", "SESSION_SECRET", "API_KEY_SECRET", "SUPER_API_KEY"):
         os.environ.setdefault(key, demo_env[key])
     os.environ.setdefault("DATABASE_URL", f"sqlite+aiosqlite:///{var_dir / 'demo.db'}")
     stub = StubProvider({DEMO_PROVIDER_KEY}, port=stub_port).start()
     os.environ.setdefault("OPENAI_BASE_URL", f"{stub.url}/v1")
+    os.environ.setdefault("PUBLIC_URL", f"http://{host}:{port}")  # the demo provider's exact redirect URI
     settings = _settings()
     upgrade_blocking(settings)
     asyncio.run(seed_demo(settings, demo_env["DEMO_ADMIN_PASSWORD"], stub.url))
+    from portal.demo.sso import start_demo_sso
+
+    _idp, sso_help = start_demo_sso(settings, "127.0.0.1", idp_port)
     click.echo(
         "\n  Demo portal: http://{host}:{port}/\n"
         "  Platform admin: {email}\n  Password:       {password}\n"
         "  API key (X-API-Key): {api_key}\n  OpenAPI:        http://{host}:{port}/schema\n"
-        "  Demo secrets are kept in {env_file}\n".format(
+        "  Demo secrets are kept in {env_file}\n\n{sso_help}".format(
             host=host,
             port=port,
             email=ADMIN_EMAIL,
             password=demo_env["DEMO_ADMIN_PASSWORD"],
             api_key=os.environ["SUPER_API_KEY"],
             env_file=var_dir / "demo.env",
+            sso_help=sso_help,
         )
     )
     _serve(settings, host, port, 1, migrate=False)
 
+
+main.add_command(audit_group)
+main.add_command(import_tenants)
+main.add_command(keys_group)
 
 if __name__ == "__main__":
     main()

@@ -10,6 +10,13 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
+from portal.identity.federation.tenant_configs import (
+    TenantConfig,
+    TenantConfigError,
+    check_default_tenant_id,
+    parse_tenant_configs,
+)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KEYGEN_HINT = "make one with: portal generate-encryption-key"
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -31,12 +38,21 @@ class Settings:
     encryption_key_previous: tuple[str, ...]
     session_secret: str
     super_api_key: str | None = None
+    # HMAC key for issued API keys: they are stored only as HMAC-SHA256(api_key_secret, key).
+    api_key_secret: str = field(default="", repr=False)
     tenant_credentials_enabled: bool = False
     redis_url: str | None = None
     public_url: str = "http://127.0.0.1:8000"
     var_dir: Path = REPO_ROOT / "var"
     provider_test_timeout: float = 5.0
     secure_cookies: bool = False
+    invitation_ttl_days: int = 7
+    # smtp[s]://user:pass@host:port[?starttls=true]; unset: invitation links are shown to the inviter.
+    smtp_url: str | None = field(default=None, repr=False)
+    smtp_from: str = "llm-portal@localhost"
+    # Tenants (and their OIDC settings) from TENANT_CONFIGS, imported at start; DEFAULT_TENANT_ID's slug.
+    tenant_configs: tuple[TenantConfig, ...] = field(default=(), repr=False)
+    default_tenant_id: str | None = None
     # The raw environment, for the providers' conventional variables (OPENAI_API_KEY…).
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -113,6 +129,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
         )
 
+    api_key_secret = (env.get("API_KEY_SECRET") or "").strip()
+    if len(api_key_secret) < 32:
+        problems.append(
+            "API_KEY_SECRET: set at least 32 random characters (it keys the hashes of issued API keys; "
+            "changing it invalidates them all), e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+
     super_api_key = (env.get("SUPER_API_KEY") or "").strip() or None
     if super_api_key is not None and len(super_api_key) < 16:
         problems.append("SUPER_API_KEY: use at least 16 characters (or leave it unset to disable)")
@@ -137,6 +160,33 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         except ValueError:
             problems.append("PROVIDER_TEST_TIMEOUT: seconds between 0 and 60, e.g. 5")
 
+    invitation_ttl_days = 7
+    if raw_ttl := env.get("INVITATION_TTL_DAYS"):
+        try:
+            invitation_ttl_days = int(raw_ttl)
+            if not 1 <= invitation_ttl_days <= 365:
+                raise ValueError
+        except ValueError:
+            problems.append("INVITATION_TTL_DAYS: whole days between 1 and 365, e.g. 7")
+
+    smtp_url = (env.get("SMTP_URL") or "").strip() or None
+    if smtp_url:
+        smtp = urlsplit(smtp_url)
+        if smtp.scheme not in {"smtp", "smtps"} or not smtp.hostname:
+            problems.append("SMTP_URL: use smtp://user:password@host:587?starttls=true (or smtps://host:465)")
+    smtp_from = (
+        env.get("SMTP_FROM") or ""
+    ).strip() or f"llm-portal@{urlsplit(public_url).hostname or 'localhost'}"
+
+    tenant_configs: tuple[TenantConfig, ...] = ()
+    try:
+        tenant_configs = parse_tenant_configs(env.get("TENANT_CONFIGS"))
+    except TenantConfigError as exc:
+        problems.extend(exc.problems)
+    default_tenant_id, default_problem = check_default_tenant_id(env.get("DEFAULT_TENANT_ID"))
+    if default_problem:
+        problems.append(default_problem)
+
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -145,11 +195,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         encryption_key_previous=previous,
         session_secret=session_secret,
         super_api_key=super_api_key,
+        api_key_secret=api_key_secret,
         tenant_credentials_enabled=strict,
         redis_url=redis_url,
         public_url=public_url,
         var_dir=var_dir,
         provider_test_timeout=timeout,
         secure_cookies=secure_cookies,
+        invitation_ttl_days=invitation_ttl_days,
+        smtp_url=smtp_url,
+        smtp_from=smtp_from,
+        tenant_configs=tenant_configs,
+        default_tenant_id=default_tenant_id,
         environ=env,
     )

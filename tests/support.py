@@ -44,6 +44,7 @@ def make_settings(var_dir: Path, database_url: str | None = None, **overrides: s
         "PORTAL_VAR_DIR": str(var_dir),
         "ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "SESSION_SECRET": secrets.token_urlsafe(48),
+        "API_KEY_SECRET": secrets.token_urlsafe(48),
         "SUPER_API_KEY": API_KEY,
         "PROVIDER_TEST_TIMEOUT": "2",
     }

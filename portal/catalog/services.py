@@ -350,7 +350,11 @@ async def set_model_enabled(
     if bool(is_enabled) == enabled:
         return
     if enabled:
-        db.add(TenantModel(tenant_id=tenant.id, model_id=model.id))
+        try:  # a savepoint: a rollback of it expires nothing the callers still read
+            async with db.begin_nested():
+                db.add(TenantModel(tenant_id=tenant.id, model_id=model.id))
+        except IntegrityError:  # enabled by a concurrent request: the outcome is the same
+            return
     else:
         await db.execute(
             delete(TenantModel).where(TenantModel.tenant_id == tenant.id, TenantModel.model_id == model.id)

@@ -169,8 +169,9 @@ async def save_credential(
     provider = await find_provider(db, tenant, provider_ref)
     spec = spec_for(provider)
     existing = await _existing(db, tenant, provider)
+    conflict = _conflict(provider)  # made now: a rollback expires `provider`
     if existing is not None and create_only:
-        raise _conflict(provider)
+        raise conflict
     keep = frozenset(existing.sealed_fields) if existing is not None and keep_blank_secrets else frozenset()
     checked = check_values(spec, values, strict=settings.strict_credentials, keep_secrets=keep)
     clean_label = check_label(label if label is not None else values.get("label"))
@@ -198,6 +199,11 @@ async def save_credential(
     credential.last_test_at = credential.last_test_ok = credential.last_test_reason = None
     if existing is None:
         db.add(credential)
+        try:  # a concurrent request may have stored one since the check above
+            await db.flush()
+        except IntegrityError as exc:
+            await db.rollback()
+            raise conflict from exc
     await audit.record(
         db,
         actor,
@@ -215,7 +221,7 @@ async def save_credential(
         await db.commit()
     except IntegrityError as exc:
         await db.rollback()
-        raise _conflict(provider) from exc
+        raise conflict from exc
     credential.provider = provider
     return view_of(vault, tenant, credential)
 

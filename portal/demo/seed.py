@@ -17,6 +17,7 @@ from portal.crypto.keyring import MasterKeyring
 from portal.crypto.vault import Vault
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.models import Tenant, User
+from portal.demo.usage_seed import seed_api_keys
 from portal.identity.services import create_platform_admin
 from portal.tenants.services import create_tenant
 
@@ -36,6 +37,7 @@ def load_or_create_demo_env(var_dir: Path) -> dict[str, str]:
     defaults = {
         "ENCRYPTION_KEY": lambda: Fernet.generate_key().decode(),
         "SESSION_SECRET": lambda: secrets.token_urlsafe(48),
+        "API_KEY_SECRET": lambda: secrets.token_urlsafe(48),
         "SUPER_API_KEY": lambda: "demo_" + secrets.token_urlsafe(24),
         "DEMO_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(12),
     }
@@ -115,5 +117,6 @@ async def seed_demo(settings: Settings, admin_password: str, stub_url: str) -> N
                 models=["llama-3.1-70b", "qwen-2.5-coder"],
                 api_key=DEMO_PROVIDER_KEY,
             )
+            await seed_api_keys(db, settings, actor, acme)
     finally:
         await engine.dispose()

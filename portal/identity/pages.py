@@ -1,32 +1,41 @@
-"""Platform admin sign-in and sign-out."""
+"""The sign-in page (single sign-on by e-mail, and the platform admins' password form) and sign-out."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.audit import services as audit
 from portal.audit.actor import Actor
+from portal.config import Settings
+from portal.identity.oidc.flow import SSO_KEY, end_session_url, session_data
+from portal.identity.oidc.pages import login_page
 from portal.identity.services import authenticate_admin
 from portal.web.auth import Principal, principal_of
 from portal.web.forms import FormData, safe_next, text
 from portal.web.guards import allow_anyone
 from portal.web.sessions import renew_session_id
-from portal.web.templating import redirect_after_change, render
+from portal.web.templating import redirect_after_change
 
 HOME = "/admin/tenants"
 
 
-def home_for(principal: Principal | None) -> str:
-    """Where a signed-in person starts: the platform, the impersonated tenant, or their first tenant."""
+def home_for(principal: Principal | None, acting_tenant_id: str | None = None) -> str:
+    """Where a signed-in person starts: the platform, the impersonated tenant, the tenant they act
+    in, or their first tenant."""
     if principal is None:
         return "/login"
     if principal.impersonation is not None:
         return f"/t/{principal.impersonation.slug}"
     if principal.acts_platform_wide:
         return HOME
+    acting = next((m for m in principal.memberships if str(m.tenant_id) == acting_tenant_id), None)
+    if acting is not None:
+        return f"/t/{acting.slug}"
     return f"/t/{principal.memberships[0].slug}" if principal.memberships else "/login"
 
 
@@ -36,29 +45,45 @@ class SignInPages(Controller):
 
     @get("/")
     async def home(self, request: Request[Any, Any, Any]) -> Redirect:
-        return Redirect(home_for(principal_of(request)), status_code=303)
+        acting = session_data(request).get("tenant_id")
+        return Redirect(home_for(principal_of(request), acting), status_code=303)
 
     @get("/login")
     async def login_form(
-        self, request: Request[Any, Any, Any], next: str = "", signed_out: bool = False
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        settings: Settings,
+        next: str = "",
+        signed_out: bool = False,
     ) -> Response[Any]:
-        if principal_of(request) is not None:
-            return Redirect(safe_next(next, HOME), status_code=303)
-        return render(request, "auth/login.html", {"next": next, "signed_out": signed_out})
+        principal = principal_of(request)
+        if principal is not None:
+            home = home_for(principal, session_data(request).get("tenant_id"))
+            return Redirect(safe_next(next, home), status_code=303)
+        return await login_page(request, db, settings, next=next, signed_out=signed_out)
 
     @post("/login")
     async def login(
-        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, data: FormData
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        settings: Settings,
+        actor: Actor,
+        data: FormData,
     ) -> Response[Any]:
         email, password = text(data, "email"), text(data, "password")
         user = await authenticate_admin(db, actor, email, password)
         if user is None:
-            context = {
-                "email": email,
-                "next": text(data, "next"),
-                "error": "Wrong e-mail or password.",
-            }
-            return render(request, "auth/login.html", context, status_code=400)
+            return await login_page(
+                request,
+                db,
+                settings,
+                email=email,
+                next=text(data, "next"),
+                error="Wrong e-mail or password.",
+                status_code=400,
+            )
         await renew_session_id(request)
         request.set_session({"user_id": str(user.id)})
         return redirect_after_change(
@@ -66,6 +91,20 @@ class SignInPages(Controller):
         )
 
     @post("/logout")
-    async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
+    async def logout(self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor) -> Redirect:
+        """End the portal session; after a single sign-on, also the provider's (RP-initiated logout)."""
+        provider_logout = await end_session_url(request)
+        sso = session_data(request).get(SSO_KEY)
+        if principal_of(request) is not None:
+            tenant_id = sso.get("tenant_id") if isinstance(sso, dict) else None
+            await audit.record(
+                db,
+                actor,
+                "auth.sign_out",
+                tenant_id=uuid.UUID(tenant_id) if tenant_id else None,
+                target=f"user:{actor.label}",
+                details={"method": "oidc" if sso else "password", "provider_logout": bool(provider_logout)},
+            )
+            await db.commit()
         request.clear_session()
-        return Redirect("/login?signed_out=true", status_code=303)
+        return Redirect(provider_logout or "/login?signed_out=true", status_code=303)

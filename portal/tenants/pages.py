@@ -14,7 +14,7 @@ from portal.catalog.services import providers_for_tenant
 from portal.config import Settings
 from portal.crypto.vault import Vault
 from portal.db.models import Tenant
-from portal.errors import InvalidInput
+from portal.errors import Conflict, InvalidInput
 from portal.tenants import services
 from portal.tenants.deps import provide_tenant_by_slug
 from portal.web.forms import FormData, text
@@ -59,11 +59,13 @@ class AdminTenantPages(Controller):
         form = {k: text(data, k) for k in ("name", "slug")}
         try:
             tenant = await services.create_tenant(db, vault, actor, name=form["name"], slug=form["slug"])
-        except InvalidInput as exc:
+        except (InvalidInput, Conflict) as exc:
+            # A taken slug is shown beside the field, like any other problem with the form.
+            errors = exc.errors if isinstance(exc, InvalidInput) else {"slug": exc.message}
             return render(
                 request,
                 "tenants/new.html",
-                {"nav": "tenants", "form": form, "errors": exc.errors},
+                {"nav": "tenants", "form": form, "errors": errors},
                 status_code=400,
             )
         return redirect_after_change(request, f"/t/{tenant.slug}", f"Tenant {tenant.name} created.")

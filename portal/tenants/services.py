@@ -79,8 +79,16 @@ async def list_tenants(
 
 
 async def create_tenant(
-    db: AsyncSession, vault: Vault, actor: Actor, *, name: str, slug: str, status: str = "active"
+    db: AsyncSession,
+    vault: Vault,
+    actor: Actor,
+    *,
+    name: str,
+    slug: str,
+    status: str = "active",
+    commit: bool = True,
 ) -> Tenant:
+    """A new tenant with its own data key; `commit=False` leaves it in the caller's transaction."""
     errors = validate_tenant_fields(name, slug, status, creating=True)
     if errors:
         raise InvalidInput(errors)
@@ -111,7 +119,8 @@ async def create_tenant(
         target=f"tenant:{slug}",
         details={"name": tenant.name, "status": status},
     )
-    await _commit_or_conflict(db, f"The slug '{slug}' is taken; choose another")
+    if commit:
+        await _commit_or_conflict(db, f"The slug '{slug}' is taken; choose another")
     return tenant
 
 
@@ -157,6 +166,11 @@ async def update_tenant(
         return tenant
     for field_name, (_old, new) in changes.items():
         setattr(tenant, field_name, new)
+    try:  # a concurrent rename may have taken the slug since the check above
+        await db.flush()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise Conflict("The slug is taken; choose another") from exc
     action = "tenant.updated"
     if set(changes) == {"status"}:
         action = "tenant.suspended" if status == "suspended" else "tenant.reactivated"

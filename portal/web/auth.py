@@ -15,11 +15,13 @@ from litestar.middleware.csrf import generate_csrf_hash
 from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy import select
 
+from portal.apikeys.refusals import Refusal
 from portal.audit.actor import Actor
 from portal.db.models import Membership, Tenant, User
 from portal.web.state import PortalState
 
 API_KEY_HEADER = "x-api-key"
+TENANT_HEADER = "x-tenant-id"
 CSRF_COOKIE = "portal_csrf"
 CSRF_HEADER = "x-csrftoken"
 PLATFORM_KEY_LABEL = "api-key:platform"
@@ -33,6 +35,7 @@ class TenantAccess:
     tenant_id: uuid.UUID
     slug: str
     role: str  # "admin" | "member"
+    name: str = ""
 
     def matches(self, ref: str) -> bool:
         return ref == self.slug or ref == str(self.tenant_id)
@@ -105,6 +108,10 @@ class Principal:
 class AuthState:
     principal: Principal | None
     problem: str | None = None  # why the presented credentials were refused
+    # For an issued API key (Bearer): the hot path's Caller (key and tenant) when usable, else
+    # the Refusal (unknown, revoked, expired, disabled, past grace, tenant suspended).
+    service: Any = None
+    refusal: Any = None
 
 
 def auth_state(connection: ASGIConnection[Any, Any, Any, Any]) -> AuthState:
@@ -125,6 +132,8 @@ def actor_for(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
         label=principal.label,
         user_id=principal.user_id,
         is_platform_admin=principal.is_platform_admin,
+        # While a platform admin acts as a tenant's admin, every event names them as impersonator too.
+        impersonator=principal.label if principal.impersonation is not None else None,
         ip=client,
         user_agent=agent,
     )
@@ -152,8 +161,18 @@ class PrincipalMiddleware(ASGIMiddleware):
         if presented is not None:
             expected = state.settings.super_api_key
             if expected and hmac.compare_digest(presented.encode(), expected.encode()):
-                return AuthState(Principal(label=PLATFORM_KEY_LABEL, via="api_key", is_platform_admin=True))
+                # x-tenant-id binds the platform key to one tenant: it then acts as that tenant's admin.
+                tenant_ref = _header(scope, TENANT_HEADER.encode())
+                bound = await _bind_tenant(state, tenant_ref) if tenant_ref is not None else None
+                return AuthState(
+                    Principal(
+                        label=PLATFORM_KEY_LABEL, via="api_key", is_platform_admin=True, bound_tenant=bound
+                    )
+                )
             return AuthState(None, "invalid API key")
+        authorization = _header(scope, b"authorization")
+        if authorization is not None and authorization[:7].lower() == "bearer ":
+            return await _service_key(scope, authorization[7:].strip())
         session = scope.get("session") or {}
         user_id = session.get("user_id") if isinstance(session, dict) else None
         if not user_id:
@@ -163,12 +182,12 @@ class PrincipalMiddleware(ASGIMiddleware):
             if user is None:
                 return AuthState(None, "session ended: the account no longer exists")
             rows = await db.execute(
-                select(Membership.tenant_id, Tenant.slug, Membership.role)
+                select(Membership.tenant_id, Tenant.slug, Membership.role, Tenant.name)
                 .join(Tenant, Tenant.id == Membership.tenant_id)
                 .where(Membership.user_id == user.id)
                 .order_by(Tenant.slug)
             )
-            memberships = tuple(TenantAccess(r.tenant_id, r.slug, r.role) for r in rows)
+            memberships = tuple(TenantAccess(r.tenant_id, r.slug, r.role, r.name) for r in rows)
         return AuthState(
             Principal(
                 label=user.email,
@@ -181,6 +200,43 @@ class PrincipalMiddleware(ASGIMiddleware):
                 impersonation=_impersonation(scope, session) if user.is_platform_admin else None,
             )
         )
+
+
+# The platform key naming no existing tenant is bound to nothing: every tenant answers 404.
+NO_TENANT = TenantAccess(uuid.UUID(int=0), "", "admin")
+
+
+async def _bind_tenant(state: PortalState, ref: str) -> TenantAccess:
+    ref = ref.strip()
+    try:
+        condition = Tenant.id == uuid.UUID(ref)
+    except ValueError:
+        condition = Tenant.slug == ref.lower()
+    if not ref:
+        return NO_TENANT
+    async with state.sessions() as db:
+        row = (await db.execute(select(Tenant.id, Tenant.slug, Tenant.name).where(condition))).first()
+    return TenantAccess(row.id, row.slug, "admin", row.name) if row else NO_TENANT
+
+
+async def _service_key(scope: Scope, presented: str) -> AuthState:
+    """An issued API key binds the request to its tenant; the key's hash decides, never its prefix."""
+    hotpath = scope["litestar_app"].state.get("hotpath")
+    caller = await hotpath.authenticate(presented) if hotpath is not None and presented else None
+    if caller is None:
+        refusal = Refusal("unknown_key")
+        return AuthState(None, refusal.detail, refusal=refusal)
+    try:
+        hotpath.check(caller)
+    except Refusal as refusal:
+        return AuthState(None, refusal.detail, refusal=refusal)
+    principal = Principal(
+        label=caller.key.label,
+        via="service_key",
+        bound_tenant=TenantAccess(caller.tenant.id, caller.tenant.slug, "service"),
+        scopes=caller.key.scopes,
+    )
+    return AuthState(principal, service=caller)
 
 
 def _impersonation(scope: Scope, session: dict[str, Any]) -> Impersonation | None:

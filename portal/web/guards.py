@@ -14,8 +14,13 @@ from portal.web.auth import Principal, auth_state, session_csrf_ok
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def _signed_in(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+SERVICE_KEY_ONLY = "Issued API keys may only call the service API (/api/v1/resolve, /api/v1/usage)"
+
+
+def _signed_in(connection: ASGIConnection[Any, Any, Any, Any], *, service_key_ok: bool = False) -> Principal:
     state = auth_state(connection)
+    if state.principal is not None and state.principal.via == "service_key" and not service_key_ok:
+        raise PermissionDeniedException(SERVICE_KEY_ONLY)
     if state.principal is None:
         raise NotAuthorizedException(
             state.problem or "Sign in, or send the platform API key in the X-API-Key header"
@@ -50,11 +55,13 @@ def requires_platform_admin(connection: ASGIConnection[Any, Any, Any, Any], _: B
 
 def tenant_role(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     """The caller's role in the tenant named in the path; 404 when it is not theirs to see."""
-    principal = _signed_in(connection)
+    principal = _signed_in(connection, service_key_ok=True)
     ref = connection.path_params.get("tenant_id") or connection.path_params.get("slug")
     role = principal.access_to(str(ref)) if ref is not None else None
     if role is None:
         raise NotFoundException("Tenant not found")
+    if principal.via == "service_key":  # its own tenant, but not through the portal's API
+        raise PermissionDeniedException(SERVICE_KEY_ONLY)
     return role
 
 
@@ -67,3 +74,33 @@ def requires_tenant_admin(connection: ASGIConnection[Any, Any, Any, Any], _: Bas
     """Changes inside a tenant: its admins (or an impersonating platform admin), and platform admins."""
     if tenant_role(connection) == "member":
         raise PermissionDeniedException("Only the tenant's admins may change this")
+
+
+def requires_platform_admin_person(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """A platform admin signed in with a session, impersonating or not (to stop impersonating)."""
+    principal = _signed_in(connection)
+    if principal.via != "session" or not principal.is_platform_admin:
+        raise PermissionDeniedException("Only a signed-in platform admin may do this")
+
+
+def requires_service_key(scope: str) -> Any:
+    """The service API: an issued API key (Bearer) that may be used now and holds `scope`.
+
+    Each refusal has its own status and JSON code (see portal.apikeys.refusals). Async, so that
+    Litestar runs it on the event loop rather than in a worker thread (the resolve hot path)."""
+    from portal.apikeys.refusals import Refusal
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        state = auth_state(connection)
+        if state.refusal is not None:
+            raise state.refusal
+        principal = state.principal
+        if principal is None or principal.via != "service_key":
+            raise Refusal("missing_key")
+        if scope not in principal.scopes:
+            raise Refusal("scope_missing", f"this API key lacks the {scope!r} scope")
+
+    guard.__name__ = f"requires_service_key_{scope.replace(':', '_')}"
+    return guard

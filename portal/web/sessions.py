@@ -54,7 +54,9 @@ def session_config(settings: Settings) -> PortalSessionConfig:
         samesite="lax",
         secure=settings.secure_cookies,
         httponly=True,
-        exclude=["/static/"],
+        # No session for static files, the health check and the service API (resolve, usage): Litestar
+        # would otherwise store an empty session and set a cookie on every cookieless request.
+        exclude=["/static/", "^/health$", "^/api/v1/(resolve|usage)$"],
     )
 
 

@@ -20,6 +20,7 @@ from markupsafe import Markup, escape
 
 from portal.config import REPO_ROOT
 from portal.web.auth import principal_of
+from portal.web.layout import acting_tenant
 
 TEMPLATES_DIR = REPO_ROOT / "templates"
 
@@ -67,6 +68,7 @@ def render(
         "request": request,
         "principal": principal,
         "tenant_role": tenant_role,
+        "acting_tenant": acting_tenant(request, principal, tenant),
         "can_manage": tenant_role in ("platform", "admin"),
         "csrf_input": Markup(hidden),  # noqa: S704 (its one value is escaped)
         **context,

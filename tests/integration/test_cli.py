@@ -38,6 +38,7 @@ def cli_env(tmp_path) -> dict[str, str]:
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
         "ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "SESSION_SECRET": "s" * 48,
+        "API_KEY_SECRET": "k" * 48,
     }
 
 

@@ -5,7 +5,11 @@ from cryptography.fernet import Fernet
 
 from portal.config import ConfigError, load_settings
 
-GOOD = {"ENCRYPTION_KEY": Fernet.generate_key().decode(), "SESSION_SECRET": "s" * 40}
+GOOD = {
+    "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    "SESSION_SECRET": "s" * 40,
+    "API_KEY_SECRET": "k" * 40,
+}
 
 
 def problems(env: dict[str, str]) -> list[str]:
@@ -22,7 +26,7 @@ def test_defaults_use_sqlite_under_var():
 
 
 def test_missing_key_says_how_to_make_one():
-    found = problems({"SESSION_SECRET": "s" * 40})
+    found = problems({"SESSION_SECRET": "s" * 40, "API_KEY_SECRET": "k" * 40})
     assert found == ["ENCRYPTION_KEY: not set; make one with: portal generate-encryption-key"]
 
 
@@ -44,6 +48,7 @@ def test_every_problem_gets_its_own_line():
         "ENCRYPTION_KEY",
         "ENCRYPTION_KEY_PREVIOUS",
         "SESSION_SECRET",
+        "API_KEY_SECRET",
         "SUPER_API_KEY",
         "TENANT_CREDENTIALS_ENABLED",
         "REDIS_URL",

@@ -1,5 +1,6 @@
 """Every table, imported here so metadata is complete for Alembic and the app."""
 
+from portal.db.models.apikeys import ApiKey, ApiKeyPlan, UsageEvent
 from portal.db.models.audit import AuditEvent
 from portal.db.models.catalog import CatalogRemoval, Model, Provider, TenantModel
 from portal.db.models.credentials import Credential
@@ -8,6 +9,8 @@ from portal.db.models.tenants import Tenant
 from portal.db.models.users import User
 
 __all__ = [
+    "ApiKey",
+    "ApiKeyPlan",
     "AuditEvent",
     "CatalogRemoval",
     "Credential",
@@ -20,5 +23,6 @@ __all__ = [
     "Role",
     "Tenant",
     "TenantModel",
+    "UsageEvent",
     "User",
 ]

@@ -83,6 +83,8 @@ class IdentityProvider(UUIDPrimaryKey, Timestamps, Base):
     jit_provisioning: Mapped[bool] = mapped_column(default=False)
     enabled: Mapped[bool] = mapped_column(default=True)
     frontend_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    # Set only where the provider has a different registered redirect URI than PUBLIC_URL/auth/callback.
+    redirect_url: Mapped[str | None] = mapped_column(String(500), default=None)
     last_discovery_at: Mapped[datetime | None] = mapped_column(default=None)
     last_discovery_ok: Mapped[bool | None] = mapped_column(default=None)
     last_discovery_detail: Mapped[str | None] = mapped_column(String(500), default=None)

@@ -1,0 +1,212 @@
+"""JSON API: a tenant's issued API keys, their plans and usage (for people and the platform key)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from litestar import Controller, Response, delete, get, patch, post, put
+from litestar.params import Parameter, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.apikeys import services
+from portal.apikeys.deps import BY_ID
+from portal.apikeys.refusals import NO_STORE
+from portal.apikeys.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    ApiKeyUpdate,
+    IncreaseLimitIn,
+    PlanIn,
+    PlanOut,
+    RevokeOlderIn,
+    RotateIn,
+)
+from portal.audit.actor import Actor
+from portal.config import Settings
+from portal.db.models import Tenant
+from portal.usage import services as usage
+from portal.web.guards import requires_tenant_admin, requires_tenant_member
+
+
+def _created(view: services.KeyView, secret: str) -> Response[ApiKeyCreated]:
+    out = ApiKeyCreated(
+        **{f: getattr(ApiKeyOut.of(view), f) for f in ApiKeyOut.__struct_fields__}, key=secret
+    )
+    return Response(out, status_code=201, headers=NO_STORE)
+
+
+class ApiKeysApi(Controller):
+    path = "/api/portal/tenants/{tenant_id:str}"
+    tags = ["api-keys"]
+    guards = [requires_tenant_member]
+    dependencies = BY_ID
+
+    @get("/api-keys")
+    async def list_keys(
+        self,
+        db: AsyncSession,
+        tenant: Tenant,
+        now: datetime,
+        name: str = "",
+        state_filter: str = QueryParameter(name="state", default=""),
+        metadata: list[str] | None = Parameter(
+            default=None, description="key=value pairs the key's metadata must hold, e.g. env=prod"
+        ),
+    ) -> list[ApiKeyOut]:
+        wanted = services.parse_metadata_filter(metadata or [])
+        views = await services.list_keys(db, tenant, now=now, name=name, state=state_filter, metadata=wanted)
+        return [ApiKeyOut.of(v) for v in views]
+
+    @post("/api-keys", guards=[requires_tenant_admin])
+    async def create_key(
+        self,
+        db: AsyncSession,
+        settings: Settings,
+        actor: Actor,
+        tenant: Tenant,
+        now: datetime,
+        data: ApiKeyCreate,
+    ) -> Response[ApiKeyCreated]:
+        key, secret = await services.create_key(
+            db,
+            settings,
+            actor,
+            tenant,
+            now=now,
+            name=data.name,
+            scopes=data.scopes,
+            allowed_models=data.allowed_models,
+            limit_usd=data.limit_usd,
+            reset_period=data.reset_period,
+            plan=data.plan,
+            expires_at=data.expires_at,
+            expires_in=data.expires_in,
+            metadata=data.metadata,
+            disabled=data.disabled,
+        )
+        return _created(await services.view_of(db, key, now), secret)
+
+    @post("/api-keys/revoke-older", guards=[requires_tenant_admin], status_code=200)
+    async def revoke_older(
+        self, db: AsyncSession, actor: Actor, tenant: Tenant, now: datetime, data: RevokeOlderIn
+    ) -> list[ApiKeyOut]:
+        keys = await services.revoke_older_than(db, actor, data.older_than, tenant=tenant, now=now)
+        return [ApiKeyOut.of(v) for v in await services.views_of(db, keys, now, tenant.id)]
+
+    @get("/api-keys/{key_id:str}")
+    async def get_key(self, db: AsyncSession, tenant: Tenant, now: datetime, key_id: str) -> ApiKeyOut:
+        key = await services.find_key(db, key_id, tenant)
+        return ApiKeyOut.of(await services.view_of(db, key, now))
+
+    @patch("/api-keys/{key_id:str}", guards=[requires_tenant_admin])
+    async def update_key(
+        self, db: AsyncSession, actor: Actor, tenant: Tenant, now: datetime, key_id: str, data: ApiKeyUpdate
+    ) -> ApiKeyOut:
+        key = await services.find_key(db, key_id, tenant)
+        key = await services.update_key(db, actor, tenant, key, data.changes(), now=now)
+        return ApiKeyOut.of(await services.view_of(db, key, now))
+
+    @delete("/api-keys/{key_id:str}", guards=[requires_tenant_admin])
+    async def revoke_key(
+        self, db: AsyncSession, actor: Actor, tenant: Tenant, now: datetime, key_id: str
+    ) -> None:
+        key = await services.find_key(db, key_id, tenant)
+        await services.revoke_key(db, actor, key, now=now)
+
+    @post("/api-keys/{key_id:str}/rotate", guards=[requires_tenant_admin])
+    async def rotate_key(
+        self,
+        db: AsyncSession,
+        settings: Settings,
+        actor: Actor,
+        tenant: Tenant,
+        now: datetime,
+        key_id: str,
+        data: RotateIn | None = None,
+    ) -> Response[ApiKeyCreated]:
+        key = await services.find_key(db, key_id, tenant)
+        new, secret = await services.rotate_key(
+            db, settings, actor, tenant, key, (data or RotateIn()).grace, now=now
+        )
+        return _created(await services.view_of(db, new, now), secret)
+
+    @post("/api-keys/{key_id:str}/increase-limit", guards=[requires_tenant_admin], status_code=200)
+    async def increase_limit(
+        self,
+        db: AsyncSession,
+        actor: Actor,
+        tenant: Tenant,
+        now: datetime,
+        key_id: str,
+        data: IncreaseLimitIn,
+    ) -> ApiKeyOut:
+        key = await services.find_key(db, key_id, tenant)
+        key = await services.increase_limit(db, actor, key, data.amount_usd, now=now)
+        return ApiKeyOut.of(await services.view_of(db, key, now))
+
+    @get("/api-keys/{key_id:str}/usage")
+    async def key_usage(
+        self,
+        db: AsyncSession,
+        tenant: Tenant,
+        now: datetime,
+        key_id: str,
+        days: int = Parameter(default=30, ge=1, le=366),
+    ) -> dict[str, Any]:
+        key = await services.find_key(db, key_id, tenant)
+        view = await services.view_of(db, key, now)
+        series = await usage.daily_series(
+            db, now=now, days=days, tenant_id=tenant.id, lineage_id=key.lineage_id
+        )
+        forecast = (await usage.forecasts(db, [view], now, tenant.id))[0]
+        return {
+            "key": ApiKeyOut.of(view),
+            "days": [_day(p) for p in series],
+            "forecast": {"reaches_limit_at": forecast.reaches_at, "note": forecast.note},
+        }
+
+    @get("/usage")
+    async def tenant_usage(
+        self, db: AsyncSession, tenant: Tenant, now: datetime, days: int = Parameter(default=30, ge=1, le=366)
+    ) -> dict[str, Any]:
+        series = await usage.daily_series(db, now=now, days=days, tenant_id=tenant.id)
+        views = await services.list_keys(db, tenant, now=now)
+        return {
+            "days": [_day(p) for p in series],
+            "keys": [
+                {
+                    "id": v.key.id,
+                    "name": v.key.name,
+                    "display": v.display,
+                    "state": v.state,
+                    "spent_usd": v.spent_micros / 1e6,
+                    "limit_usd": None if v.key.limit_micros is None else v.key.limit_micros / 1e6,
+                    "share": v.share,
+                    "warning": v.warning,
+                }
+                for v in views
+            ],
+        }
+
+    @get("/api-key-plans")
+    async def list_plans(self, db: AsyncSession, tenant: Tenant) -> list[PlanOut]:
+        return [PlanOut.of(p) for p in await services.list_plans(db, tenant)]
+
+    @put("/api-key-plans", guards=[requires_tenant_admin])
+    async def save_plans(
+        self, db: AsyncSession, actor: Actor, tenant: Tenant, data: dict[str, PlanIn]
+    ) -> list[PlanOut]:
+        plans = {name: (plan.limit_usd, plan.reset_period) for name, plan in data.items()}
+        return [PlanOut.of(p) for p in await services.save_plans(db, actor, tenant, plans)]
+
+
+def _day(point: usage.DayPoint) -> dict[str, Any]:
+    return {
+        "date": point.day.isoformat(),
+        "cost_usd": point.cost_micros / 1e6,
+        "requests": point.requests,
+        "input_tokens": point.input_tokens,
+        "output_tokens": point.output_tokens,
+    }

@@ -1,0 +1,509 @@
+"""`portal keys …`: issued API keys from the command line, over the same services as the pages.
+
+Secrets go to standard output alone (`create`, `rotate`), so `KEY=$(portal keys create …)` works;
+everything else a person should read goes to standard error or, for reports, standard output.
+Changes reach running servers through Redis where REDIS_URL is set, else through their poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:  # the command line imports SQLAlchemy and the services only when a command runs
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from portal.apikeys.services import KeyView
+    from portal.config import Settings
+    from portal.db.models import Tenant
+
+T = TypeVar("T")
+# The same values as portal.apikeys.services (a test keeps them equal), without importing it.
+SCOPES = ("resolve", "usage:write", "usage:read")
+RESET_PERIODS = ("none", "daily", "weekly", "monthly")
+PLANS = ("free", "basic", "pro", "enterprise")
+STATES = ("active", "grace", "disabled", "expired", "replaced", "revoked")
+
+
+def utcnow() -> datetime:
+    from portal.db.base import utcnow as now
+
+    return now()
+
+
+def format_usd(micros: int | None) -> str:
+    from portal.apikeys.periods import format_usd as fmt
+
+    return fmt(micros)
+
+
+def _actor() -> Any:
+    from portal.audit.actor import Actor
+
+    return Actor.system("cli")
+
+
+def _settings() -> Settings:
+    from portal.cli import _settings as load
+
+    return load()
+
+
+def _run(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
+    """Run one use case against the configured database; service errors become clear messages."""
+    from portal.apikeys.changes import ChangePublisher
+    from portal.db.engine import create_engine, create_session_factory
+    from portal.errors import InvalidInput, ServiceError
+
+    settings = _settings()
+
+    async def run() -> T:
+        engine = create_engine(settings)
+        publisher = ChangePublisher(engine, settings)
+        try:
+            async with create_session_factory(engine)() as db:
+                result = await work(db, settings)
+            await publisher.flush()
+            return result
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except InvalidInput as exc:
+        raise click.ClickException("; ".join(f"{k}: {v}" for k, v in exc.errors.items())) from exc
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+async def _tenant(db: AsyncSession, ref: str | None) -> Tenant | None:
+    if not ref:
+        return None
+    from portal.tenants.services import find_tenant
+
+    return await find_tenant(db, ref)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(c) for c in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _csv(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows(rows)
+    return out.getvalue().rstrip("\n")
+
+
+def _emit(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
+    if fmt == "csv":
+        click.echo(_csv(headers, rows))
+    elif fmt == "json":
+        click.echo(
+            json.dumps(
+                [dict(zip(headers, row, strict=True)) for row in rows],
+                default=str,
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    elif rows:
+        click.echo(_table(headers, rows))
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _share(view: KeyView) -> str:
+    return "" if view.share is None else f"{view.share:.0%}"
+
+
+FORMAT = click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+TENANT = click.option("--tenant", "tenant_ref", help="Only this tenant (slug or id).")
+
+
+@click.group("keys")
+def keys() -> None:
+    """Issued API keys: create, list, rotate, revoke, limits, usage reports, alerts."""
+
+
+@keys.command("create")
+@click.option("--tenant", "tenant_ref", required=True, help="The tenant's slug or id.")
+@click.option(
+    "--name", required=True, help="e.g. prod-api-resolver-202611 ({env}-{service}-{purpose}-{yyyymm})."
+)
+@click.option("--limit", "limit_usd", help="Spend limit in USD, e.g. 5.00 (default: the plan's, or none).")
+@click.option("--reset", "reset_period", type=click.Choice(RESET_PERIODS), help="Limit reset period.")
+@click.option("--plan", type=click.Choice(list(PLANS)), help="Take limit and reset from a plan.")
+@click.option("--expires", "expires_in", help="Lifetime, e.g. 90d or 12w.")
+@click.option("--metadata", help='JSON object, e.g. \'{"env": "prod", "service": "api"}\'.')
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(SCOPES),
+    help="Repeat; default resolve and usage:write.",
+)
+@click.option("--model", "models", multiple=True, help="Allowed model (repeat); default every enabled model.")
+def create(
+    tenant_ref: str,
+    name: str,
+    limit_usd: str | None,
+    reset_period: str | None,
+    plan: str | None,
+    expires_in: str | None,
+    metadata: str | None,
+    scopes: tuple[str, ...],
+    models: tuple[str, ...],
+) -> None:
+    """Create a key and print it, alone, on standard output (it is never shown again)."""
+    from portal.apikeys import services
+
+    async def work(db: AsyncSession, settings: Settings) -> tuple[Any, str]:
+        tenant = await _tenant(db, tenant_ref)
+        assert tenant is not None
+        return await services.create_key(
+            db,
+            settings,
+            _actor(),
+            tenant,
+            name=name,
+            scopes=scopes or None,
+            allowed_models=models,
+            limit_usd=limit_usd,
+            reset_period=reset_period,
+            plan=plan,
+            expires_in=expires_in,
+            metadata=metadata,
+        )
+
+    key, secret = _run(work)
+    click.echo(secret)
+    click.echo(f"Created API key {key.id} ({key.prefix}…{key.last_four}); it is not shown again.", err=True)
+
+
+@keys.command("list")
+@TENANT
+@click.option("--name", default="", help="Name contains.")
+@click.option("--state", type=click.Choice(STATES), help="Only keys in this state.")
+@click.option("--metadata", "metadata", multiple=True, help="key=value the metadata must hold (repeat).")
+@FORMAT
+def list_keys(
+    tenant_ref: str | None, name: str, state: str | None, metadata: tuple[str, ...], fmt: str
+) -> None:
+    """List keys (never their secrets): id, tenant, name, key, state, spend, limit, expiry."""
+    from portal.apikeys import services
+
+    async def work(db: AsyncSession, _settings: Settings) -> list[KeyView]:
+        wanted = services.parse_metadata_filter(metadata)
+        return await services.list_keys(
+            db, await _tenant(db, tenant_ref), now=utcnow(), name=name, state=state or "", metadata=wanted
+        )
+
+    views = _run(work)
+    rows = [
+        [
+            v.key.id,
+            v.tenant_slug,
+            v.key.name,
+            v.display,
+            v.state,
+            format_usd(v.spent_micros),
+            format_usd(v.key.limit_micros),
+            v.key.reset_period,
+            _when(v.key.expires_at),
+            json.dumps(v.key.key_metadata) if v.key.key_metadata else "",
+        ]
+        for v in views
+    ]
+    headers = ["id", "tenant", "name", "key", "state", "spent", "limit", "reset", "expires", "metadata"]
+    _emit(headers, rows, fmt)
+    if fmt == "table":
+        click.echo(f"{len(rows)} key(s).", err=True)
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def revoke(key_id: str) -> None:
+    """Revoke a key at once."""
+    from portal.apikeys import services
+
+    async def work(db: AsyncSession, _settings: Settings) -> Any:
+        return await services.revoke_key(db, _actor(), await services.find_key(db, key_id))
+
+    key = _run(work)
+    click.echo(f"Revoked {key.id} ({key.name}, {key.prefix}…{key.last_four}).")
+
+
+@keys.command("rotate")
+@click.argument("key_id")
+@click.option(
+    "--grace", default="24h", show_default=True, help="How long the old key keeps working (e.g. 1h, 7d)."
+)
+def rotate(key_id: str, grace: str) -> None:
+    """Replace a key; print the new one alone on standard output. The old one stops after the grace."""
+    from portal.apikeys import services
+    from portal.db.models import Tenant
+
+    async def work(db: AsyncSession, settings: Settings) -> tuple[Any, Any, str]:
+        key = await services.find_key(db, key_id)
+        tenant = await db.get_one(Tenant, key.tenant_id)
+        new, secret = await services.rotate_key(db, settings, _actor(), tenant, key, grace)
+        return key, new, secret
+
+    old, new, secret = _run(work)
+    click.echo(secret)
+    click.echo(
+        f"Rotated {old.id}: the new key is {new.id} ({new.prefix}…{new.last_four}); "
+        f"the old one works until {_when(old.grace_ends_at)} UTC.",
+        err=True,
+    )
+
+
+@keys.command("increase-limit")
+@click.argument("key_id")
+@click.argument("amount")
+def increase_limit(key_id: str, amount: str) -> None:
+    """Raise a key's spend limit by AMOUNT US dollars."""
+    from portal.apikeys import services
+
+    async def work(db: AsyncSession, _settings: Settings) -> tuple[int | None, Any]:
+        key = await services.find_key(db, key_id)
+        before = key.limit_micros
+        return before, await services.increase_limit(db, _actor(), key, amount)
+
+    before, key = _run(work)
+    click.echo(f"Limit of {key.name} ({key.id}): {format_usd(before)} -> {format_usd(key.limit_micros)}.")
+
+
+@keys.command("disable")
+@click.argument("key_id")
+def disable(key_id: str) -> None:
+    """Refuse a key until it is enabled again."""
+    _toggle(key_id, True)
+
+
+@keys.command("enable")
+@click.argument("key_id")
+def enable(key_id: str) -> None:
+    """Accept a disabled key again."""
+    _toggle(key_id, False)
+
+
+def _toggle(key_id: str, disabled: bool) -> None:
+    from portal.apikeys import services
+    from portal.db.models import Tenant
+
+    async def work(db: AsyncSession, _settings: Settings) -> Any:
+        key = await services.find_key(db, key_id)
+        tenant = await db.get_one(Tenant, key.tenant_id)
+        return await services.set_disabled(db, _actor(), tenant, key, disabled)
+
+    key = _run(work)
+    click.echo(f"{'Disabled' if disabled else 'Enabled'} {key.id} ({key.name}).")
+
+
+@keys.command("revoke-all")
+@click.option("--older-than", required=True, help="Age, e.g. 90d: revoke keys created before then.")
+@TENANT
+@click.option("--dry-run", is_flag=True, help="Only list the keys that would be revoked.")
+def revoke_all(older_than: str, tenant_ref: str | None, dry_run: bool) -> None:
+    """Revoke every unrevoked key older than the given age."""
+    from portal.apikeys import services
+    from portal.errors import InvalidInput
+
+    async def work(db: AsyncSession, _settings: Settings) -> list[Any]:
+        tenant = await _tenant(db, tenant_ref)
+        if dry_run:
+            from portal.apikeys.periods import parse_duration
+
+            try:
+                age = parse_duration(older_than)
+            except ValueError as exc:
+                raise InvalidInput({"older_than": str(exc)}) from exc
+            views = await services.list_keys(db, tenant, now=utcnow())
+            return [v.key for v in views if v.key.revoked_at is None and v.key.created_at < utcnow() - age]
+        return await services.revoke_older_than(db, _actor(), older_than, tenant=tenant)
+
+    revoked = _run(work)
+    for key in revoked:
+        click.echo(f"{key.id}  {key.name}  {key.prefix}…{key.last_four}  created {_when(key.created_at)}")
+    verb = "Would revoke" if dry_run else "Revoked"
+    click.echo(f"{verb} {len(revoked)} key(s) older than {older_than}.", err=True)
+
+
+@keys.command("health-check")
+@TENANT
+@FORMAT
+def health_check(tenant_ref: str | None, fmt: str) -> None:
+    """Every unrevoked key: state, spend, limit, expiry and what needs attention."""
+    from sqlalchemy import select
+
+    from portal.apikeys import services
+    from portal.db.models import Tenant
+    from portal.usage import services as usage
+
+    async def work(db: AsyncSession, _settings: Settings) -> list[list[Any]]:
+        now = utcnow()
+        tenant = await _tenant(db, tenant_ref)
+        views = [
+            v for v in await services.list_keys(db, tenant, now=now) if v.state not in {"revoked", "replaced"}
+        ]
+        statuses = dict((await db.execute(select(Tenant.id, Tenant.status))).all())
+        last = await usage.last_used(db, [v.key.lineage_id for v in views])
+        return [
+            [
+                v.key.id,
+                v.tenant_slug,
+                v.key.name,
+                v.display,
+                v.state,
+                format_usd(v.spent_micros),
+                format_usd(v.key.limit_micros),
+                _share(v),
+                _when(v.key.expires_at) or "never",
+                "; ".join(
+                    usage.problems_of(v, now, last.get(v.key.lineage_id), statuses.get(v.key.tenant_id, ""))
+                )
+                or "ok",
+            ]
+            for v in views
+        ]
+
+    rows = _run(work)
+    headers = ["id", "tenant", "name", "key", "state", "spent", "limit", "share", "expires", "problems"]
+    _emit(headers, rows, fmt)
+    if fmt == "table":
+        flagged = sum(1 for r in rows if r[-1] != "ok")
+        click.echo(f"{len(rows)} key(s), {flagged} with problems.", err=True)
+
+
+@keys.command("usage-report")
+@click.option("--period", type=click.Choice(["yesterday", "7d", "30d"]), default="7d", show_default=True)
+@TENANT
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+def usage_report(period: str, tenant_ref: str | None, fmt: str) -> None:
+    """Requests, tokens and cost per key over a period (UTC days)."""
+    from portal.usage import services as usage
+
+    async def work(db: AsyncSession, _settings: Settings) -> tuple[datetime, datetime, list[Any]]:
+        since, until = usage.report_window(period, utcnow())
+        return since, until, await usage.usage_report(db, since, until, tenant=await _tenant(db, tenant_ref))
+
+    since, until, report = _run(work)
+    headers = ["tenant", "key_id", "name", "key", "requests", "input_tokens", "output_tokens", "cost_usd"]
+    rows = [
+        [
+            r.tenant,
+            r.key_id,
+            r.key_name,
+            r.key,
+            r.requests,
+            r.input_tokens,
+            r.output_tokens,
+            f"{r.cost_micros / 1e6:.6f}",
+        ]
+        for r in report
+    ]
+    _emit(headers, rows, fmt)
+    if fmt == "table":
+        total = sum(r.cost_micros for r in report)
+        click.echo(
+            f"{_when(since)} to {_when(until)} UTC: {len(rows)} key(s), {format_usd(total)} in total.",
+            err=True,
+        )
+
+
+def _percentage(value: str) -> float:
+    raw = value.strip().removesuffix("%")
+    try:
+        number = float(raw)
+    except ValueError as exc:
+        raise click.BadParameter("a percentage such as 80%") from exc
+    if not 0 < number <= 1000:
+        raise click.BadParameter("a percentage between 0 and 1000, e.g. 80%")
+    return number / 100
+
+
+@keys.command("alert-if-over")
+@click.argument("threshold")
+@TENANT
+def alert_if_over(threshold: str, tenant_ref: str | None) -> None:
+    """List keys at or over THRESHOLD of their limit (say 80%); exit 1 when there is any."""
+    from portal.apikeys import services
+
+    share = _percentage(threshold)
+
+    async def work(db: AsyncSession, _settings: Settings) -> list[KeyView]:
+        views = await services.list_keys(db, await _tenant(db, tenant_ref), now=utcnow())
+        return [v for v in views if v.usable and v.share is not None and v.share >= share]
+
+    over = _run(work)
+    rows = [
+        [
+            v.key.id,
+            v.tenant_slug,
+            v.key.name,
+            v.display,
+            format_usd(v.spent_micros),
+            format_usd(v.key.limit_micros),
+            _share(v),
+        ]
+        for v in over
+    ]
+    if rows:
+        click.echo(_table(["id", "tenant", "name", "key", "spent", "limit", "share"], rows))
+        click.echo(f"{len(rows)} key(s) at or over {threshold}.", err=True)
+        sys.exit(1)
+    click.echo(f"No key is at or over {threshold} of its limit.", err=True)
+
+
+@keys.command("forecast")
+@TENANT
+@FORMAT
+def forecast(tenant_ref: str | None, fmt: str) -> None:
+    """Per key with a limit: when it reaches the limit at its rate over the last seven days."""
+    from portal.apikeys import services
+    from portal.usage import services as usage
+
+    async def work(db: AsyncSession, _settings: Settings) -> list[usage.Forecast]:
+        now = utcnow()
+        tenant = await _tenant(db, tenant_ref)
+        views = [v for v in await services.list_keys(db, tenant, now=now) if v.usable and v.key.limit_micros]
+        return await usage.forecasts(db, views, now)
+
+    result = _run(work)
+    rows = [
+        [
+            f.view.key.id,
+            f.view.tenant_slug,
+            f.view.key.name,
+            format_usd(f.view.spent_micros),
+            format_usd(f.view.key.limit_micros),
+            f"{format_usd(int(f.rate_micros_per_day))}/day",
+            f.reaches_at.isoformat(timespec="minutes") if f.reaches_at else "",
+            f.note,
+        ]
+        for f in result
+    ]
+    _emit(["id", "tenant", "name", "spent", "limit", "rate", "reaches_limit_at", "note"], rows, fmt)
+    if fmt == "table" and not rows:
+        click.echo("No usable key with a limit.", err=True)

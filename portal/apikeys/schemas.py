@@ -1,0 +1,155 @@
+"""JSON shapes of the API-key and service APIs. A key's secret appears only in `ApiKeyCreated.key`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from portal.apikeys.services import KeyView, PlanView
+
+
+class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    scopes: list[str] | None = None
+    allowed_models: list[str] = msgspec.field(default_factory=list)
+    limit_usd: float | str | None = None
+    reset_period: str | None = None
+    plan: str | None = None
+    expires_at: datetime | None = None
+    expires_in: str | None = None
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    disabled: bool = False
+
+
+class ApiKeyUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Only the fields present change; `null` clears `limit_usd` and `expires_at`."""
+
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    scopes: list[str] | msgspec.UnsetType = msgspec.UNSET
+    allowed_models: list[str] | msgspec.UnsetType = msgspec.UNSET
+    limit_usd: float | str | msgspec.UnsetType | None = msgspec.UNSET
+    reset_period: str | msgspec.UnsetType = msgspec.UNSET
+    expires_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
+    expires_in: str | msgspec.UnsetType = msgspec.UNSET
+    metadata: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    disabled: bool | msgspec.UnsetType = msgspec.UNSET
+
+    def changes(self) -> dict[str, Any]:
+        return {
+            name: getattr(self, name)
+            for name in self.__struct_fields__
+            if getattr(self, name) is not msgspec.UNSET
+        }
+
+
+class RotateIn(msgspec.Struct, forbid_unknown_fields=True):
+    grace: str = "24h"
+
+
+class IncreaseLimitIn(msgspec.Struct, forbid_unknown_fields=True):
+    amount_usd: float | str
+
+
+class RevokeOlderIn(msgspec.Struct, forbid_unknown_fields=True):
+    older_than: str
+
+
+class ApiKeyOut(msgspec.Struct):
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    prefix: str
+    last_four: str
+    display: str
+    state: str
+    scopes: list[str]
+    allowed_models: list[str]
+    limit_usd: float | None
+    reset_period: str
+    plan: str | None
+    spent_usd: float
+    period_start: datetime
+    period_end: datetime | None
+    expires_at: datetime | None
+    metadata: dict[str, Any]
+    disabled: bool
+    revoked_at: datetime | None
+    grace_ends_at: datetime | None
+    rotated_from_id: uuid.UUID | None
+    replaced_by_id: uuid.UUID | None
+    created_at: datetime
+    created_by: str
+
+    @classmethod
+    def of(cls, view: KeyView) -> ApiKeyOut:
+        key = view.key
+        return cls(
+            id=key.id,
+            tenant_id=key.tenant_id,
+            name=key.name,
+            prefix=key.prefix,
+            last_four=key.last_four,
+            display=view.display,
+            state=view.state,
+            scopes=list(key.scopes),
+            allowed_models=list(key.allowed_models),
+            limit_usd=None if key.limit_micros is None else key.limit_micros / 1e6,
+            reset_period=key.reset_period,
+            plan=key.plan,
+            spent_usd=view.spent_micros / 1e6,
+            period_start=view.period_start,
+            period_end=view.period_end,
+            expires_at=key.expires_at,
+            metadata=dict(key.key_metadata),
+            disabled=key.disabled,
+            revoked_at=key.revoked_at,
+            grace_ends_at=key.grace_ends_at,
+            rotated_from_id=key.rotated_from_id,
+            replaced_by_id=key.replaced_by_id,
+            created_at=key.created_at,
+            created_by=key.created_by,
+        )
+
+
+class ApiKeyCreated(ApiKeyOut):
+    """The new key: `key` is its secret, shown this once and never again."""
+
+    key: str = ""
+
+
+class RotatedOut(msgspec.Struct):
+    new: ApiKeyCreated
+    old: ApiKeyOut
+    key: str
+
+
+class PlanOut(msgspec.Struct):
+    name: str
+    limit_usd: float
+    reset_period: str
+    edited: bool
+
+    @classmethod
+    def of(cls, plan: PlanView) -> PlanOut:
+        return cls(plan.name, plan.limit_micros / 1e6, plan.reset_period, plan.edited)
+
+
+class PlanIn(msgspec.Struct, forbid_unknown_fields=True):
+    limit_usd: float | str
+    reset_period: str = "monthly"
+
+
+class ResolveIn(msgspec.Struct, forbid_unknown_fields=True):
+    provider: str
+    model: str
+
+
+class UsageIn(msgspec.Struct, forbid_unknown_fields=True):
+    provider: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float | str = 0

@@ -1,0 +1,153 @@
+"""The service API: tenants' backends resolve credentials and report usage with an issued key.
+
+`Authorization: Bearer <issued key>` binds the request to the key's tenant (the middleware found the
+key by its hash); a guard checks the key's scope. Every answer carries `Cache-Control: no-store`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import MediaType
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.params import HeaderParameter, Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.apikeys.hotpath import Caller, HotPath
+from portal.apikeys.refusals import NO_STORE, Refusal
+from portal.apikeys.schemas import ResolveIn, UsageIn
+from portal.errors import InvalidInput
+from portal.usage import services as usage
+from portal.web.auth import auth_state
+from portal.web.guards import requires_service_key
+
+
+def handle_refusal(_request: Request[Any, Any, Any], exc: Refusal) -> Response[Any]:
+    return Response(
+        exc.body(), status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.response_headers()
+    )
+
+
+def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Other errors on the service API: JSON with a code as well, never cached."""
+    if isinstance(exc, ValidationException):
+        problems = [
+            f"{item.get('key') or 'body'}: {item.get('message')}"
+            for item in exc.extra or []
+            if isinstance(item, dict)
+        ]
+        return handle_refusal(request, Refusal("invalid_request", "; ".join(problems) or str(exc.detail)))
+    code = {401: "missing_key", 403: "scope_missing", 404: "not_found", 405: "method_not_allowed"}.get(
+        exc.status_code, "error"
+    )
+    body = {"status_code": exc.status_code, "code": code, "detail": exc.detail}
+    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=NO_STORE)
+
+
+service_exception_handlers = {Refusal: handle_refusal, HTTPException: handle_http_error}
+
+
+def _caller(request: Request[Any, Any, Any]) -> Caller:
+    caller = auth_state(request).service
+    if caller is None:  # the guard ran first; this is only a safety net
+        raise Refusal("missing_key")
+    return caller  # type: ignore[no-any-return]
+
+
+class ServiceApi(Controller):
+    path = "/api/v1"
+    tags = ["service"]
+    exception_handlers = service_exception_handlers  # type: ignore[assignment]
+
+    @post(
+        "/resolve",
+        guards=[requires_service_key("resolve")],
+        status_code=200,
+        summary="The effective credential for a provider and model",
+        description="Bearer issued key with the `resolve` scope. Answers the secret fields, the non-secret "
+        "config, the base URL and whether the credential is the tenant's own or shared. Refusals carry a "
+        "JSON `code` (see the README).",
+    )
+    async def resolve(self, request: Request[Any, Any, Any], data: ResolveIn) -> Response[dict[str, Any]]:
+        hotpath: HotPath = request.app.state.hotpath
+        answer = await hotpath.resolve(_caller(request), data.provider.strip().lower(), data.model.strip())
+        return Response(answer, status_code=200, headers=NO_STORE)
+
+    @post(
+        "/usage",
+        guards=[requires_service_key("usage:write")],
+        summary="Report usage for the calling key",
+        description="An `Idempotency-Key` header makes a retried report count once: the retry answers 200 "
+        "with `duplicate: true`. `cost` is in USD.",
+    )
+    async def report_usage(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        data: UsageIn,
+        idempotency_key: str | None = HeaderParameter(name="idempotency-key", default=None),
+    ) -> Response[dict[str, Any]]:
+        hotpath: HotPath = request.app.state.hotpath
+        caller = _caller(request)
+        try:
+            report = usage.UsageReport.check(
+                data.provider, data.model, data.input_tokens, data.output_tokens, data.cost
+            )
+        except InvalidInput as exc:
+            raise Refusal("invalid_request", exc.message) from None
+        try:
+            recorded = await usage.record_usage(
+                db,
+                key_id=caller.key.id,
+                lineage_id=caller.key.lineage_id,
+                tenant_id=caller.tenant.id,
+                limit_micros=caller.key.limit_micros,
+                reset_period=caller.key.reset_period,
+                label=caller.key.label,
+                report=report,
+                idempotency_key=idempotency_key,
+                now=hotpath.clock(),
+            )
+        except InvalidInput as exc:
+            raise Refusal("invalid_request", exc.message) from None
+        body = {
+            "id": recorded.event.id,
+            "duplicate": recorded.duplicate,
+            "cost_usd": recorded.event.cost_micros / 1e6,
+            "spent_usd": recorded.spent_micros / 1e6,
+            "limit_usd": None if recorded.limit_micros is None else recorded.limit_micros / 1e6,
+            "period_start": recorded.period_start.isoformat(),
+            "period_end": recorded.period_end.isoformat() if recorded.period_end else None,
+        }
+        return Response(body, status_code=200 if recorded.duplicate else 201, headers=NO_STORE)
+
+    @get(
+        "/usage",
+        guards=[requires_service_key("usage:read")],
+        summary="The calling key's spend in its current period, and per day",
+    )
+    async def read_usage(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        days: int = Parameter(default=30, ge=1, le=366),
+    ) -> Response[dict[str, Any]]:
+        hotpath: HotPath = request.app.state.hotpath
+        caller = _caller(request)
+        spend = await hotpath.spend(caller.key)
+        series = await usage.daily_series(
+            db, now=hotpath.clock(), days=days, tenant_id=caller.tenant.id, lineage_id=caller.key.lineage_id
+        )
+        body = {
+            "key": {"id": str(caller.key.id), "name": caller.key.name},
+            "spent_usd": spend.micros / 1e6,
+            "limit_usd": None if spend.limit_micros is None else spend.limit_micros / 1e6,
+            "period_start": spend.period_start.isoformat(),
+            "period_end": spend.period_end.isoformat() if spend.period_end else None,
+            "days": [
+                {"date": p.day.isoformat(), "cost_usd": p.cost_micros / 1e6, "requests": p.requests}
+                for p in series
+            ],
+        }
+        return Response(body, headers=NO_STORE)

@@ -1,0 +1,66 @@
+"""JSON API: /api/v1/sysadmin/tenants/{tenant_id}/federation (platform admins and the tenant's admins)."""
+
+from __future__ import annotations
+
+import httpx
+from litestar import Controller, delete, get, post, put
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit.actor import Actor
+from portal.config import Settings
+from portal.crypto.vault import Vault
+from portal.db.models import Tenant
+from portal.errors import NotFound
+from portal.identity.federation import services
+from portal.identity.federation.schemas import DiscoveryOut, DiscoveryTestIn, FederationIn, FederationOut
+from portal.tenants.deps import provide_tenant_by_id
+from portal.web.guards import requires_tenant_admin
+
+
+class FederationApi(Controller):
+    path = "/api/v1/sysadmin/tenants/{tenant_id:str}/federation"
+    tags = ["federation"]
+    guards = [requires_tenant_admin]
+    dependencies = {"tenant": Provide(provide_tenant_by_id)}
+
+    @get("/", summary="The tenant's identity provider settings (client secret masked)")
+    async def get_federation(
+        self, db: AsyncSession, vault: Vault, settings: Settings, tenant: Tenant
+    ) -> FederationOut:
+        view = await services.get_federation(db, vault, settings, tenant)
+        if view is None:
+            raise NotFound("This tenant has no identity provider settings")
+        return FederationOut.of(view)
+
+    @put("/", summary="Create or replace the tenant's identity provider settings")
+    async def put_federation(
+        self,
+        db: AsyncSession,
+        vault: Vault,
+        settings: Settings,
+        actor: Actor,
+        tenant: Tenant,
+        data: FederationIn,
+    ) -> FederationOut:
+        view = await services.save_federation(db, vault, settings, actor, tenant, data.to_input())
+        return FederationOut.of(view)
+
+    @delete("/", summary="Remove the tenant's identity provider settings (single sign-on stops)")
+    async def delete_federation(self, db: AsyncSession, actor: Actor, tenant: Tenant) -> None:
+        await services.delete_federation(db, actor, tenant)
+
+    @post("/test", status_code=200, summary="Fetch the provider's discovery document and report")
+    async def test_discovery(
+        self,
+        db: AsyncSession,
+        settings: Settings,
+        http: httpx.AsyncClient,
+        actor: Actor,
+        tenant: Tenant,
+        data: DiscoveryTestIn | None = None,
+    ) -> DiscoveryOut:
+        report = await services.test_discovery(
+            db, settings, http, actor, tenant, issuer=data.issuer if data else None
+        )
+        return DiscoveryOut.of(report)

@@ -1,0 +1,196 @@
+"""The tenant's single sign-on settings page: /t/{slug}/sso (its admins and platform admins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit.actor import Actor
+from portal.config import Settings
+from portal.crypto.vault import Vault
+from portal.db.models import Tenant
+from portal.errors import InvalidInput
+from portal.identity.federation import services
+from portal.identity.federation.services import FederationInput, FederationView
+from portal.identity.oidc.flow import SIGNED_OUT_PATH
+from portal.tenants.deps import provide_tenant_by_slug
+from portal.web.forms import FormData, text
+from portal.web.guards import requires_tenant_admin
+from portal.web.templating import redirect_after_change, render
+
+TEMPLATE = "federation/sso.html"
+FORM_FIELDS = (
+    "issuer",
+    "client_id",
+    "scopes",
+    "allowed_domains",
+    "role_claim",
+    "admin_values",
+    "redirect_url",
+)
+LABELS = {
+    "issuer": "Issuer URL",
+    "client_id": "Client ID",
+    "client_secret": "Client secret",
+    "scopes": "Scopes",
+    "allowed_domains": "Allowed e-mail domains",
+    "role_claim": "Role claim",
+    "admin_values": "Values that make an admin",
+    "redirect_url": "Redirect URL override",
+}
+
+
+def _form_of(view: FederationView | None) -> dict[str, Any]:
+    if view is None:
+        return {"scopes": "openid profile email", "enabled": True, "jit_provisioning": False}
+    return {
+        "issuer": view.issuer,
+        "client_id": view.client_id,
+        "scopes": view.scopes,
+        "allowed_domains": ", ".join(view.allowed_domains),
+        "role_claim": view.role_claim,
+        "admin_values": ", ".join(view.admin_values),
+        "redirect_url": view.redirect_url if view.redirect_url_overridden else "",
+        "jit_provisioning": view.jit_provisioning,
+        "enabled": view.enabled,
+    }
+
+
+class FederationPages(Controller):
+    path = "/t/{slug:str}/sso"
+    guards = [requires_tenant_admin]
+    dependencies = {"tenant": Provide(provide_tenant_by_slug)}
+    include_in_schema = False
+
+    async def _page(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        vault: Vault,
+        settings: Settings,
+        tenant: Tenant,
+        *,
+        form: dict[str, Any] | None = None,
+        errors: dict[str, str] | None = None,
+        discovery: services.DiscoveryReport | None = None,
+        status_code: int = 200,
+    ) -> Response[Any]:
+        view = await services.get_federation(db, vault, settings, tenant)
+        context = {
+            "tenant": tenant,
+            "tab": "sso",
+            "view": view,
+            "form": form if form is not None else _form_of(view),
+            "errors": errors or {},
+            "labels": LABELS,
+            "discovery": discovery,
+            "callback_url": view.redirect_url if view else services.callback_url(settings),
+            "signed_out_url": f"{settings.public_url}{SIGNED_OUT_PATH}",
+            "sign_in_link": f"{settings.public_url}/t/{tenant.slug}/login",
+        }
+        return render(request, TEMPLATE, context, status_code=status_code)
+
+    @get("/")
+    async def show(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        vault: Vault,
+        settings: Settings,
+        tenant: Tenant,
+    ) -> Response[Any]:
+        return await self._page(request, db, vault, settings, tenant)
+
+    @post("/")
+    async def save(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        vault: Vault,
+        settings: Settings,
+        actor: Actor,
+        tenant: Tenant,
+        data: FormData,
+    ) -> Response[Any]:
+        form: dict[str, Any] = {name: text(data, name) for name in FORM_FIELDS}
+        form["jit_provisioning"] = text(data, "jit_provisioning") == "on"
+        form["enabled"] = text(data, "enabled") == "on"
+        submitted = FederationInput(
+            issuer=form["issuer"],
+            client_id=form["client_id"],
+            client_secret=text(data, "client_secret"),
+            scopes=form["scopes"],
+            allowed_domains=form["allowed_domains"],
+            role_claim=form["role_claim"],
+            admin_values=form["admin_values"],
+            jit_provisioning=form["jit_provisioning"],
+            enabled=form["enabled"],
+            redirect_url=form["redirect_url"],
+        )
+        try:
+            view = await services.save_federation(db, vault, settings, actor, tenant, submitted)
+        except InvalidInput as exc:
+            # The secret is never sent back: it must be typed again.
+            return await self._page(
+                request, db, vault, settings, tenant, form=form, errors=exc.errors, status_code=400
+            )
+        state = "on" if view.enabled else "off"
+        return redirect_after_change(
+            request,
+            f"/t/{tenant.slug}/sso",
+            f"Single sign-on settings saved (client secret {view.secret_hint}; sign-in {state}).",
+        )
+
+    @post("/test")
+    async def test(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        vault: Vault,
+        settings: Settings,
+        http: httpx.AsyncClient,
+        actor: Actor,
+        tenant: Tenant,
+        data: FormData,
+    ) -> Response[Any]:
+        issuer = text(data, "issuer").strip() or None
+        try:
+            report = await services.test_discovery(db, settings, http, actor, tenant, issuer=issuer)
+        except InvalidInput as exc:
+            report = services.DiscoveryReport(False, issuer or "", exc.errors.get("issuer", exc.message))
+        if request.headers.get("hx-request") == "true":
+            return render(
+                request, TEMPLATE, {"tenant": tenant, "discovery": report}, block="discovery_result"
+            )
+        message = f"Discovery {'works' if report.ok else 'failed'}: {report.detail}"
+        return redirect_after_change(
+            request, f"/t/{tenant.slug}/sso", message, "success" if report.ok else "error"
+        )
+
+    @get("/delete")
+    async def confirm_delete(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        vault: Vault,
+        settings: Settings,
+        tenant: Tenant,
+    ) -> Response[Any]:
+        view = await services.get_federation(db, vault, settings, tenant)
+        return render(request, "federation/delete.html", {"tenant": tenant, "tab": "sso", "view": view})
+
+    @post("/delete")
+    async def delete(
+        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, tenant: Tenant
+    ) -> Response[Any]:
+        await services.delete_federation(db, actor, tenant)
+        return redirect_after_change(
+            request,
+            f"/t/{tenant.slug}/sso",
+            f"Single sign-on settings of {tenant.name} deleted; "
+            "its people can no longer sign in through them.",
+        )

@@ -1,0 +1,144 @@
+"""JSON shapes of /api/v1/sysadmin/tenants/{tenant_id}/federation (every body is in the OpenAPI document)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from portal.identity.federation.services import DiscoveryReport, FederationInput, FederationView
+
+
+class RoleMapping(msgspec.Struct, forbid_unknown_fields=True):
+    """Who becomes a tenant admin when they join: someone whose `claim` carries one of `admin_values`."""
+
+    claim: Annotated[str, msgspec.Meta(description="ID token or userinfo claim, e.g. groups")]
+    admin_values: Annotated[
+        list[str], msgspec.Meta(description="values that make an admin, e.g. portal-admins")
+    ]
+
+
+class FederationIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A tenant's OpenID Connect provider. PUT replaces the settings; leave out client_secret to keep
+    the stored one."""
+
+    issuer: Annotated[str, msgspec.Meta(description="Issuer URL, exactly as in its discovery document")]
+    client_id: str
+    client_secret: Annotated[
+        str | None, msgspec.Meta(description="Required the first time; sealed, never returned")
+    ] = None
+    scopes: Annotated[
+        str | None, msgspec.Meta(description="Space separated; default 'openid profile email'")
+    ] = None
+    allowed_domains: Annotated[
+        list[str],
+        msgspec.Meta(description="E-mail domains routed to this provider and allowed to join by JIT"),
+    ] = msgspec.field(default_factory=list)
+    role_mapping: RoleMapping | None = None
+    jit_provisioning: Annotated[
+        bool, msgspec.Meta(description="Let people of the allowed domains join by themselves")
+    ] = False
+    enabled: bool = True
+    redirect_url: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Only if the provider has another redirect URI than PUBLIC_URL/auth/callback"
+        ),
+    ] = None
+
+    def to_input(self) -> FederationInput:
+        mapping = self.role_mapping
+        return FederationInput(
+            issuer=self.issuer,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            scopes=self.scopes,
+            allowed_domains=self.allowed_domains,
+            role_claim=mapping.claim if mapping else "",
+            admin_values=mapping.admin_values if mapping else None,
+            jit_provisioning=self.jit_provisioning,
+            enabled=self.enabled,
+            redirect_url=self.redirect_url,
+        )
+
+
+class FederationOut(msgspec.Struct):
+    tenant_id: uuid.UUID
+    issuer: str
+    client_id: str
+    client_secret_hint: str
+    secret_status: str
+    scopes: str
+    allowed_domains: list[str]
+    role_mapping: RoleMapping | None
+    jit_provisioning: bool
+    enabled: bool
+    redirect_url: str
+    updated_at: datetime
+    secret_problem: str | None = None
+    frontend_url: str | None = None
+    last_discovery_at: datetime | None = None
+    last_discovery_ok: bool | None = None
+    last_discovery_detail: str | None = None
+
+    @classmethod
+    def of(cls, view: FederationView) -> FederationOut:
+        mapping = RoleMapping(view.role_claim, view.admin_values) if view.role_claim else None
+        return cls(
+            tenant_id=view.tenant_id,
+            issuer=view.issuer,
+            client_id=view.client_id,
+            client_secret_hint=view.secret_hint,
+            secret_status=view.secret_status,
+            scopes=view.scopes,
+            allowed_domains=view.allowed_domains,
+            role_mapping=mapping,
+            jit_provisioning=view.jit_provisioning,
+            enabled=view.enabled,
+            redirect_url=view.redirect_url,
+            updated_at=view.updated_at,
+            secret_problem=view.secret_problem,
+            frontend_url=view.frontend_url,
+            last_discovery_at=view.last_discovery_at,
+            last_discovery_ok=view.last_discovery_ok,
+            last_discovery_detail=view.last_discovery_detail,
+        )
+
+
+class DiscoveryTestIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Optional: an issuer to try before saving it; without one the stored issuer is tested."""
+
+    issuer: str | None = None
+
+
+class DiscoveryOut(msgspec.Struct):
+    ok: bool
+    issuer: str
+    detail: str
+    authorization_endpoint: str | None = None
+    token_endpoint: str | None = None
+    jwks_uri: str | None = None
+    userinfo_endpoint: str | None = None
+    end_session_endpoint: str | None = None
+    scopes_supported: list[str] = msgspec.field(default_factory=list)
+    code_challenge_methods_supported: list[str] = msgspec.field(default_factory=list)
+    tested_at: datetime | None = None
+
+    @classmethod
+    def of(cls, report: DiscoveryReport) -> DiscoveryOut:
+        meta = report.metadata
+        return cls(
+            ok=report.ok,
+            issuer=report.issuer,
+            detail=report.detail,
+            authorization_endpoint=meta.authorization_endpoint if meta else None,
+            token_endpoint=meta.token_endpoint if meta else None,
+            jwks_uri=meta.jwks_uri if meta else None,
+            userinfo_endpoint=meta.userinfo_endpoint if meta else None,
+            end_session_endpoint=meta.end_session_endpoint if meta else None,
+            scopes_supported=list(meta.scopes_supported) if meta else [],
+            code_challenge_methods_supported=list(meta.code_challenge_methods) if meta else [],
+            tested_at=report.tested_at,
+        )

@@ -1,0 +1,147 @@
+"""Single sign-on pages: sign-in routed by e-mail domain, per-tenant sign-in links, the callback,
+and switching between one's tenants."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import QueryParameter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.config import Settings
+from portal.db.models import IdentityProvider, Tenant
+from portal.identity.oidc import flow
+from portal.web.auth import principal_of
+from portal.web.forms import FormData, text
+from portal.web.guards import allow_anyone, requires_signed_in
+from portal.web.templating import redirect_after_change, render
+
+EMAIL_PATTERN = r"^[^@\s]+@([^@\s]+\.[^@\s]+)$"
+
+
+async def tenants_for_email(db: AsyncSession, settings: Settings, email: str) -> list[Tenant]:
+    """Tenants with single sign-on on whose allowed domains the e-mail is; else the default tenant."""
+    match = re.fullmatch(EMAIL_PATTERN, email)
+    domain = match.group(1).lower() if match else ""
+    rows = (
+        await db.execute(
+            select(Tenant, IdentityProvider.allowed_domains)
+            .join(IdentityProvider, IdentityProvider.tenant_id == Tenant.id)
+            .where(IdentityProvider.enabled.is_(True))
+            .order_by(Tenant.name)
+        )
+    ).all()
+    found = [tenant for tenant, domains in rows if domain and domain in (domains or [])]
+    if not found and settings.default_tenant_id:
+        found = [tenant for tenant, _ in rows if tenant.slug == settings.default_tenant_id]
+    return found
+
+
+async def default_sso_tenant(db: AsyncSession, settings: Settings) -> Tenant | None:
+    if not settings.default_tenant_id:
+        return None
+    return await db.scalar(
+        select(Tenant)
+        .join(IdentityProvider, IdentityProvider.tenant_id == Tenant.id)
+        .where(Tenant.slug == settings.default_tenant_id, IdentityProvider.enabled.is_(True))
+    )
+
+
+async def login_page(
+    request: Request[Any, Any, Any],
+    db: AsyncSession,
+    settings: Settings,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> Response[Any]:
+    """/login: the single sign-on form (by e-mail) and the platform admins' password form."""
+    context.setdefault("next", "")
+    context.setdefault("sso_errors", {})
+    context["default_tenant"] = await default_sso_tenant(db, settings)
+    return render(request, "auth/login.html", context, status_code=status_code)
+
+
+class SsoPages(Controller):
+    guards = [allow_anyone]
+    include_in_schema = False
+
+    @post("/login/sso")
+    async def sso_by_email(
+        self, request: Request[Any, Any, Any], db: AsyncSession, settings: Settings, data: FormData
+    ) -> Response[Any]:
+        email, next_url, chosen = (
+            text(data, "sso_email").strip().lower(),
+            text(data, "next"),
+            text(data, "tenant"),
+        )
+        if not re.fullmatch(EMAIL_PATTERN, email):
+            errors = {"sso_email": "enter your work e-mail address, e.g. you@company.example"}
+            return await login_page(
+                request, db, settings, sso_email=email, sso_errors=errors, next=next_url, status_code=400
+            )
+        tenants = await tenants_for_email(db, settings, email)
+        if not tenants:
+            domain = email.rsplit("@", 1)[1]
+            errors = {
+                "sso_email": f"No organisation on this portal signs in with @{domain} addresses. Use the "
+                "sign-in link your organisation gave you (it ends in /t/<organisation>/login), "
+                "or ask its admins."
+            }
+            return await login_page(
+                request, db, settings, sso_email=email, sso_errors=errors, next=next_url, status_code=400
+            )
+        if chosen:
+            tenants = [t for t in tenants if t.slug == chosen]
+        if len(tenants) == 1:
+            return await flow.start_sign_in(request, tenants[0], next_url=next_url, login_hint=email)
+        return render(
+            request, "auth/pick_tenant.html", {"tenants": tenants, "sso_email": email, "next": next_url}
+        )
+
+    @get("/t/{slug:str}/login")
+    async def tenant_sign_in(
+        self, request: Request[Any, Any, Any], db: AsyncSession, slug: str, next: str = ""
+    ) -> Response[Any]:
+        tenant = await db.scalar(select(Tenant).where(Tenant.slug == slug.lower()))
+        if tenant is None:
+            return await flow.refuse(
+                request,
+                "sso_unavailable",
+                flow._unavailable(f"The organisation {slug[:63]!r}"),
+                db=db,
+                status_code=404,
+            )
+        return await flow.start_sign_in(request, tenant, next_url=next)
+
+    @get("/auth/callback")
+    async def callback(
+        self,
+        request: Request[Any, Any, Any],
+        code: str | None = None,
+        state_value: Annotated[str | None, QueryParameter(name="state")] = None,
+        iss: str | None = None,
+        error: str | None = None,
+        error_description: str | None = None,
+    ) -> Response[Any]:
+        return await flow.finish_sign_in(
+            request, state=state_value, code=code, iss=iss, error=error, error_description=error_description
+        )
+
+    @post("/auth/tenant", guards=[requires_signed_in])
+    async def switch_tenant(self, request: Request[Any, Any, Any], data: FormData) -> Response[Any]:
+        """Act in another of one's tenants (the header's switcher)."""
+        principal = principal_of(request)
+        slug = text(data, "slug")
+        access = next((m for m in principal.memberships if m.slug == slug), None) if principal else None
+        if access is None:
+            return render(
+                request, "error.html", {"status": 404, "message": "There is nothing here."}, status_code=404
+            )
+        request.set_session({**flow.session_data(request), "tenant_id": str(access.tenant_id)})
+        return redirect_after_change(
+            request, f"/t/{access.slug}", f"You are now acting in {access.name or access.slug}."
+        )

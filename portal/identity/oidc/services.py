@@ -1,0 +1,224 @@
+"""Who may come in once the provider has vouched for them: members, invited people, JIT joiners.
+
+People are identified by (issuer, subject) in `identities`, never by e-mail alone. An e-mail only
+ever decides something (the domain for just-in-time provisioning, the address of a new account,
+linking a second provider to an existing account) when the provider has not said it is unverified.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit import services as audit
+from portal.audit.actor import Actor
+from portal.db.base import utcnow
+from portal.db.models import Identity, IdentityProvider, Membership, Role, Tenant, User
+from portal.errors import InvalidInput, NotFound, ServiceError
+
+
+class SignInRefused(Exception):
+    """The person may not come in; `reason` is shown to them, `code` goes to the audit log."""
+
+    def __init__(self, code: str, reason: str, *, status_code: int = 403) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.status_code = status_code
+
+
+@dataclass(frozen=True)
+class VerifiedPerson:
+    """What the provider vouched for: the ID token's claims, completed from userinfo where needed."""
+
+    issuer: str
+    subject: str
+    email: str | None
+    email_verified: bool | None
+    name: str
+    claims: dict[str, Any] = field(repr=False)
+
+    @property
+    def domain(self) -> str | None:
+        return self.email.rsplit("@", 1)[1] if self.email and "@" in self.email else None
+
+    @property
+    def label(self) -> str:
+        return self.email or f"{self.subject} at {self.issuer}"
+
+
+@dataclass(frozen=True)
+class Admission:
+    user_id: uuid.UUID
+    email: str
+    role: str
+    via: str  # "member" | "invitation" | "jit"
+
+
+def mapped_role(role_mapping: dict[str, Any], claims: dict[str, Any]) -> str:
+    """Admin when the mapped claim carries one of the admin values; member otherwise."""
+    claim = role_mapping.get("claim")
+    admin_values = set(role_mapping.get("admin_values") or [])
+    if not claim or not admin_values:
+        return Role.MEMBER.value
+    value = claims.get(claim)
+    values = value if isinstance(value, list) else [value]
+    return (
+        Role.ADMIN.value
+        if any(isinstance(v, str) and v in admin_values for v in values)
+        else Role.MEMBER.value
+    )
+
+
+def _not_member(tenant_name: str) -> SignInRefused:
+    return SignInRefused(
+        "not_a_member",
+        f"You are not a member of {tenant_name}. Ask one of its admins to invite you, then open the "
+        "invitation link.",
+    )
+
+
+def _usable_email(person: VerifiedPerson, purpose: str) -> str:
+    """The e-mail when it may decide something; refused when missing or said to be unverified."""
+    if not person.email:
+        raise SignInRefused(
+            "no_email",
+            f"Your identity provider did not send an e-mail address, which is needed to {purpose}. "
+            "Ask your organisation's administrators to release the email claim to the portal.",
+        )
+    if person.email_verified is False:
+        raise SignInRefused(
+            "email_unverified",
+            f"Your identity provider says your e-mail address {person.email} is not verified, so it cannot "
+            f"be used to {purpose}. Verify it with your provider, then sign in again.",
+        )
+    return person.email
+
+
+async def _account_for(
+    db: AsyncSession, person: VerifiedPerson, *, signed_in_user_id: uuid.UUID | None, purpose: str
+) -> User:
+    """A new account for this person, or the account they are signed in to (linking, same e-mail)."""
+    email = _usable_email(person, purpose)
+    existing = await db.scalar(select(User).where(func.lower(User.email) == email))
+    if existing is not None:
+        if existing.id != signed_in_user_id:
+            raise SignInRefused(
+                "email_taken",
+                f"An account with the e-mail {email} exists already here, reached through another sign-in. "
+                "Sign in to that account first, then start again: this sign-in will then be linked to it.",
+            )
+        return existing
+    user = User(id=uuid.uuid4(), email=email, name=person.name[:200] or email.split("@")[0])
+    db.add(user)
+    await db.flush()  # the user row exists before rows that refer to it (no ORM relationship orders them)
+    return user
+
+
+async def admit(
+    db: AsyncSession,
+    actor: Actor,
+    tenant: Tenant,
+    idp: IdentityProvider,
+    person: VerifiedPerson,
+    *,
+    invitation_token: str | None = None,
+    signed_in_user_id: uuid.UUID | None = None,
+) -> Admission:
+    """Let the person in as an existing member, through their invitation, or by just-in-time
+    provisioning; commit and audit. SignInRefused (nothing written) says why not."""
+    tenant_id, tenant_name, tenant_slug = tenant.id, tenant.name, tenant.slug
+    identity = await db.scalar(
+        select(Identity).where(Identity.issuer == person.issuer, Identity.subject == person.subject)
+    )
+    user = await db.get(User, identity.user_id) if identity is not None else None
+    membership = (
+        await db.scalar(
+            select(Membership).where(Membership.user_id == user.id, Membership.tenant_id == tenant_id)
+        )
+        if user is not None
+        else None
+    )
+    if membership is None and invitation_token is None:
+        if not idp.jit_provisioning:
+            raise _not_member(tenant_name)
+        _usable_email(person, f"join {tenant_name}")
+        if person.domain not in set(idp.allowed_domains or []):
+            raise SignInRefused(
+                "domain_not_allowed",
+                f"People with @{person.domain} addresses cannot join {tenant_name} by themselves. "
+                "Ask one of its admins to invite you.",
+            )
+
+    now = utcnow()
+    purpose = "accept the invitation" if invitation_token else f"join {tenant_name}"
+    if user is None:
+        user = await _account_for(db, person, signed_in_user_id=signed_in_user_id, purpose=purpose)
+    if identity is None:
+        identity = Identity(
+            id=uuid.uuid4(),
+            user_id=user.id,
+            issuer=person.issuer,
+            subject=person.subject,
+            email_at_link=person.email if person.email_verified is not False else None,
+            created_at=now,
+        )
+        db.add(identity)
+    identity.last_seen_at = now
+    user.last_login_at = now
+    if not user.name and person.name:
+        user.name = person.name[:200]
+    who = Actor(label=user.email, user_id=user.id, ip=actor.ip, user_agent=actor.user_agent)
+    via = "member"
+
+    if invitation_token is not None:
+        from portal.members.services import accept_invitation
+
+        try:
+            membership = await accept_invitation(
+                db, who, token=invitation_token, user=user, tenant_id=tenant_id
+            )
+        except (InvalidInput, NotFound) as exc:
+            await db.rollback()
+            raise SignInRefused("invitation_refused", exc.message) from exc
+        except ServiceError as exc:
+            await db.rollback()
+            raise SignInRefused("invitation_refused", exc.message, status_code=409) from exc
+        via = "invitation"
+    elif membership is None:
+        role = mapped_role(idp.role_mapping or {}, person.claims)
+        membership = Membership(user_id=user.id, tenant_id=tenant_id, role=role, created_at=now)
+        db.add(membership)
+        via = "jit"
+        await audit.record(
+            db,
+            who,
+            "membership.provisioned",
+            tenant_id=tenant_id,
+            target=f"user:{user.email}",
+            details={"via": "jit", "role": role, "issuer": person.issuer, "domain": person.domain},
+        )
+    role = membership.role
+    await audit.record(
+        db,
+        who,
+        "auth.sign_in",
+        tenant_id=tenant_id,
+        target=f"user:{user.email}",
+        details={"method": "oidc", "issuer": person.issuer, "via": via, "role": role, "tenant": tenant_slug},
+    )
+    try:
+        await db.commit()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise SignInRefused(
+            "conflict",
+            "Your account changed at the same moment elsewhere; please sign in again.",
+            status_code=409,
+        ) from exc
+    return Admission(user_id=user.id, email=user.email, role=role, via=via)

@@ -1,0 +1,95 @@
+"""JSON API: a tenant's members and invitations; the platform's users."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit.actor import Actor
+from portal.config import Settings
+from portal.db.models import Tenant
+from portal.members import services
+from portal.members.schemas import (
+    InvitationCreate,
+    InvitationOut,
+    MemberOut,
+    MemberUpdate,
+    TenantUsers,
+    UserList,
+    UserOut,
+)
+from portal.tenants.deps import provide_tenant_by_id
+from portal.tenants.services import find_tenant
+from portal.web.guards import requires_platform_admin, requires_tenant_admin
+
+
+class MembersApi(Controller):
+    path = "/api/portal/tenants/{tenant_id:str}"
+    tags = ["members"]
+    guards = [requires_tenant_admin]
+    dependencies = {"tenant": Provide(provide_tenant_by_id)}
+
+    @get("/users")
+    async def list_users(self, db: AsyncSession, tenant: Tenant) -> TenantUsers:
+        """The tenant's members and its pending (or expired, not yet revoked) invitations."""
+        members = await services.list_members(db, tenant.id)
+        invitations = await services.list_pending_invitations(db, tenant.id)
+        return TenantUsers([MemberOut.of(m) for m in members], [InvitationOut.of(i) for i in invitations])
+
+    @post("/invitations")
+    async def invite(
+        self, db: AsyncSession, settings: Settings, actor: Actor, tenant: Tenant, data: InvitationCreate
+    ) -> InvitationOut:
+        """Invite by e-mail with a role (admin or member). Mailed when SMTP_URL is set; otherwise
+        (or when mailing failed) the answer holds the link to pass on; it is never shown again."""
+        issued = await services.invite(db, settings, actor, tenant, email=data.email, role=data.role)
+        return InvitationOut.issued(issued)
+
+    @post("/invitations/{invitation_id:str}/resend", status_code=200)
+    async def resend(
+        self, db: AsyncSession, settings: Settings, actor: Actor, tenant: Tenant, invitation_id: str
+    ) -> InvitationOut:
+        """A new token and expiry; the previous link stops working."""
+        issued = await services.resend_invitation(db, settings, actor, tenant, invitation_id)
+        return InvitationOut.issued(issued)
+
+    @delete("/invitations/{invitation_id:str}")
+    async def revoke(self, db: AsyncSession, actor: Actor, tenant: Tenant, invitation_id: str) -> None:
+        await services.revoke_invitation(db, actor, tenant, invitation_id)
+
+    @patch("/users/{user_id:str}")
+    async def change_role(
+        self, db: AsyncSession, actor: Actor, tenant: Tenant, user_id: str, data: MemberUpdate
+    ) -> MemberOut:
+        """Change a member's role; 409 for the tenant's last admin."""
+        return MemberOut.of(await services.change_role(db, actor, tenant, user_id, data.role))
+
+    @delete("/users/{user_id:str}")
+    async def remove(self, db: AsyncSession, actor: Actor, tenant: Tenant, user_id: str) -> None:
+        """Remove a member from this tenant; 409 for the tenant's last admin."""
+        await services.remove_member(db, actor, tenant, user_id)
+
+
+class AdminUsersApi(Controller):
+    path = "/api/v1/admin/users"
+    tags = ["users"]
+    guards = [requires_platform_admin]
+
+    @get("/")
+    async def list_users(
+        self,
+        db: AsyncSession,
+        tenant: str = Parameter(default="", description="A tenant's id or slug: its members only"),
+        role: str = Parameter(
+            default="", description="admin, member (in that tenant, or any) or platform_admin"
+        ),
+        q: str = Parameter(default="", description="Part of an e-mail or name"),
+        page: int = Parameter(default=1, ge=1),
+        per_page: int = Parameter(default=50, ge=1, le=200),
+    ) -> UserList:
+        """Every user of the portal with their memberships."""
+        found = await find_tenant(db, tenant) if tenant else None
+        result = await services.list_users(db, tenant=found, role=role, q=q, page=page, per_page=per_page)
+        return UserList([UserOut.of(r) for r in result.items], result.total, result.page, result.per_page)

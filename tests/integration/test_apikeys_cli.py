@@ -1,0 +1,233 @@
+"""`portal keys …` run as operators run it: real processes on a temporary SQLite database."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import re
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import update
+
+from portal.apikeys import services
+from portal.audit.actor import Actor
+from portal.catalog.services import sync_builtin_catalog
+from portal.config import load_settings
+from portal.crypto.keyring import MasterKeyring
+from portal.crypto.vault import Vault
+from portal.db.base import utcnow
+from portal.db.engine import create_engine, create_session_factory
+from portal.db.migrate import upgrade
+from portal.db.models import ApiKey
+from portal.tenants.services import create_tenant
+from portal.usage.services import UsageReport, record_usage
+
+KEY_PATTERN = re.compile(r"^acme_sk_[A-Za-z0-9_-]{43}$")
+
+
+@pytest.fixture(scope="module")
+def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Bytecode for the subprocesses, kept out of the checkout: each run after the first starts fast."""
+    return tmp_path_factory.mktemp("pycache")
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, pycache: Path) -> dict[str, str]:
+    env = {
+        "PORTAL_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}",
+        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "SESSION_SECRET": "s" * 48,
+        "API_KEY_SECRET": "k" * 48,
+        "PYTHONPYCACHEPREFIX": str(pycache),
+        "REDIS_URL": "",
+    }
+
+    async def seed() -> None:
+        settings = load_settings(env)
+        await upgrade(settings)
+        engine = create_engine(settings)
+        try:
+            async with create_session_factory(engine)() as db:
+                await sync_builtin_catalog(db)
+                vault = Vault(MasterKeyring(settings.encryption_key))
+                await create_tenant(db, vault, Actor.system("test"), name="Acme", slug="acme")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(seed())
+    return env
+
+
+def keys(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return subprocess.run(
+        [sys.executable, "-m", "portal.cli", "keys", *args],
+        capture_output=True,
+        text=True,
+        env={**environment, **env},
+        timeout=120,
+        check=False,
+    )
+
+
+def rows(output: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(output)))
+
+
+async def _spend(env: dict[str, str], key_id: str, dollars: str) -> None:
+    """What a service's usage reports would have recorded."""
+    settings = load_settings(env)
+    engine = create_engine(settings)
+    try:
+        async with create_session_factory(engine)() as db:
+            key = await services.find_key(db, key_id)
+            await record_usage(
+                db,
+                key_id=key.id,
+                lineage_id=key.lineage_id,
+                tenant_id=key.tenant_id,
+                limit_micros=key.limit_micros,
+                reset_period=key.reset_period,
+                label="test",
+                report=UsageReport.check("openai", "gpt-4o", 1200, 300, dollars),
+                idempotency_key=None,
+                now=utcnow(),
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _age(env: dict[str, str], key_id: str, days: int) -> None:
+    settings = load_settings(env)
+    engine = create_engine(settings)
+    try:
+        async with create_session_factory(engine)() as db:
+            old = utcnow() - timedelta(days=days)
+            await db.execute(update(ApiKey).where(ApiKey.id == uuid.UUID(key_id)).values(created_at=old))
+            await db.commit()
+    finally:
+        await engine.dispose()
+
+
+def test_keys_commands_end_to_end(cli_env):
+    created = keys(
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "prod-api-resolver-202611",
+        "--limit",
+        "1.00",
+        "--reset",
+        "monthly",
+        "--expires",
+        "90d",
+        "--metadata",
+        '{"env": "prod", "service": "api"}',
+        env=cli_env,
+    )
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip()
+    assert KEY_PATTERN.match(secret), created.stdout  # the key alone on standard output
+    assert created.stdout == secret + "\n"
+    assert "not shown again" in created.stderr
+
+    listed = keys("list", "--format", "csv", "--metadata", "env=prod", env=cli_env)
+    assert listed.returncode == 0, listed.stderr
+    [row] = rows(listed.stdout)
+    key_id = row["id"]
+    assert row["name"] == "prod-api-resolver-202611" and row["limit"] == "$1.00" and row["state"] == "active"
+    assert row["key"] == f"{secret[:12]}…{secret[-4:]}"
+    assert secret not in listed.stdout + listed.stderr
+
+    raised = keys("increase-limit", key_id, "1.50", env=cli_env)
+    assert raised.returncode == 0 and "$1.00 -> $2.50" in raised.stdout, raised.stderr
+
+    asyncio.run(_spend(cli_env, key_id, "2.20"))
+    alert = keys("alert-if-over", "80%", env=cli_env)
+    assert alert.returncode == 1, alert.stderr
+    assert "prod-api-resolver-202611" in alert.stdout and "88%" in alert.stdout
+    calm = keys("alert-if-over", "95%", env=cli_env)
+    assert calm.returncode == 0 and calm.stdout == "", calm.stderr
+
+    report = keys("usage-report", "--period", "7d", "--format", "csv", env=cli_env)
+    assert report.returncode == 0, report.stderr
+    [line] = rows(report.stdout)
+    assert (line["tenant"], line["requests"], line["input_tokens"], line["cost_usd"]) == (
+        "acme",
+        "1",
+        "1200",
+        "2.200000",
+    )
+
+    forecast = keys("forecast", "--format", "csv", env=cli_env)
+    assert forecast.returncode == 0, forecast.stderr
+    [projection] = rows(forecast.stdout)
+    assert projection["spent"] == "$2.20" and projection["limit"] == "$2.50" and projection["note"]
+
+    health = keys("health-check", "--format", "csv", env=cli_env)
+    assert health.returncode == 0, health.stderr
+    assert "at 88% of its limit" in rows(health.stdout)[0]["problems"]
+
+    rotated = keys("rotate", key_id, "--grace", "24h", env=cli_env)
+    assert rotated.returncode == 0, rotated.stderr
+    new_secret = rotated.stdout.strip()
+    assert KEY_PATTERN.match(new_secret) and new_secret != secret
+    assert "works until" in rotated.stderr
+    assert f"the new key is {key_id}" not in rotated.stderr and "the new key is" in rotated.stderr
+
+    legacy = keys("create", "--tenant", "acme", "--name", "legacy-batch-202501", env=cli_env)
+    legacy_id = re.search(r"Created API key ([0-9a-f-]{36})", legacy.stderr).group(1)  # type: ignore[union-attr]
+    asyncio.run(_age(cli_env, legacy_id, 120))
+    swept = keys("revoke-all", "--older-than", "90d", env=cli_env)
+    assert swept.returncode == 0, swept.stderr
+    assert legacy_id in swept.stdout and "Revoked 1 key(s)" in swept.stderr
+    assert legacy.stdout.strip() not in swept.stdout
+
+    revoked = keys("revoke", key_id, env=cli_env)
+    assert revoked.returncode == 0 and "Revoked" in revoked.stdout
+
+
+def test_keys_commands_refuse_bad_input_clearly(cli_env, monkeypatch):
+    bad = keys("create", "--tenant", "acme", "--name", "x", "--limit", "five", env=cli_env)
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert "limit_usd: a dollar amount such as 5.00" in bad.stderr
+    # The rest in-process (same code, no process start-up).
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
+    for name, value in cli_env.items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    unknown = runner.invoke(main, ["keys", "revoke", str(uuid.uuid4())])
+    assert unknown.exit_code == 1 and "API key not found" in unknown.output
+    no_tenant = runner.invoke(main, ["keys", "create", "--tenant", "nope", "--name", "x"])
+    assert no_tenant.exit_code == 1 and "Tenant not found" in no_tenant.output
+    threshold = runner.invoke(main, ["keys", "alert-if-over", "lots"])
+    assert threshold.exit_code == 2 and "percentage" in threshold.output
+    for command in [
+        "create",
+        "list",
+        "revoke",
+        "rotate",
+        "increase-limit",
+        "revoke-all",
+        "health-check",
+        "usage-report",
+        "alert-if-over",
+        "forecast",
+        "disable",
+        "enable",
+    ]:
+        helped = runner.invoke(main, ["keys", command, "--help"])
+        assert helped.exit_code == 0 and "Usage:" in helped.output, command

@@ -160,8 +160,8 @@ def create_app(
         logging_config=LoggingConfig(
             root={"level": "INFO", "handlers": ["queue_listener"]},
             loggers={"portal": {"level": "INFO"}},
-            log_exceptions="always",
-            # A refused service call (unknown key, limit reached…) is an answer, not an error to trace.
+            # Refusals and other 4xx are answers, not errors; portal.web.errors logs real failures.
+            log_exceptions="never",
             disable_stack_trace={Refusal},
         ),
         debug=False,

@@ -37,7 +37,8 @@ class ChangeSink(Protocol):
     def on_commit(self, changes: list[Change]) -> None: ...
 
 
-_sinks: weakref.WeakKeyDictionary[Engine, ChangeSink] = weakref.WeakKeyDictionary()
+# Weak both ways: an app (and its engine) that is dropped without shutting down is not kept alive.
+_sinks: weakref.WeakKeyDictionary[Engine, weakref.ref[ChangeSink]] = weakref.WeakKeyDictionary()
 
 
 def changes_from_audit(action: str, tenant_id: uuid.UUID | str | None, target: str) -> list[Change]:
@@ -55,7 +56,7 @@ def changes_from_audit(action: str, tenant_id: uuid.UUID | str | None, target: s
 
 def register(engine: AsyncEngine | Engine, sink: ChangeSink) -> None:
     install()
-    _sinks[engine.sync_engine if isinstance(engine, AsyncEngine) else engine] = sink
+    _sinks[engine.sync_engine if isinstance(engine, AsyncEngine) else engine] = weakref.ref(sink)
 
 
 def unregister(engine: AsyncEngine | Engine) -> None:
@@ -79,7 +80,8 @@ def _after_commit(session: Session) -> None:
         return
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else getattr(bind, "engine", None)
-    sink = _sinks.get(engine) if engine is not None else None
+    ref = _sinks.get(engine) if engine is not None else None
+    sink = ref() if ref is not None else None
     if sink is not None:
         sink.on_commit(list(dict.fromkeys(changes)))
 

@@ -197,11 +197,12 @@ class HotPath:
         self._audit_seen = 0
         self._usage_max = 0
         self._usage_recent: set[int] = set()
+        change_feed.register(engine, self)  # this process's own commits, from the start
 
     # ------------------------------------------------------------------ life cycle
 
     async def start(self) -> None:
-        change_feed.register(self.engine, self)
+        """Poll (and subscribe to Redis) for other processes' changes; this one's arrive regardless."""
         async with self.engine.connect() as conn:
             self._audit_seen = (await conn.scalar(select(func.max(AuditEvent.id)))) or 0
             self._usage_max = (await conn.scalar(select(func.max(UsageEvent.id)))) or 0
@@ -222,7 +223,6 @@ class HotPath:
             self._tasks.append(asyncio.create_task(self._publish_loop(), name="hotpath-publish"))
 
     async def stop(self) -> None:
-        change_feed.unregister(self.engine)
         if self._outbox is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._outbox.join(), 2)

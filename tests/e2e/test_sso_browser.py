@@ -168,7 +168,7 @@ async def world(sso_server: str, sso_settings: Settings, providers) -> SsoWorld:
                     "client_id": f"portal-{letter}",
                     "client_secret": client_secrets[f"portal-{letter}"],
                     "scopes": "openid profile email groups",
-                    "allowed_domains": [f"{letter}-corp.example"],
+                    "allowed_domains": [f"{letter}-corp.example", "shared-corp.example"],
                     "role_mapping": {"claim": "groups", "admin_values": ADMINS},
                     "jit_provisioning": jit,
                 },
@@ -308,3 +308,11 @@ async def test_the_sso_settings_page_and_discovery_test(page: Page, world: SsoWo
     await page.get_by_role("button", name="Save settings").click()
     await expect(page.locator("#f-scopes + small#e-scopes")).to_have_text("must include openid")
     await snap(page, "sso-08-settings-error-beside-field")
+
+
+async def test_a_domain_two_tenants_share_offers_a_picker(page: Page, world: SsoWorld) -> None:
+    await sign_in_by_email(page, "someone@shared-corp.example")
+    await expect(page.get_by_role("heading", name="Choose your organisation")).to_be_visible()
+    await snap(page, "sso-09-tenant-picker")
+    await page.get_by_role("button", name=world.b.name).click()
+    await expect(page).to_have_url(re.compile("^" + re.escape(world.b.provider.issuer) + "/"))

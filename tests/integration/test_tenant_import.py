@@ -139,6 +139,10 @@ async def test_imported_at_start(tmp_path):
 
 
 def test_cli_import_tenants(tmp_path):
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
     cli_env = {
         "PORTAL_VAR_DIR": str(tmp_path),
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
@@ -147,25 +151,30 @@ def test_cli_import_tenants(tmp_path):
         "API_KEY_SECRET": "k" * 48,
         "TENANT_CONFIGS": "",
     }
-    assert run_cli("db", "upgrade", env=cli_env).returncode == 0
     env = {**cli_env, "TENANT_CONFIGS": json.dumps([ACME, GLOBEX])}
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"], env=cli_env).exit_code == 0
+    # As operators run it: a process of its own.
     first = run_cli("import-tenants", env=env)
     assert first.returncode == 0, first.stderr
     assert "created acme" in first.stdout and "created globex" in first.stdout
     assert "ignored for acme (not used by the portal): mongo_uri, redis_addr" in first.stdout
     assert "acme-client-secret" not in first.stdout + first.stderr
-    again = run_cli("import-tenants", env=env)
-    assert "unchanged acme" in again.stdout and "0 created, 0 updated, 2 unchanged" in again.stdout
+    again = runner.invoke(main, ["import-tenants"], env=env)
+    assert again.exit_code == 0, again.output
+    assert "unchanged acme" in again.output and "0 created, 0 updated, 2 unchanged" in again.output
 
     bad = tmp_path / "bad.json"
     bad.write_text(
         json.dumps([{"tenant_id": "initech", "name": "Initech"}, {"tenant_id": "x y", "name": "Bad"}])
     )
-    refused = run_cli("import-tenants", "--file", str(bad), env=cli_env)
-    assert refused.returncode == 2
-    assert "Nothing was imported" in refused.stderr
-    assert "TENANT_CONFIGS entry #2 (tenant_id 'x y'): tenant_id: 2 to 63 characters" in refused.stderr
-    invalid_env = run_cli("import-tenants", env={**cli_env, "TENANT_CONFIGS": '[{"tenant_id": "a1"}]'})
-    assert invalid_env.returncode == 2 and "entry #1 (tenant_id 'a1'): name: required" in invalid_env.stderr
-    listed = run_cli("import-tenants", env=env)
-    assert "initech" not in listed.stdout
+    refused = runner.invoke(main, ["import-tenants", "--file", str(bad)], env=cli_env)
+    assert refused.exit_code == 2
+    assert "Nothing was imported" in refused.output
+    assert "TENANT_CONFIGS entry #2 (tenant_id 'x y'): tenant_id: 2 to 63 characters" in refused.output
+    invalid_env = runner.invoke(
+        main, ["import-tenants"], env={**cli_env, "TENANT_CONFIGS": '[{"tenant_id": "a1"}]'}
+    )
+    assert invalid_env.exit_code == 2 and "entry #1 (tenant_id 'a1'): name: required" in invalid_env.output
+    nothing = runner.invoke(main, ["import-tenants"], env=cli_env)
+    assert nothing.exit_code == 0 and "Nothing to import" in nothing.output

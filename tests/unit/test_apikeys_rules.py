@@ -159,3 +159,28 @@ def test_the_command_line_offers_exactly_the_services_choices():
     assert keys_cli.RESET_PERIODS == services.RESET_PERIODS
     assert keys_cli.PLANS == tuple(services.DEFAULT_PLANS)
     assert keys_cli.STATES == services.STATES
+
+
+def test_a_tenant_opener_opens_its_own_sealed_fields_only():
+    from cryptography.fernet import Fernet
+
+    from portal.crypto.keyring import MasterKeyring
+    from portal.crypto.sealing import Undecryptable
+    from portal.crypto.vault import Vault
+
+    vault = Vault(MasterKeyring(Fernet.generate_key().decode()))
+    wrapped, _ = vault.new_wrapped_data_key()
+    tenant, row = uuid.uuid4(), uuid.uuid4()
+    sealed = vault.seal_fields(
+        wrapped, tenant_id=tenant, table="credentials", row_id=row, values={"api_key": "sk-x" * 4}
+    )
+    opener = vault.opener(wrapped, tenant)
+    assert opener.open_fields(table="credentials", row_id=row, sealed=sealed) == {"api_key": "sk-x" * 4}
+    with pytest.raises(Undecryptable, match="api_key: integrity check failed"):
+        opener.open_fields(table="credentials", row_id=uuid.uuid4(), sealed=sealed)
+    with pytest.raises(Undecryptable, match="integrity check failed"):
+        vault.opener(wrapped, uuid.uuid4()).open_fields(table="credentials", row_id=row, sealed=sealed)
+    broken = vault.opener("not-a-wrapped-key", tenant)
+    with pytest.raises(Undecryptable, match="does not open with ENCRYPTION_KEY"):
+        broken.open_fields(table="credentials", row_id=row, sealed=sealed)
+    assert "usable=True" in repr(opener) and "sk-x" not in repr(opener)

@@ -82,28 +82,24 @@ async def refuse(
 ) -> Response[Any]:
     """The refusal page, and an audit event (outcome failure) in a transaction of its own."""
     event = {"method": "oidc", "reason_code": code, "reason": reason[:500], **(details or {})}
+
+    async def record(session: AsyncSession) -> None:
+        await audit.record_alone(
+            session,
+            _actor(request, who),
+            "auth.sign_in",
+            tenant_id=tenant_id,
+            target=f"user:{who}",
+            outcome="failure",
+            details=event,
+        )
+
     try:
         if db is not None:
-            await audit.record_alone(
-                db,
-                _actor(request, who),
-                "auth.sign_in",
-                tenant_id=tenant_id,
-                target=f"user:{who}",
-                outcome="failure",
-                details=event,
-            )
+            await record(db)
         else:
             async with _portal(request).sessions() as own:
-                await audit.record_alone(
-                    own,
-                    _actor(request, who),
-                    "auth.sign_in",
-                    tenant_id=tenant_id,
-                    target=f"user:{who}",
-                    outcome="failure",
-                    details=event,
-                )
+                await record(own)
     except Exception:  # the person still gets their page; the failure is logged
         log.exception("could not audit a refused sign-in (%s)", code)
     context = {"reason": reason, "code": code, "tenant_name": tenant_name, "retry_slug": slug}
@@ -114,7 +110,7 @@ async def _idp_of(db: AsyncSession, tenant_id: uuid.UUID) -> IdentityProvider | 
     return await db.scalar(select(IdentityProvider).where(IdentityProvider.tenant_id == tenant_id))
 
 
-def _unavailable(name: str) -> str:
+def unavailable_reason(name: str) -> str:
     return (
         f"{name} does not offer single sign-on on this portal (it is not set up, or switched off). "
         "Ask its administrators."
@@ -155,7 +151,7 @@ async def _start(
     where = {"db": db, "tenant_id": tenant_id, "tenant_name": name, "slug": slug}
     idp = await _idp_of(db, tenant_id)
     if idp is None or not idp.enabled:
-        return await refuse(request, "sso_unavailable", _unavailable(name), status_code=404, **where)
+        return await refuse(request, "sso_unavailable", unavailable_reason(name), status_code=404, **where)
     issuer, client_id, scopes = idp.issuer, idp.client_id, idp.scopes
     redirect_uri = redirect_url_for(portal.settings, idp)
     secret_problem = portal.vault.check_fields(
@@ -315,13 +311,15 @@ async def finish_sign_in(
     if state and entry is not None:
         request.set_session({**session, PENDING_KEY: pending})  # single use, whatever happens next
     if not isinstance(entry, dict):
-        provider_said = f" The provider said: {error_description or error}." if error else ""
+        # Whatever else the query says (error, error_description) is not shown: without a sign-in
+        # of this browser behind it, it may be anyone's text.
         return await refuse(
             request,
             "unknown_state",
             "This sign-in answer does not belong to a sign-in started in this browser, or it was used "
-            f"already.{provider_said} Start again from the sign-in page.",
+            "already. Start again from the sign-in page.",
             status_code=400,
+            details={"error": (error or "")[:100]} if error else None,
         )
     if time.time() - float(entry.get("at", 0)) >= PENDING_TTL:
         return await refuse(
@@ -354,7 +352,9 @@ async def finish_sign_in(
             )
         idp = await _idp_of(db, tenant_id)
         if idp is None or not idp.enabled or idp.issuer != entry.get("issuer"):
-            return await refuse(request, "sso_unavailable", _unavailable(name), status_code=404, **where)
+            return await refuse(
+                request, "sso_unavailable", unavailable_reason(name), status_code=404, **where
+            )
         issuer, client_id = idp.issuer, idp.client_id
         if not code:
             return await refuse(

@@ -111,7 +111,7 @@ class SsoPages(Controller):
             return await flow.refuse(
                 request,
                 "sso_unavailable",
-                flow._unavailable(f"The organisation {slug[:63]!r}"),
+                flow.unavailable_reason(f"The organisation {slug[:63]!r}"),
                 db=db,
                 status_code=404,
             )

@@ -83,6 +83,8 @@ class Principal:
     name: str | None = None
     is_platform_admin: bool = False
     memberships: tuple[TenantAccess, ...] = ()
+    # Tenants the person belongs to that this session has not signed in to through their provider.
+    memberships_needing_sign_in: tuple[TenantAccess, ...] = ()
     impersonation: Impersonation | None = None
     # Set for callers bound to one tenant (an issued service key; the platform key with x-tenant-id).
     bound_tenant: TenantAccess | None = None
@@ -187,7 +189,8 @@ class PrincipalMiddleware(ASGIMiddleware):
                 .where(Membership.user_id == user.id)
                 .order_by(Tenant.slug)
             )
-            memberships = tuple(TenantAccess(r.tenant_id, r.slug, r.role, r.name) for r in rows)
+            every = tuple(TenantAccess(r.tenant_id, r.slug, r.role, r.name) for r in rows)
+        memberships, needing_sign_in = _reachable(session, every)
         return AuthState(
             Principal(
                 label=user.email,
@@ -197,6 +200,7 @@ class PrincipalMiddleware(ASGIMiddleware):
                 name=user.name,
                 is_platform_admin=user.is_platform_admin,
                 memberships=memberships,
+                memberships_needing_sign_in=needing_sign_in,
                 impersonation=_impersonation(scope, session) if user.is_platform_admin else None,
             )
         )
@@ -237,6 +241,24 @@ async def _service_key(scope: Scope, presented: str) -> AuthState:
         scopes=caller.key.scopes,
     )
     return AuthState(principal, service=caller)
+
+
+SSO_TENANTS_KEY = "sso_tenants"
+
+
+def _reachable(
+    session: dict[str, Any], memberships: tuple[TenantAccess, ...]
+) -> tuple[tuple[TenantAccess, ...], tuple[TenantAccess, ...]]:
+    """A session signed in through tenants' identity providers reaches only those tenants.
+
+    Otherwise one tenant's provider (or whoever controls it) could open another tenant's data
+    for a shared account. Password sessions (platform admins) are not limited this way.
+    """
+    signed_in_to = session.get(SSO_TENANTS_KEY)
+    if not isinstance(signed_in_to, list):
+        return memberships, ()
+    reachable = tuple(m for m in memberships if str(m.tenant_id) in signed_in_to)
+    return reachable, tuple(m for m in memberships if str(m.tenant_id) not in signed_in_to)
 
 
 def _impersonation(scope: Scope, session: dict[str, Any]) -> Impersonation | None:

@@ -442,3 +442,28 @@ async def test_an_invitation_revoked_during_sign_in_is_refused_at_the_callback(a
     assert await user_by_email(app, invited.email) is None  # the account made for it was rolled back
     refused = (await audit_rows(app, tenant.id, action="auth.sign_in"))[-1]
     assert refused.details["reason_code"] == "invitation_refused"
+
+
+async def test_a_session_reaches_only_the_tenants_whose_provider_signed_it_in(api, anon, app, idp):
+    from tests.conftest import client_for
+
+    first = await sso_tenant(api, idp, jit=True, name="Reach one")
+    second = await sso_tenant(api, idp, jit=True, name="Reach two")
+    both = person(idp)
+    async with client_for(app) as elsewhere:  # becomes a member of the second tenant, elsewhere
+        assert (await sso_sign_in(elsewhere, idp, second.slug, both.subject)).status_code == 303
+    assert (await sso_sign_in(anon, idp, first.slug, both.subject)).status_code == 303
+
+    assert (await anon.get(f"/t/{first.slug}")).status_code == 200
+    assert (await anon.get(f"/t/{second.slug}", follow_redirects=False)).status_code == 404
+    assert (await anon.get(f"/api/portal/tenants/{second.slug}/providers")).status_code == 404
+    page = await anon.get(f"/t/{first.slug}")
+    assert f"{second.name} (admin, sign in)" in page.text or f"{second.name} (member, sign in)" in page.text
+    switched = await anon.post(
+        "/auth/tenant", data={"slug": second.slug, "_csrf_token": csrf_from(page.text)}
+    )
+    assert switched.headers["location"] == f"/t/{second.slug}/login"
+
+    assert (await sso_sign_in(anon, idp, second.slug, both.subject)).status_code == 303
+    assert (await anon.get(f"/t/{second.slug}")).status_code == 200
+    assert (await anon.get(f"/t/{first.slug}")).status_code == 200, "signing in to another keeps the first"

@@ -35,6 +35,7 @@ from portal.identity.federation.services import open_client_secret, redirect_url
 from portal.identity.oidc.metadata import CACHE, DiscoveryError, ProviderMetadata
 from portal.identity.oidc.services import SignInRefused, VerifiedPerson, admit
 from portal.identity.oidc.tokens import IdTokenRejected, UnknownKeyId, accepted_algorithms, verify_id_token
+from portal.web.auth import SSO_TENANTS_KEY
 from portal.web.forms import safe_next
 from portal.web.sessions import renew_session_id
 from portal.web.state import PortalState
@@ -510,11 +511,15 @@ async def finish_sign_in(
                 details={"issuer": issuer, "subject": person.subject},
                 **where,
             )
+    # The session reaches the tenants whose providers signed this person in (see web.auth._reachable).
+    earlier = session.get(SSO_TENANTS_KEY) if session.get("user_id") == str(admission.user_id) else None
+    signed_in_to = [t for t in (earlier or []) if t != str(tenant_id)] + [str(tenant_id)]
     await renew_session_id(request)
     request.set_session(
         {
             "user_id": str(admission.user_id),
             "tenant_id": str(tenant_id),
+            SSO_TENANTS_KEY: signed_in_to,
             SSO_KEY: {
                 "tenant_id": str(tenant_id),
                 "issuer": issuer,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import QueryParameter
+from litestar.response import Redirect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -137,6 +138,13 @@ class SsoPages(Controller):
         principal = principal_of(request)
         slug = text(data, "slug")
         access = next((m for m in principal.memberships if m.slug == slug), None) if principal else None
+        if (
+            principal
+            and access is None
+            and any(m.slug == slug for m in principal.memberships_needing_sign_in)
+        ):
+            # Not yet signed in to that tenant in this session: through its own provider first.
+            return Redirect(f"/t/{slug}/login", status_code=303)
         if access is None:
             return render(
                 request, "error.html", {"status": 404, "message": "There is nothing here."}, status_code=404

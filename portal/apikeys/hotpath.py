@@ -74,6 +74,7 @@ class KeyEntry:
     grace_ends_at: datetime | None
     revoked_at: datetime | None
     disabled: bool
+    public: dict[str, str]  # what the resolve answer says of the key, made once
 
     @property
     def label(self) -> str:
@@ -117,6 +118,7 @@ class TenantEntry:
     custom_providers: dict[str, ProviderEntry]
     enabled_models: frozenset[uuid.UUID]
     credentials: dict[uuid.UUID, CredentialEntry]  # provider id -> credential
+    public: dict[str, str]  # what the resolve answer says of the tenant, made once
 
 
 @dataclass(slots=True)
@@ -335,7 +337,7 @@ class HotPath:
                 return None
         else:
             self.stats.key_hits += 1
-        tenant = await self.tenant(key.tenant_id)
+        tenant = self._tenants.get(key.tenant_id) or await self.tenant(key.tenant_id)
         return Caller(key, tenant) if tenant is not None else None
 
     def _store_key(self, digest: str, key: KeyEntry | None) -> None:
@@ -369,6 +371,7 @@ class HotPath:
             grace_ends_at=row.grace_ends_at,
             revoked_at=row.revoked_at,
             disabled=row.disabled,
+            public={"id": str(row.id), "name": row.name},
         )
 
     async def tenant(self, tenant_id: uuid.UUID) -> TenantEntry | None:
@@ -420,6 +423,7 @@ class HotPath:
                 c.provider_id: CredentialEntry(c.id, dict(c.sealed_fields), dict(c.config))
                 for c in credentials
             },
+            public={"id": str(tenant.id), "slug": tenant.slug},
         )
 
     async def catalog(self) -> dict[str, ProviderEntry]:
@@ -552,8 +556,8 @@ class HotPath:
             "config": config,
             "base_url": config.get("endpoint")
             or base_url_for(spec, self.settings.environ, provider.base_url),
-            "tenant": {"id": str(tenant.id), "slug": tenant.slug},
-            "key": {"id": str(caller.key.id), "name": caller.key.name},
+            "tenant": tenant.public,
+            "key": caller.key.public,
         }
         if spend is not None:
             answer["spend"] = {

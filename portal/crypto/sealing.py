@@ -45,8 +45,11 @@ def open_sealed(data_key: bytes, stored: str, place: SealedPlace) -> str:
     return open_sealed_with(AESGCM(data_key), stored, place)
 
 
-def open_sealed_with(aead: AESGCM, stored: str, place: SealedPlace) -> str:
-    """As open_sealed, with the AES-GCM cipher of a data key already made."""
+def open_sealed_with(
+    aead: AESGCM, stored: str, place: SealedPlace, associated_data: bytes | None = None
+) -> str:
+    """As open_sealed, with the AES-GCM cipher of a data key already made (and, optionally, the
+    place's associated data already encoded)."""
     version, sep, body = stored.partition(":")
     if not sep or version != VERSION:
         raise Undecryptable(f"unknown sealing format {version[:8]!r}")
@@ -57,7 +60,9 @@ def open_sealed_with(aead: AESGCM, stored: str, place: SealedPlace) -> str:
     if len(raw) <= NONCE_BYTES:
         raise Undecryptable("sealed value is corrupt (too short)")
     try:
-        plaintext = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], place.associated_data())
+        plaintext = aead.decrypt(
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated_data or place.associated_data()
+        )
     except InvalidTag as exc:
         raise Undecryptable(
             "integrity check failed: the value was altered, moved from another row or tenant, "

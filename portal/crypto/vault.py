@@ -80,22 +80,26 @@ class TenantOpener:
     (Fernet) each time. It holds the unwrapped key, never a plaintext secret: secrets stay sealed
     until `open_fields` is called for the one use case that needs them, and are not kept."""
 
-    __slots__ = ("_aead", "_problem", "tenant_id")
+    __slots__ = ("_aad", "_aead", "_problem", "tenant_id")
 
     def __init__(self, tenant_id: uuid.UUID, aead: AESGCM | None, problem: str | None) -> None:
         self.tenant_id = tenant_id
         self._aead = aead
         self._problem = problem
+        # Each field's place and its encoded associated data, made once (they never change).
+        self._aad: dict[tuple[str, uuid.UUID, str], tuple[SealedPlace, bytes]] = {}
 
     def open_fields(self, *, table: str, row_id: uuid.UUID, sealed: Mapping[str, str]) -> dict[str, str]:
         if self._aead is None:
             raise Undecryptable(self._problem or "the tenant data key cannot be opened")
         opened = {}
         for name, value in sealed.items():
+            where = self._aad.get((table, row_id, name))
+            if where is None:
+                place = SealedPlace(self.tenant_id, table, row_id, name)
+                where = self._aad[(table, row_id, name)] = (place, place.associated_data())
             try:
-                opened[name] = open_sealed_with(
-                    self._aead, value, SealedPlace(self.tenant_id, table, row_id, name)
-                )
+                opened[name] = open_sealed_with(self._aead, value, *where)
             except Undecryptable as exc:
                 raise Undecryptable(f"{name}: {exc}") from exc
         return opened

@@ -151,7 +151,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
 class PrincipalMiddleware(ASGIMiddleware):
     """Resolves the caller once per request; guards decide what it may do."""
 
-    exclude_path_pattern = ("^/static/",)
+    @staticmethod
+    def should_bypass_for_scope(scope: Scope) -> bool:
+        return scope["path"].startswith("/static/")
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         state: PortalState = scope["litestar_app"].state.portal

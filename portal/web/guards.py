@@ -37,8 +37,9 @@ def _signed_in(connection: ASGIConnection[Any, Any, Any, Any], *, service_key_ok
     return state.principal
 
 
-def allow_anyone(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Explicitly public (sign-in page, health check, static files)."""
+async def allow_anyone(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Explicitly public (sign-in page, health check, static files). Async: Litestar 2 runs a sync
+    guard in a worker thread, a thread hop per request for a guard that checks nothing."""
 
 
 def requires_signed_in(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -435,10 +435,10 @@ def report(
         f"| {verdict(p99_ratio <= P99_TARGET)} |",
         "",
         "Medians over the rounds. Each resolve checks the key's HMAC, its state and scope, the tenant's "
-        "status, the model (enabled, allowed), the key's spend against its monthly limit, unwraps the "
-        "tenant's data key (Fernet) and opens the sealed credential (AES-GCM), all from the hot path's "
-        "memory: no database round trip once warm. Both endpoints go through the same middleware; "
-        "neither stores a session. Server CPU per request is the uvicorn process's user+system time "
+        "status, the model (enabled, allowed), the key's spend against its monthly limit and opens the "
+        "sealed credential with AES-GCM (the tenant's data key was unwrapped once, when the tenant was "
+        "loaded), all from the hot path's memory: no database round trip once warm. Both endpoints go "
+        "through the same middleware and an async guard; neither stores a session. Server CPU per request is the uvicorn process's user+system time "
         "over the measured requests. Load avg is the machine's 1-minute load average at the end of each "
         f"measurement ({os.cpu_count()} cores): other work on the machine shows up in the latency tails.",
         "",

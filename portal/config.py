@@ -133,7 +133,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if len(api_key_secret) < 32:
         problems.append(
             "API_KEY_SECRET: set at least 32 random characters (it keys the hashes of issued API keys; "
-            "changing it invalidates them all), e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            "changing it invalidates them all), e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
         )
 
     super_api_key = (env.get("SUPER_API_KEY") or "").strip() or None

@@ -284,6 +284,9 @@ async def test_invalid_bodies(api, service, tenant):
         400,
         "invalid_request",
     )
+    for body in (b"not json", b"[]", b'{"provider": "openai", "model": "gpt-4o", "extra": 1}', b"x" * 20_000):
+        response = await service.post("/api/v1/resolve", content=body, headers=bearer(key["key"]))
+        refused(response, 400, "invalid_request")
     refused(await report(service, key["key"], "-1"), 400, "invalid_request")
     refused(await report(service, key["key"], "abc"), 400, "invalid_request")
 

@@ -25,8 +25,6 @@ import re
 import resource
 import secrets
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -57,6 +55,7 @@ from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
 from portal.db.models import Credential, Model, Provider, Tenant, TenantModel
 from portal.identity.services import create_platform_admin
+from tests.perf.server import Server, cpu_model
 from tests.support import csrf_from
 
 RESULTS_FILE = Path(__file__).with_name("results") / "foundation.md"
@@ -215,70 +214,6 @@ async def create_admin(settings: Settings) -> None:
 # --------------------------------------------------------------------------- the server
 
 
-def serve_fd(fd: int) -> None:
-    """Child process: uvicorn serving create_app(settings from the environment) on an inherited socket."""
-    import uvicorn
-
-    from portal.asgi import create_app
-
-    sock = socket.socket(fileno=fd)
-    config = uvicorn.Config(create_app(load_settings()), log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
-
-
-class Server:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.base_url = ""
-
-    def __enter__(self) -> Server:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.perf.bench_foundation", "--serve-fd", str(sock.fileno())],
-                pass_fds=[sock.fileno()],
-                env=self.env,
-                cwd=REPO_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        sock.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"the server exited early:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.__exit__()
-        raise SystemExit(f"the server did not answer within 60 s:\n{self.log_path.read_text()}")
-
-    def cpu_seconds(self) -> float | None:
-        try:
-            return process_cpu_seconds(self.proc.pid) if self.proc else None
-        except (OSError, IndexError, ValueError):
-            return None
-
-    def __exit__(self, *_: object) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 def sign_in(client: httpx.Client) -> None:
     token = csrf_from(client.get("/login").text)
     response = client.post(
@@ -286,12 +221,6 @@ def sign_in(client: httpx.Client) -> None:
     )
     if response.status_code != 303:
         raise SystemExit(f"sign-in failed: {response.status_code} {response.text[:500]}")
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process, all its threads (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -464,16 +393,6 @@ async def check_after_rotation(settings: Settings, new_key: str, sample: int) ->
 # --------------------------------------------------------------------------- report
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
@@ -594,9 +513,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chunk", type=int, default=2_500, help="tenants per seeding transaction")
     parser.add_argument("--output", type=Path, default=RESULTS_FILE, help="where to write the table")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory and database")
-    parser.add_argument("--serve-fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve_fd is None and (args.tenants < 1 or args.credentials < 0 or args.requests < 1):
+    if args.tenants < 1 or args.credentials < 0 or args.requests < 1:
         parser.error("--tenants and --requests must be at least 1, --credentials at least 0")
     return args
 
@@ -620,9 +538,6 @@ def bench_env(work: Path, database_url: str, encryption_key: str, previous: str 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.serve_fd is not None:
-        serve_fd(args.serve_fd)
-        return 0
 
     work = Path(tempfile.mkdtemp(prefix="portal-bench-"))
     try:

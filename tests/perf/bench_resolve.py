@@ -30,8 +30,6 @@ import platform
 import re
 import secrets
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -49,7 +47,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import insert, select
 
 from portal.catalog.services import sync_builtin_catalog
-from portal.config import REPO_ROOT, Settings, load_settings
+from portal.config import Settings, load_settings
 from portal.credentials.services import TABLE as CREDENTIALS_TABLE
 from portal.crypto.issued_keys import new_issued_key
 from portal.crypto.keyring import MasterKeyring
@@ -59,6 +57,7 @@ from portal.db.base import utcnow
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
 from portal.db.models import ApiKey, Credential, Model, Provider, Tenant, TenantModel
+from tests.perf.server import Server, cpu_model
 
 RESULTS_FILE = Path(__file__).with_name("results") / "resolve.md"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
@@ -187,69 +186,6 @@ async def seed(settings: Settings, tenants: int, keys: int, hot: int, chunk: int
 # --------------------------------------------------------------------------- serving
 
 
-def serve_fd(fd: int) -> None:
-    """Child process: uvicorn serving create_app(settings from the environment) on an inherited socket."""
-    import uvicorn
-
-    from portal.asgi import create_app
-
-    sock = socket.socket(fileno=fd)
-    config = uvicorn.Config(create_app(load_settings()), log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
-
-
-class Server:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env = env
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.base_url = ""
-
-    def __enter__(self) -> Server:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(1024)
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.perf.bench_resolve", "--serve-fd", str(sock.fileno())],
-                pass_fds=[sock.fileno()],
-                env=self.env,
-                cwd=REPO_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        sock.close()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"the server exited early:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.__exit__()
-        raise SystemExit(f"the server did not answer within 120 s:\n{self.log_path.read_text()}")
-
-    def cpu_seconds(self) -> float:
-        assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def __exit__(self, *_: object) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 # --------------------------------------------------------------------------- load
 
 
@@ -363,16 +299,6 @@ def check_answer(server: Server, key: str, openai_secret: str) -> None:
 # --------------------------------------------------------------------------- report
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def wrk_version() -> str:
     result = subprocess.run([WRK, "-v"], capture_output=True, text=True, check=False)
     first = (result.stdout + result.stderr).strip().splitlines()
@@ -472,9 +398,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chunk", type=int, default=1_000, help="tenants per seeding transaction")
     parser.add_argument("--output", type=Path, default=RESULTS_FILE)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory and database")
-    parser.add_argument("--serve-fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve_fd is None and (args.tenants < 1 or args.keys < args.tenants or args.hot_keys < 1):
+    if args.tenants < 1 or args.keys < args.tenants or args.hot_keys < 1:
         parser.error("--tenants and --hot-keys must be at least 1, --keys at least --tenants")
     return args
 
@@ -500,9 +425,6 @@ def bench_env(work: Path, database_url: str) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.serve_fd is not None:
-        serve_fd(args.serve_fd)
-        return 0
     if not Path(WRK).exists():
         raise SystemExit("wrk is missing: apt-get install -y wrk")
 

@@ -4,6 +4,7 @@ and the same reading as JSON."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,12 +27,33 @@ TEMPLATE = "audit/index.html"
 PER_PAGE = 50
 
 
-def _filter(
-    tenant_id: uuid.UUID | None, action: str, actor: str, target: str, since: str, until: str
-) -> queries.AuditFilter:
-    return queries.make_filter(
-        tenant_id=tenant_id, action=action, actor=actor, target=target, since=since, until=until
-    )
+@dataclass(frozen=True)
+class FilterFields:
+    """The audit filters every page, export and JSON listing takes from its query string."""
+
+    action: str
+    actor: str
+    target: str
+    since: str
+    until: str
+
+    def for_tenant(self, tenant_id: uuid.UUID | None) -> queries.AuditFilter:
+        return queries.make_filter(tenant_id=tenant_id, **asdict(self))
+
+
+def provide_filter_fields(
+    action: str = Parameter(default="", description="Prefix of the action, e.g. invitation."),
+    who: str = Parameter(
+        query="actor", default="", description="Part of the actor's or impersonator's e-mail"
+    ),
+    target: str = Parameter(default="", description="Part of the target"),
+    since: str = Parameter(default="", description="From (UTC): 2026-01-31 or 2026-01-31T14:30"),
+    until: str = Parameter(default="", description="Until (UTC, exclusive; a date means to its end)"),
+) -> FilterFields:
+    return FilterFields(action, who, target, since, until)
+
+
+FILTERS = {"fields": Provide(provide_filter_fields, sync_to_thread=False)}
 
 
 def _csv(request: Request[Any, Any, Any], f: queries.AuditFilter, scope: str) -> Stream:
@@ -71,7 +93,7 @@ async def _page(
 class TenantAuditPages(Controller):
     path = "/t/{slug:str}/audit"
     guards = [requires_tenant_admin]
-    dependencies = {"tenant": Provide(provide_tenant_by_slug)}
+    dependencies = {"tenant": Provide(provide_tenant_by_slug), **FILTERS}
     include_in_schema = False
 
     @get("/")
@@ -80,14 +102,10 @@ class TenantAuditPages(Controller):
         request: Request[Any, Any, Any],
         db: AsyncSession,
         tenant: Tenant,
-        action: str = "",
-        who: str = Parameter(query="actor", default=""),
-        target: str = "",
-        since: str = "",
-        until: str = "",
+        fields: FilterFields,
         page: int = Parameter(default=1, ge=1),
     ) -> Response[Any]:
-        f = _filter(tenant.id, action, who, target, since, until)
+        f = fields.for_tenant(tenant.id)
         context = {"tenant": tenant, "tab": "audit", "base_url": f"/t/{tenant.slug}/audit"}
         return await _page(request, db, f, page, context)
 
@@ -96,30 +114,33 @@ class TenantAuditPages(Controller):
         self,
         request: Request[Any, Any, Any],
         tenant: Tenant,
-        action: str = "",
-        who: str = Parameter(query="actor", default=""),
-        target: str = "",
-        since: str = "",
-        until: str = "",
+        fields: FilterFields,
     ) -> Stream:
-        return _csv(request, _filter(tenant.id, action, who, target, since, until), tenant.slug)
+        return _csv(request, fields.for_tenant(tenant.id), tenant.slug)
 
 
-async def _tenant_filter(db: AsyncSession, tenant: str) -> tuple[uuid.UUID | None, dict[str, str]]:
-    if not tenant.strip():
-        return None, {}
-    try:
-        return (await find_tenant(db, tenant.strip())).id, {}
-    except NotFound:
-        try:  # events outlive their tenant: a deleted tenant's id still filters
-            return uuid.UUID(tenant.strip()), {}
-        except ValueError:
-            return uuid.UUID(int=0), {"tenant": f"no tenant {tenant.strip()}"}
+async def _platform_filter(db: AsyncSession, tenant: str, fields: FilterFields) -> queries.AuditFilter:
+    """The filters, across tenants or for the one named by id or slug."""
+    ref, tenant_id, error = tenant.strip(), None, None
+    if ref:
+        try:
+            tenant_id = (await find_tenant(db, ref)).id
+        except NotFound:
+            try:  # events outlive their tenant: a deleted tenant's id still filters
+                tenant_id = uuid.UUID(ref)
+            except ValueError:
+                tenant_id, error = uuid.UUID(int=0), f"no tenant {ref}"
+    f = fields.for_tenant(tenant_id)
+    f.raw["tenant"] = ref
+    if error:
+        f.errors["tenant"] = error
+    return f
 
 
 class AdminAuditPages(Controller):
     path = "/admin/audit"
     guards = [requires_platform_admin]
+    dependencies = FILTERS
     include_in_schema = False
 
     @get("/")
@@ -127,18 +148,11 @@ class AdminAuditPages(Controller):
         self,
         request: Request[Any, Any, Any],
         db: AsyncSession,
+        fields: FilterFields,
         tenant: str = "",
-        action: str = "",
-        who: str = Parameter(query="actor", default=""),
-        target: str = "",
-        since: str = "",
-        until: str = "",
         page: int = Parameter(default=1, ge=1),
     ) -> Response[Any]:
-        tenant_id, errors = await _tenant_filter(db, tenant)
-        f = _filter(tenant_id, action, who, target, since, until)
-        f.raw["tenant"] = tenant.strip()
-        f.errors.update(errors)
+        f = await _platform_filter(db, tenant, fields)
         context = {"nav": "audit", "base_url": "/admin/audit", "platform": True}
         return await _page(request, db, f, page, context)
 
@@ -147,16 +161,10 @@ class AdminAuditPages(Controller):
         self,
         request: Request[Any, Any, Any],
         db: AsyncSession,
+        fields: FilterFields,
         tenant: str = "",
-        action: str = "",
-        who: str = Parameter(query="actor", default=""),
-        target: str = "",
-        since: str = "",
-        until: str = "",
     ) -> Stream:
-        tenant_id, errors = await _tenant_filter(db, tenant)
-        f = _filter(tenant_id, action, who, target, since, until)
-        f.errors.update(errors)
+        f = await _platform_filter(db, tenant, fields)
         return _csv(request, f, "all")
 
 
@@ -199,49 +207,36 @@ class TenantAuditApi(Controller):
     path = "/api/portal/tenants/{tenant_id:str}/audit"
     tags = ["audit"]
     guards = [requires_tenant_admin]
-    dependencies = {"tenant": Provide(provide_tenant_by_id)}
+    dependencies = {"tenant": Provide(provide_tenant_by_id), **FILTERS}
 
     @get("/")
     async def list_events(
         self,
         db: AsyncSession,
         tenant: Tenant,
-        action: str = Parameter(default="", description="Prefix of the action, e.g. invitation."),
-        who: str = Parameter(
-            query="actor", default="", description="Part of the actor's or impersonator's e-mail"
-        ),
-        target: str = Parameter(default="", description="Part of the target"),
-        since: str = Parameter(default="", description="From (UTC): 2026-01-31 or 2026-01-31T14:30"),
-        until: str = Parameter(default="", description="Until (UTC, exclusive; a date means to its end)"),
+        fields: FilterFields,
         page: int = Parameter(default=1, ge=1),
         per_page: int = Parameter(default=50, ge=1, le=200),
     ) -> AuditEventList:
         """The tenant's audit events, newest first (platform admins' impersonation included)."""
-        return await _api_list(db, _filter(tenant.id, action, who, target, since, until), page, per_page)
+        return await _api_list(db, fields.for_tenant(tenant.id), page, per_page)
 
 
 class AdminAuditApi(Controller):
     path = "/api/v1/admin/audit"
     tags = ["audit"]
     guards = [requires_platform_admin]
+    dependencies = FILTERS
 
     @get("/")
     async def list_events(
         self,
         db: AsyncSession,
+        fields: FilterFields,
         tenant: str = Parameter(default="", description="A tenant's id or slug"),
-        action: str = Parameter(default="", description="Prefix of the action, e.g. invitation."),
-        who: str = Parameter(
-            query="actor", default="", description="Part of the actor's or impersonator's e-mail"
-        ),
-        target: str = Parameter(default="", description="Part of the target"),
-        since: str = Parameter(default="", description="From (UTC): 2026-01-31 or 2026-01-31T14:30"),
-        until: str = Parameter(default="", description="Until (UTC, exclusive; a date means to its end)"),
         page: int = Parameter(default=1, ge=1),
         per_page: int = Parameter(default=50, ge=1, le=200),
     ) -> AuditEventList:
         """Every audit event, newest first."""
-        tenant_id, errors = await _tenant_filter(db, tenant)
-        f = _filter(tenant_id, action, who, target, since, until)
-        f.errors.update(errors)
+        f = await _platform_filter(db, tenant, fields)
         return await _api_list(db, f, page, per_page)

@@ -19,7 +19,7 @@ from portal.catalog.services import find_provider, spec_for
 from portal.catalog.spec import ProviderSpec, check_field, custom_provider_spec
 from portal.config import Settings
 from portal.crypto.sealing import Undecryptable, masked_hint
-from portal.crypto.vault import Vault
+from portal.crypto.vault import TenantOpener, Vault
 from portal.db.base import utcnow
 from portal.db.models import Credential, Provider, Tenant
 from portal.errors import Conflict, InvalidInput, NotFound
@@ -108,14 +108,16 @@ class CredentialView:
     secret_fields: list[str] = field(default_factory=list)
 
 
-def view_of(vault: Vault, tenant: Tenant, credential: Credential) -> CredentialView:
-    reason = vault.check_fields(
-        tenant.wrapped_data_key,
-        tenant_id=tenant.id,
-        table=TABLE,
-        row_id=credential.id,
-        sealed=credential.sealed_fields,
-    )
+def view_of(
+    vault: Vault, tenant: Tenant, credential: Credential, opener: TenantOpener | None = None
+) -> CredentialView:
+    """The credential as it may be shown; `opener` lets a listing unwrap the data key only once."""
+    opener = opener or vault.opener(tenant.wrapped_data_key, tenant.id)
+    try:
+        opener.open_fields(table=TABLE, row_id=credential.id, sealed=credential.sealed_fields)
+        reason = None
+    except Undecryptable as exc:
+        reason = str(exc)
     return CredentialView(
         id=credential.id,
         provider=credential.provider.name,
@@ -139,7 +141,8 @@ async def list_credentials(db: AsyncSession, vault: Vault, tenant: Tenant) -> li
     rows = await db.scalars(
         select(Credential).where(Credential.tenant_id == tenant.id).join(Provider).order_by(Provider.name)
     )
-    return [view_of(vault, tenant, c) for c in rows]
+    opener = vault.opener(tenant.wrapped_data_key, tenant.id)
+    return [view_of(vault, tenant, c, opener) for c in rows]
 
 
 async def _existing(db: AsyncSession, tenant: Tenant, provider: Provider) -> Credential | None:

@@ -16,6 +16,7 @@ from portal.identity.federation.tenant_configs import (
     check_default_tenant_id,
     parse_tenant_configs,
 )
+from portal.net.egress import OutboundAllow, parse_outbound_allow
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KEYGEN_HINT = "make one with: portal generate-encryption-key"
@@ -53,6 +54,8 @@ class Settings:
     # Tenants (and their OIDC settings) from TENANT_CONFIGS, imported at start; DEFAULT_TENANT_ID's slug.
     tenant_configs: tuple[TenantConfig, ...] = field(default=(), repr=False)
     default_tenant_id: str | None = None
+    # What calls to tenant-chosen URLs may reach beyond public addresses (portal.net.egress).
+    outbound_allow: OutboundAllow = field(default_factory=OutboundAllow)
     # The raw environment, for the providers' conventional variables (OPENAI_API_KEY…).
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -188,6 +191,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if default_problem:
         problems.append(default_problem)
 
+    outbound_allow, allow_problems = parse_outbound_allow(env.get("OUTBOUND_ALLOW"))
+    problems.extend(allow_problems)
+
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -208,5 +214,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_from=smtp_from,
         tenant_configs=tenant_configs,
         default_tenant_id=default_tenant_id,
+        outbound_allow=outbound_allow,
         environ=env,
     )

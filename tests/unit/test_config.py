@@ -66,3 +66,16 @@ def test_settings_never_print_secrets():
 @pytest.mark.parametrize("word", ["true", "1", "yes", "on", "TRUE"])
 def test_strict_mode_flag(word):
     assert load_settings({**GOOD, "TENANT_CREDENTIALS_ENABLED": word}).strict_credentials
+
+
+def test_outbound_allow_is_parsed():
+    settings = load_settings({**GOOD, "OUTBOUND_ALLOW": "10.0.0.0/8, vllm.internal"})
+    assert str(settings.outbound_allow) == "10.0.0.0/8,vllm.internal"
+    assert str(load_settings(GOOD).outbound_allow) == ""
+
+
+def test_a_bad_outbound_allow_entry_is_named():
+    found = problems({**GOOD, "OUTBOUND_ALLOW": "127.0.0.1,10.0.0.1/8,*.internal"})
+    assert len(found) == 2
+    assert found[0].startswith("OUTBOUND_ALLOW: '10.0.0.1/8' is not allowed (10.0.0.1/8 has host bits set)")
+    assert found[1].startswith("OUTBOUND_ALLOW: '*.internal' is not allowed; list CIDRs (10.0.0.0/8")

@@ -1,0 +1,1 @@
+"""Outbound network access: the egress policy for URLs a tenant chose."""

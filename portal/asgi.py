@@ -6,7 +6,6 @@ import gc
 import logging
 import os
 
-import httpx
 from litestar import Litestar, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
@@ -42,6 +41,7 @@ from portal.identity.pages import SignInPages
 from portal.impersonation.web import ImpersonationApi, ImpersonationExpiryMiddleware, ImpersonationPages
 from portal.members.api import AdminUsersApi, MembersApi
 from portal.members.pages import AdminUserPages, InvitationPages, MemberPages
+from portal.net.egress import egress_client
 from portal.tenants.api import TenantsApi
 from portal.tenants.pages import AdminTenantPages, TenantPages
 from portal.usage.pages import UsagePages
@@ -77,7 +77,8 @@ def create_app(
         vault=Vault(MasterKeyring(settings.encryption_key, settings.encryption_key_previous)),
         engine=engine,
         sessions=create_session_factory(engine),
-        http=httpx.AsyncClient(headers={"user-agent": f"llm-portal/{__version__}"}),
+        # Every call to a URL a tenant chose goes through this client, and so through the egress policy.
+        http=egress_client(settings.outbound_allow, headers={"user-agent": f"llm-portal/{__version__}"}),
     )
     # Issued keys, tenants, models and sealed credentials in memory for the resolve API.
     hotpath = HotPath(settings, portal_state.vault, engine, portal_state.sessions)

@@ -169,6 +169,9 @@ def serve(host: str, port: int, workers: int, no_migrate: bool) -> None:
     _serve(_settings(), host, port, workers, not no_migrate)
 
 
+DEMO_OUTBOUND_ALLOW = "127.0.0.1,::1"  # where the demo's stub provider and identity provider listen
+
+
 @main.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -189,6 +192,10 @@ def demo(host: str, port: int, stub_port: int, idp_port: int) -> None:
     for key in ("ENCRYPTION_KEY", "SESSION_SECRET", "API_KEY_SECRET", "SUPER_API_KEY"):
         os.environ.setdefault(key, demo_env[key])
     os.environ.setdefault("DATABASE_URL", f"sqlite+aiosqlite:///{var_dir / 'demo.db'}")
+    # The demo's stub provider and identity provider listen on loopback, which the egress policy
+    # refuses unless allowed: allow it here, explicitly, beside whatever the environment allows.
+    allowed = [os.environ.get("OUTBOUND_ALLOW", "").strip(" ,"), DEMO_OUTBOUND_ALLOW]
+    os.environ["OUTBOUND_ALLOW"] = ",".join(filter(None, allowed))
     stub = StubProvider({DEMO_PROVIDER_KEY}, port=stub_port).start()
     os.environ.setdefault("OPENAI_BASE_URL", f"{stub.url}/v1")
     os.environ.setdefault("PUBLIC_URL", f"http://{host}:{port}")  # the demo provider's exact redirect URI
@@ -202,13 +209,15 @@ def demo(host: str, port: int, stub_port: int, idp_port: int) -> None:
         "\n  Demo portal: http://{host}:{port}/\n"
         "  Platform admin: {email}\n  Password:       {password}\n"
         "  API key (X-API-Key): {api_key}\n  OpenAPI:        http://{host}:{port}/schema\n"
-        "  Demo secrets are kept in {env_file}\n\n{sso_help}".format(
+        "  Demo secrets are kept in {env_file}\n"
+        "  Outbound calls may reach loopback here: OUTBOUND_ALLOW={allowed}\n\n{sso_help}".format(
             host=host,
             port=port,
             email=ADMIN_EMAIL,
             password=demo_env["DEMO_ADMIN_PASSWORD"],
             api_key=os.environ["SUPER_API_KEY"],
             env_file=var_dir / "demo.env",
+            allowed=os.environ["OUTBOUND_ALLOW"],
             sso_help=sso_help,
         )
     )

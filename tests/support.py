@@ -47,6 +47,8 @@ def make_settings(var_dir: Path, database_url: str | None = None, **overrides: s
         "API_KEY_SECRET": secrets.token_urlsafe(48),
         "SUPER_API_KEY": API_KEY,
         "PROVIDER_TEST_TIMEOUT": "2",
+        # The stubs listen on loopback; tests of the egress policy itself override this.
+        "OUTBOUND_ALLOW": "127.0.0.1,::1",
     }
     if database_url:
         env["DATABASE_URL"] = database_url

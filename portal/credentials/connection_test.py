@@ -18,6 +18,7 @@ from portal.crypto.sealing import Undecryptable
 from portal.crypto.vault import Vault
 from portal.db.base import utcnow
 from portal.db.models import Tenant
+from portal.net.egress import EgressRefused
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ async def call_provider(
         response = await http.get(url, headers=headers, params=query, timeout=timeout, follow_redirects=False)
     except httpx.TimeoutException:
         return f"timed out after {timeout:g} s"
+    except EgressRefused as exc:
+        return str(exc)
     except httpx.HTTPError as exc:
         return f"unreachable: {type(exc).__name__} connecting to {httpx.URL(url).host}"
     if 200 <= response.status_code < 300:

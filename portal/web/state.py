@@ -17,4 +17,5 @@ class PortalState:
     vault: Vault
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # The egress-policied client (portal.net.egress): the only one for URLs a tenant chose.
     http: httpx.AsyncClient

@@ -35,6 +35,7 @@ from portal.identity.federation.services import open_client_secret, redirect_url
 from portal.identity.oidc.metadata import CACHE, DiscoveryError, ProviderMetadata
 from portal.identity.oidc.services import SignInRefused, VerifiedPerson, admit
 from portal.identity.oidc.tokens import IdTokenRejected, UnknownKeyId, accepted_algorithms, verify_id_token
+from portal.net.egress import EgressRefused
 from portal.web.auth import SSO_TENANTS_KEY
 from portal.web.forms import safe_next
 from portal.web.sessions import renew_session_id
@@ -48,6 +49,16 @@ SSO_KEY = "sso"
 PENDING_TTL = 600  # seconds a started sign-in may take
 MAX_PENDING = 5  # sign-ins started in one browser at once (several tabs)
 SIGNED_OUT_PATH = "/login?signed_out=true"
+OAUTH_TOKEN_ERRORS = frozenset(  # RFC 6749 section 5.2
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    }
+)
 
 
 def _portal(request: Request[Any, Any, Any]) -> PortalState:
@@ -428,13 +439,23 @@ async def finish_sign_in(
                 verifier=str(entry["verifier"]),
             )
         except TokenError as exc:
+            # The provider's own words (error_description, an unknown error code) go to the log
+            # only: the token endpoint is a URL from a fetched document, and its answer is not echoed.
+            log.info("token endpoint refused the code: %s %s", exc.error, exc.description)
+            known = exc.error if exc.error in OAUTH_TOKEN_ERRORS else "an error"
             return await refuse(
                 request,
                 "code_refused",
-                f"{name}'s identity provider did not accept the sign-in code ({exc.error}"
-                + (f": {str(exc.description)[:200]}" if exc.description else "")
-                + "). Please start again.",
+                f"{name}'s identity provider did not accept the sign-in code ({known}). Please start again.",
                 status_code=400,
+                **where,
+            )
+        except EgressRefused as exc:
+            return await refuse(
+                request,
+                "token_endpoint_refused",
+                f"{name}'s identity provider names a token endpoint the portal may not call: {exc}.",
+                status_code=502,
                 **where,
             )
         except httpx.HTTPError as exc:
@@ -560,10 +581,10 @@ async def _verify(
         jwks = await CACHE.jwks(portal.http, metadata.jwks_uri, seconds=timeout, force=True)
     try:
         return verify_id_token(id_token, jwks, **checks)
-    except UnknownKeyId as exc:
+    except UnknownKeyId:
         raise IdTokenRejected(
             "unknown_kid",
-            f"the ID token is signed with a key ({exc.kid[:60]!r}) the provider does not publish, "
+            "the ID token is signed with a key the provider does not publish, "
             "even after fetching its keys again",
         ) from None
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from portal.net.egress import EgressRefused
+
 WELL_KNOWN = "/.well-known/openid-configuration"
 CACHE_TTL = 300.0  # seconds a discovery document or a JWKS is reused
 REQUIRED = ("authorization_endpoint", "token_endpoint", "jwks_uri")
@@ -47,6 +49,8 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 
 def _http_problem(url: str, exc: httpx.HTTPError, seconds: float) -> str:
+    if isinstance(exc, EgressRefused):
+        return str(exc)
     if isinstance(exc, httpx.TimeoutException):
         return f"{url} did not answer within {seconds:g} s"
     if isinstance(exc, httpx.ConnectError):
@@ -71,10 +75,13 @@ async def fetch_json(http: httpx.AsyncClient, url: str, *, seconds: float, what:
 
 
 def parse_discovery(issuer: str, doc: dict[str, Any]) -> ProviderMetadata:
-    named = doc.get("issuer")
-    if named != issuer:
+    # What the document says is never repeated: the URL may have reached something that is not an
+    # identity provider, and its answer is not for the person who chose the URL to read.
+    if doc.get("issuer") != issuer:
         raise DiscoveryError(
-            f"the provider names its issuer {named!r}, not {issuer!r}; set the issuer to exactly its value"
+            f"the discovery document's issuer differs from the configured issuer {issuer}; set the "
+            "issuer to exactly the provider's own value (check http or https, the path and any "
+            "trailing slash)"
         )
     missing = [k for k in REQUIRED if not isinstance(doc.get(k), str) or not doc.get(k)]
     if missing:

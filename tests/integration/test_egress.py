@@ -188,13 +188,19 @@ def _pointing_at_loopback(idp: DemoIdentityProvider, endpoint: str) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("endpoint", "path", "method"), [("token_endpoint", "/token", "POST"), ("jwks_uri", "/jwks", "GET")]
+    ("endpoint", "path", "method"),
+    [
+        ("token_endpoint", "/token", "POST"),
+        ("jwks_uri", "/jwks", "GET"),
+        ("userinfo_endpoint", "/userinfo", "GET"),
+    ],
 )
 async def test_a_discovery_document_cannot_send_the_portal_to_a_refused_address(
     narrow, narrow_app, local_idp, monkeypatch, endpoint, path, method
 ):
-    """The issuer's host is allowed (localhost); the token endpoint or JWKS it names (127.0.0.1) is not."""
+    """The issuer's host is allowed (localhost); an endpoint it names on 127.0.0.1 is not."""
     monkeypatch.setattr(local_idp, "metadata", _pointing_at_loopback(local_idp, endpoint))
+    local_idp.misbehaviour.add("email_only_in_userinfo")  # so that the portal needs userinfo
     egress_cache_clear()
     tenant = await sso_tenant(narrow, local_idp)
     someone = person(local_idp)

@@ -283,6 +283,8 @@ async def _userinfo(portal: PortalState, metadata: ProviderMetadata, access_toke
             timeout=portal.settings.provider_test_timeout,
         )
         body = response.json() if response.status_code == 200 else {}
+    except EgressRefused:
+        raise  # a policy refusal is said, not taken for an empty answer
     except (httpx.HTTPError, ValueError):
         return {}
     return body if isinstance(body, dict) else {}
@@ -507,7 +509,16 @@ async def finish_sign_in(
         needed = {"email", str((idp.role_mapping or {}).get("claim") or "email")}
         userinfo: dict[str, Any] = {}
         if needed - set(claims):
-            userinfo = await _userinfo(portal, metadata, str(token.get("access_token") or ""))
+            try:
+                userinfo = await _userinfo(portal, metadata, str(token.get("access_token") or ""))
+            except EgressRefused as exc:
+                return await refuse(
+                    request,
+                    "userinfo_endpoint_refused",
+                    f"{name}'s identity provider names a user info endpoint the portal may not call: {exc}.",
+                    status_code=502,
+                    **where,
+                )
             if userinfo.get("sub") != claims["sub"]:
                 userinfo = {}  # a userinfo answer about someone else is ignored (OIDC Core 5.3.2)
         person = _person(issuer, claims, userinfo)

@@ -120,6 +120,8 @@ def test_outbound_allow_host_names_are_exact_and_case_insensitive():
         check(allow, "api.vllm.internal", ["10.0.0.5"])
     with pytest.raises(EgressRefused):
         check(allow, "internal", ["10.0.0.5"])
+    compose, _ = parse_outbound_allow("vllm_server")  # container service names may have "_"
+    check(compose, "vllm_server", ["172.18.0.3"])
 
 
 BAD_ENTRIES = ["10.0.0.1/8", "*.internal", "vllm:8000", "http://vllm.internal", "300.1.1.1"]

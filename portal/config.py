@@ -21,6 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 KEYGEN_HINT = "make one with: portal generate-encryption-key"
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
+MFA_MODES = ("required", "optional")
 
 
 class ConfigError(Exception):
@@ -53,6 +54,8 @@ class Settings:
     # Tenants (and their OIDC settings) from TENANT_CONFIGS, imported at start; DEFAULT_TENANT_ID's slug.
     tenant_configs: tuple[TenantConfig, ...] = field(default=(), repr=False)
     default_tenant_id: str | None = None
+    # "required": platform admins enrol a second factor at their first sign-in; "optional": they may.
+    platform_admin_mfa: str = "required"
     # The raw environment, for the providers' conventional variables (OPENAI_API_KEY…).
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -188,6 +191,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if default_problem:
         problems.append(default_problem)
 
+    platform_admin_mfa = (env.get("PLATFORM_ADMIN_MFA") or "required").strip().lower()
+    if platform_admin_mfa not in MFA_MODES:
+        problems.append("PLATFORM_ADMIN_MFA: use required (the default) or optional")
+
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -208,5 +215,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_from=smtp_from,
         tenant_configs=tenant_configs,
         default_tenant_id=default_tenant_id,
+        platform_admin_mfa=platform_admin_mfa,
         environ=env,
     )

@@ -38,6 +38,7 @@ from portal.identity.federation.pages import FederationPages
 from portal.identity.federation.tenant_import import import_tenant_configs
 from portal.identity.oidc.pages import SsoPages
 from portal.identity.pages import SignInPages
+from portal.identity.second_factor_pages import SecondFactorPages
 from portal.impersonation.web import ImpersonationApi, ImpersonationExpiryMiddleware, ImpersonationPages
 from portal.members.api import AdminUsersApi, MembersApi
 from portal.members.pages import AdminUserPages, InvitationPages, MemberPages
@@ -115,6 +116,7 @@ def create_app(
             LlmKeysApi,
             ProvidersApi,
             SignInPages,
+            SecondFactorPages,
             SsoPages,
             FederationApi,
             FederationPages,

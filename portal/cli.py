@@ -63,28 +63,37 @@ def _read_password() -> str:
 @click.option("--email", required=True, help="The platform admin's e-mail (their login).")
 @click.option("--name", default="", help="Display name.")
 @click.option("--reset-password", is_flag=True, help="Set a new password for an existing admin.")
-def create_admin(email: str, name: str, reset_password: bool) -> None:
-    """Create a platform admin; the password is read from standard input."""
+@click.option(
+    "--reset-mfa",
+    is_flag=True,
+    help="Forget an existing admin's second factor (they enrol again at their next sign-in); no password.",
+)
+def create_admin(email: str, name: str, reset_password: bool, reset_mfa: bool) -> None:
+    """Create a platform admin; the password is read from standard input. Either reset ends the
+    admin's sessions."""
     from portal.audit.actor import Actor
     from portal.db.engine import create_engine, create_session_factory
     from portal.errors import ServiceError
-    from portal.identity.services import create_platform_admin
+    from portal.identity.services import create_platform_admin, reset_platform_admin_mfa
 
     settings = _settings()
-    password = _read_password()
+    password = "" if reset_mfa and not reset_password else _read_password()
 
     async def run() -> None:
         engine = create_engine(settings)
         try:
             async with create_session_factory(engine)() as session:
-                await create_platform_admin(
-                    session,
-                    Actor.system("cli"),
-                    email=email,
-                    password=password,
-                    name=name,
-                    replace_password=reset_password,
-                )
+                if password:
+                    await create_platform_admin(
+                        session,
+                        Actor.system("cli"),
+                        email=email,
+                        password=password,
+                        name=name,
+                        replace_password=reset_password,
+                    )
+                if reset_mfa:
+                    await reset_platform_admin_mfa(session, Actor.system("cli"), email=email)
         finally:
             await engine.dispose()
 
@@ -92,7 +101,8 @@ def create_admin(email: str, name: str, reset_password: bool) -> None:
         asyncio.run(run())
     except ServiceError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"Platform admin {email.strip().lower()} is ready.")
+    done = " Their second factor is reset: they enrol again at their next sign-in." if reset_mfa else ""
+    click.echo(f"Platform admin {email.strip().lower()} is ready.{done}")
 
 
 @main.command("rotate-master-key")
@@ -199,6 +209,8 @@ def demo(host: str, port: int, stub_port: int, idp_port: int) -> None:
     stub = StubProvider({DEMO_PROVIDER_KEY}, port=stub_port).start()
     os.environ.setdefault("OPENAI_BASE_URL", f"{stub.url}/v1")
     os.environ.setdefault("PUBLIC_URL", f"http://{host}:{port}")  # the demo provider's exact redirect URI
+    # A newcomer signs in with the printed password alone; a second factor can be set up after.
+    os.environ.setdefault("PLATFORM_ADMIN_MFA", "optional")
     settings = _settings()
     upgrade_blocking(settings)
     asyncio.run(seed_demo(settings, demo_env["DEMO_ADMIN_PASSWORD"], stub.url))
@@ -208,6 +220,7 @@ def demo(host: str, port: int, stub_port: int, idp_port: int) -> None:
     click.echo(
         "\n  Demo portal: http://{host}:{port}/\n"
         "  Platform admin: {email}\n  Password:       {password}\n"
+        "  Second factor:  {mfa} (PLATFORM_ADMIN_MFA={mfa}; production default: required)\n"
         "  API key (X-API-Key): {api_key}\n  OpenAPI:        http://{host}:{port}/schema\n"
         "  Demo secrets are kept in {env_file}\n"
         "  Outbound calls may reach loopback here: OUTBOUND_ALLOW={allowed}\n\n{sso_help}".format(
@@ -215,6 +228,7 @@ def demo(host: str, port: int, stub_port: int, idp_port: int) -> None:
             port=port,
             email=ADMIN_EMAIL,
             password=demo_env["DEMO_ADMIN_PASSWORD"],
+            mfa=settings.platform_admin_mfa,
             api_key=os.environ["SUPER_API_KEY"],
             env_file=var_dir / "demo.env",
             allowed=os.environ["OUTBOUND_ALLOW"],

@@ -22,6 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 KEYGEN_HINT = "make one with: portal generate-encryption-key"
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
+MFA_MODES = ("required", "optional")
 
 
 class ConfigError(Exception):
@@ -56,6 +57,8 @@ class Settings:
     default_tenant_id: str | None = None
     # What calls to tenant-chosen URLs may reach beyond public addresses (portal.net.egress).
     outbound_allow: OutboundAllow = field(default_factory=OutboundAllow)
+    # "required": platform admins enrol a second factor at their first sign-in; "optional": they may.
+    platform_admin_mfa: str = "required"
     # The raw environment, for the providers' conventional variables (OPENAI_API_KEY…).
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -193,6 +196,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     outbound_allow, allow_problems = parse_outbound_allow(env.get("OUTBOUND_ALLOW"))
     problems.extend(allow_problems)
+    platform_admin_mfa = (env.get("PLATFORM_ADMIN_MFA") or "required").strip().lower()
+    if platform_admin_mfa not in MFA_MODES:
+        problems.append("PLATFORM_ADMIN_MFA: use required (the default) or optional")
 
     if problems:
         raise ConfigError(problems)
@@ -215,5 +221,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         tenant_configs=tenant_configs,
         default_tenant_id=default_tenant_id,
         outbound_allow=outbound_allow,
+        platform_admin_mfa=platform_admin_mfa,
         environ=env,
     )

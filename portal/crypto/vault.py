@@ -66,6 +66,20 @@ class Vault:
         except Undecryptable as exc:
             return TenantOpener(tenant_id, None, str(exc))
 
+    def wrap_platform_secret(self, value: str, *, bound_to: str) -> str:
+        """A platform-level secret (a platform admin's TOTP seed) under the master keyring, bound to
+        its owner: copied onto another row it does not open."""
+        return self.keyring.wrap(f"{bound_to}\n{value}".encode())
+
+    def open_platform_secret(self, wrapped: str, *, bound_to: str) -> str:
+        try:
+            owner, _, value = self.keyring.unwrap(wrapped).decode().partition("\n")
+        except (KeyUnavailable, UnicodeDecodeError) as exc:
+            raise Undecryptable("it does not open with ENCRYPTION_KEY or ENCRYPTION_KEY_PREVIOUS") from exc
+        if owner != bound_to:
+            raise Undecryptable("it belongs to another account")
+        return value
+
     def check_fields(self, wrapped_data_key: str, **place: object) -> str | None:
         """None when every field opens; otherwise the reason it does not."""
         try:

@@ -41,6 +41,7 @@ MISBEHAVIOURS = frozenset(
         "unknown_kid",  # signed by a key the JWKS never publishes
         "no_sub",  # ID token without a subject
         "email_unverified",  # email_verified: false
+        "no_email_verified",  # no email_verified claim at all (as Entra ID)
         "email_only_in_userinfo",  # no e-mail claims in the ID token (read them from userinfo)
         "wrong_iss_param",  # the authorization response names another issuer (RFC 9207)
     }
@@ -367,6 +368,8 @@ class DemoIdentityProvider:
         if "email" in scopes:
             claims["email"] = user.email
             claims["email_verified"] = user.email_verified and "email_unverified" not in self.misbehaviour
+            if "no_email_verified" in self.misbehaviour:
+                del claims["email_verified"]
         if "profile" in scopes:
             claims["name"] = user.name
         if "groups" in scopes:

@@ -14,8 +14,9 @@ from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.identity.oidc.flow import SSO_KEY, end_session_url, session_data
 from portal.identity.oidc.pages import login_page
+from portal.identity.second_factor_pages import CHECK_PATH, PENDING_KEY, SETUP_PATH, pending_second_factor
 from portal.identity.services import authenticate_admin
-from portal.web.auth import Principal, principal_of
+from portal.web.auth import AUTH_KEY, Principal, password_auth, principal_of
 from portal.web.forms import FormData, safe_next, text
 from portal.web.guards import allow_anyone
 from portal.web.sessions import renew_session_id
@@ -72,7 +73,7 @@ class SignInPages(Controller):
         actor: Actor,
         data: FormData,
     ) -> Response[Any]:
-        email, password = text(data, "email"), text(data, "password")
+        email, password, next_url = text(data, "email"), text(data, "password"), text(data, "next")
         user = await authenticate_admin(db, actor, email, password)
         if user is None:
             return await login_page(
@@ -80,14 +81,21 @@ class SignInPages(Controller):
                 db,
                 settings,
                 email=email,
-                next=text(data, "next"),
+                next=next_url,
                 error="Wrong e-mail or password.",
                 status_code=400,
             )
         await renew_session_id(request)
-        request.set_session({"user_id": str(user.id)})
+        if user.has_second_factor or settings.platform_admin_mfa == "required":
+            enrol = not user.has_second_factor
+            request.set_session({PENDING_KEY: pending_second_factor(user.id, next_url, enrol=enrol)})
+            return Redirect(SETUP_PATH if enrol else CHECK_PATH, status_code=303)
+        request.set_session({"user_id": str(user.id), AUTH_KEY: password_auth(second_factor=False)})
         return redirect_after_change(
-            request, safe_next(text(data, "next"), HOME), f"Signed in as {user.email}."
+            request,
+            safe_next(next_url, HOME),
+            f"Signed in as {user.email}. A second factor is optional on this portal: "
+            f"set one up at {SETUP_PATH}.",
         )
 
     @post("/logout")

@@ -13,7 +13,8 @@ from portal.audit import services as audit
 from portal.audit.actor import Actor
 from portal.db.base import utcnow
 from portal.db.models import User
-from portal.errors import Conflict, InvalidInput
+from portal.errors import Conflict, InvalidInput, NotFound
+from portal.identity import second_factor
 from portal.identity.passwords import MIN_PASSWORD, hash_password, verify_password
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -48,6 +49,8 @@ async def create_platform_admin(
         db.add(user)
     user.password_hash = hash_password(password)
     user.is_platform_admin = True
+    if replace_password:
+        user.sessions_not_before = utcnow()  # a new password ends every session of the old one
     await audit.record(
         db,
         actor,
@@ -59,6 +62,15 @@ async def create_platform_admin(
     except IntegrityError as exc:
         await db.rollback()
         raise Conflict(f"A user with the e-mail {email} exists already") from exc
+    return user
+
+
+async def reset_platform_admin_mfa(db: AsyncSession, actor: Actor, *, email: str) -> User:
+    """Forget a platform admin's second factor and end their sessions."""
+    user = await db.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
+    if user is None or not user.is_platform_admin:
+        raise NotFound(f"No platform admin has the e-mail {normalise_email(email)}")
+    await second_factor.reset(db, actor, user)
     return user
 
 

@@ -434,6 +434,8 @@ async def remove_member(db: AsyncSession, actor: Actor, tenant: Tenant, user_id:
     if membership.role == Role.ADMIN and await _admin_count(db, tenant.id) <= 1:
         raise _last_admin(tenant, membership)
     email, role = membership.user.email, membership.role
+    # Every session of the person ends: none keeps what it learnt or held of this tenant.
+    membership.user.sessions_not_before = utcnow()
     await db.delete(membership)
     await audit.record(
         db,

@@ -4,6 +4,7 @@ they may reach: platform-wide, or tenants through memberships or an impersonatio
 from __future__ import annotations
 
 import hmac
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,40 @@ PLATFORM_KEY_LABEL = "api-key:platform"
 
 
 IMPERSONATION_KEY = "impersonation"
+# How the session was authenticated: {"method": "password", "second_factor": bool, "at": epoch} or
+# {"method": "sso", "issuer": ..., "at": epoch}. Platform rights come only from the first kind.
+AUTH_KEY = "auth"
+
+
+def password_auth(*, second_factor: bool) -> dict[str, Any]:
+    return {"method": "password", "second_factor": second_factor, "at": time.time()}
+
+
+def sso_auth(issuer: str) -> dict[str, Any]:
+    return {"method": "sso", "issuer": issuer, "at": time.time()}
+
+
+def session_auth(session: Any) -> dict[str, Any] | None:
+    auth = session.get(AUTH_KEY) if isinstance(session, dict) else None
+    if not isinstance(auth, dict) or auth.get("method") not in ("password", "sso"):
+        return None
+    return auth
+
+
+def authenticated_at(session: Any) -> float:
+    auth = session_auth(session)
+    try:
+        return float(auth["at"]) if auth else 0.0
+    except (TypeError, ValueError, KeyError):
+        return 0.0
+
+
+def platform_rights(auth: dict[str, Any], user: User, mfa_mode: str) -> bool:
+    """Platform rights: a platform admin's password session with its second factor (or, where the
+    second factor is optional, an admin who has not enrolled one). Never a single sign-on session."""
+    if auth.get("method") != "password" or not user.is_platform_admin:
+        return False
+    return auth.get("second_factor") is True or (mfa_mode == "optional" and not user.has_second_factor)
 
 
 @dataclass(frozen=True)
@@ -179,12 +214,19 @@ class PrincipalMiddleware(ASGIMiddleware):
             return await _service_key(scope, authorization[7:].strip())
         session = scope.get("session") or {}
         user_id = session.get("user_id") if isinstance(session, dict) else None
-        if not user_id:
+        auth = session_auth(session)
+        if not user_id or auth is None:
             return AuthState(None)
         async with state.sessions() as db:
             user = await db.scalar(select(User).where(User.id == uuid.UUID(user_id)))
             if user is None:
                 return AuthState(None, "session ended: the account no longer exists")
+            ended = user.sessions_not_before
+            if ended is not None and authenticated_at(session) < ended.timestamp():
+                return AuthState(None, "session ended: sign in again")
+            is_platform_admin = platform_rights(auth, user, state.settings.platform_admin_mfa)
+            if auth["method"] == "password" and not is_platform_admin:
+                return AuthState(None, "sign in again with your second factor")
             rows = await db.execute(
                 select(Membership.tenant_id, Tenant.slug, Membership.role, Tenant.name)
                 .join(Tenant, Tenant.id == Membership.tenant_id)
@@ -192,7 +234,7 @@ class PrincipalMiddleware(ASGIMiddleware):
                 .order_by(Tenant.slug)
             )
             every = tuple(TenantAccess(r.tenant_id, r.slug, r.role, r.name) for r in rows)
-        memberships, needing_sign_in = _reachable(session, every)
+        memberships, needing_sign_in = _reachable(session, auth, every)
         return AuthState(
             Principal(
                 label=user.email,
@@ -200,10 +242,10 @@ class PrincipalMiddleware(ASGIMiddleware):
                 user_id=user.id,
                 email=user.email,
                 name=user.name,
-                is_platform_admin=user.is_platform_admin,
+                is_platform_admin=is_platform_admin,
                 memberships=memberships,
                 memberships_needing_sign_in=needing_sign_in,
-                impersonation=_impersonation(scope, session) if user.is_platform_admin else None,
+                impersonation=_impersonation(scope, session) if is_platform_admin else None,
             )
         )
 
@@ -249,16 +291,18 @@ SSO_TENANTS_KEY = "sso_tenants"
 
 
 def _reachable(
-    session: dict[str, Any], memberships: tuple[TenantAccess, ...]
+    session: dict[str, Any], auth: dict[str, Any], memberships: tuple[TenantAccess, ...]
 ) -> tuple[tuple[TenantAccess, ...], tuple[TenantAccess, ...]]:
     """A session signed in through tenants' identity providers reaches only those tenants.
 
     Otherwise one tenant's provider (or whoever controls it) could open another tenant's data
     for a shared account. Password sessions (platform admins) are not limited this way.
     """
+    if auth.get("method") == "password":
+        return memberships, ()
     signed_in_to = session.get(SSO_TENANTS_KEY)
     if not isinstance(signed_in_to, list):
-        return memberships, ()
+        signed_in_to = []
     reachable = tuple(m for m in memberships if str(m.tenant_id) in signed_in_to)
     return reachable, tuple(m for m in memberships if str(m.tenant_id) not in signed_in_to)
 

@@ -1,6 +1,6 @@
 """People for the identity tests: users made members through the invitation services, and
-clients signed in by writing their session straight into the app's session store (the app has
-no test-only sign-in route)."""
+clients signed in by writing into the app's session store what a real sign-in leaves there (the
+access matrix signs in for real; the app has no test-only sign-in route)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,17 @@ from sqlalchemy import select
 
 from portal.audit.actor import Actor
 from portal.db.base import utcnow
-from portal.db.models import Tenant, User
+from portal.db.models import Membership, Tenant, User
 from portal.members import services as members
-from portal.web.auth import CSRF_COOKIE, CSRF_HEADER, IMPERSONATION_KEY
+from portal.web.auth import (
+    AUTH_KEY,
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    IMPERSONATION_KEY,
+    SSO_TENANTS_KEY,
+    password_auth,
+    sso_auth,
+)
 from portal.web.sessions import SESSION_COOKIE, SESSION_MAX_AGE, SESSION_STORE
 from tests.conftest import client_for
 
@@ -97,10 +105,26 @@ async def with_csrf(client: httpx.AsyncClient) -> httpx.AsyncClient:
     return client
 
 
+async def signed_in_session(app: Litestar, user_id: uuid.UUID) -> dict[str, Any]:
+    """What a real sign-in leaves in the session: a platform admin's password and second factor, or
+    single sign-on through the provider of each of the person's tenants."""
+    async with app.state.portal.sessions() as db:
+        user = await db.get(User, user_id)
+        assert user is not None
+        tenants = (await db.scalars(select(Membership.tenant_id).where(Membership.user_id == user_id))).all()
+    if user.is_platform_admin:
+        return {"user_id": str(user_id), AUTH_KEY: password_auth(second_factor=True)}
+    return {
+        "user_id": str(user_id),
+        AUTH_KEY: sso_auth("https://idp.test.example"),
+        SSO_TENANTS_KEY: [str(t) for t in tenants],
+    }
+
+
 @asynccontextmanager
 async def session_client(app: Litestar, user_id: uuid.UUID, **extra: Any) -> AsyncIterator[httpx.AsyncClient]:
     """A client whose session says `user_id` is signed in (plus `extra` session keys)."""
-    data: dict[str, Any] = {"user_id": str(user_id), **extra}
+    data: dict[str, Any] = {**await signed_in_session(app, user_id), **extra}
     session_id = await write_session(app, data)
     async with client_for(app, cookies={SESSION_COOKIE: session_id}) as client:
         yield await with_csrf(client)

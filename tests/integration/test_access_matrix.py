@@ -11,9 +11,10 @@ Callers, all acting on tenant T (slug and id in the path):
   platform      a platform admin, signed in through /login's password form
   impersonator  a platform admin impersonating T (acts as T's admin; platform routes are 403)
 
-Sessions of members and admins are written straight into the session store (the app has no
-test-only sign-in); the platform admins sign in through the real form, and the impersonator
-starts impersonating through the real API. Before each request each caller's session is put back
+Every caller signs in for real: members and admins through their tenant's identity provider (the
+demo OpenID Provider on loopback), platform admins with the password form and a second factor
+(enrolled through the real pages; the impersonator signs in again with a recovery code and starts
+impersonating through the real API). Before each request each caller's session is put back
 as it was, so a route that changes the session (sign-out, stop impersonating) cannot affect the
 next row. Requests that would change or destroy something get their own fresh resource from a
 setup step, or a body that the route refuses (400), so each row tests the guard in isolation.
@@ -25,19 +26,26 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pyotp
+import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.serialization import decode_json, encode_json
 
+from portal.demo.identity_provider import DemoIdentityProvider
 from portal.web.auth import CSRF_COOKIE, CSRF_HEADER
 from portal.web.sessions import SESSION_COOKIE, SESSION_MAX_AGE, SESSION_STORE
-from tests.conftest import client_for, sign_in
+from tests.conftest import client_for
 from tests.integration.helpers import new_tenant
-from tests.integration.people import add_member, invite, token_of, write_session
+from tests.integration.people import invite, token_of
+from tests.integration.sso_support import person, sso_sign_in, sso_tenant, user_by_email
+from tests.integration.test_second_factor import new_admin, password_step, second_step
+from tests.support import csrf_from
 
 ANON, MEMBER, OUTSIDER, ADMIN, PLATFORM, IMPERSONATOR = (
     "anon",
@@ -241,7 +249,16 @@ EXPECTED: dict[tuple[str, str], Row] = {
     # --- sign-in through the tenants' identity providers (issue 3, OIDC)
     ("POST", "/login/sso"): public(400, form=EMPTY_FORM),
     ("GET", f"{S}/login"): public(404, setup="no_federation"),
+    ("POST", f"{S}/login"): public(404, form=EMPTY_FORM, setup="no_federation"),
     ("GET", "/auth/callback"): public(400),
+    # Linking a new sign-in to one's account: only with a sign-in waiting for this session.
+    ("GET", "/auth/link"): public(400),
+    ("POST", "/auth/link"): public(400, form=EMPTY_FORM),
+    # The second step of a platform admin's sign-in: only after the password, in this browser.
+    ("GET", "/login/second-factor"): public(303),
+    ("POST", "/login/second-factor"): public(303, form=EMPTY_FORM),
+    ("GET", "/login/second-factor/setup"): public(303),
+    ("POST", "/login/second-factor/setup"): public(303, form=EMPTY_FORM),
     # Switching to a tenant of one's own: the platform admins here belong to none.
     ("POST", "/auth/tenant"): custom(
         anon=303, member=303, outsider=404, admin=303, platform=404, impersonator=404, form={"slug": "{slug}"}
@@ -379,20 +396,47 @@ class Caller:
     session: dict[str, Any] | None = None
 
 
-async def _signed_in_platform_admin(app: Litestar, csrf: str, impersonate: dict[str, Any] | None) -> Caller:
-    """Through the real sign-in form (and the real impersonation API); then remember the session."""
-    async with client_for(app) as client:
-        await sign_in(client)
-        if impersonate is not None:
-            client.headers[CSRF_HEADER] = client.cookies[CSRF_COOKIE]
-            started = await client.post(
-                "/api/v1/admin/impersonate", json={"tenant_id": impersonate["id"], "reason": "access matrix"}
-            )
-            assert started.status_code == 200, started.text
-        session_id = client.cookies[SESSION_COOKIE]
+async def _session_of(app: Litestar, name: str, client: httpx.AsyncClient) -> Caller:
+    session_id = client.cookies[SESSION_COOKIE]
     raw = await app.stores.get(SESSION_STORE).get(session_id)
     assert raw is not None
-    return Caller(PLATFORM if impersonate is None else IMPERSONATOR, session_id, decode_json(raw))
+    return Caller(name, session_id, decode_json(raw))
+
+
+async def _signed_in_platform_admins(app: Litestar, tenant: dict[str, Any]) -> tuple[Caller, Caller]:
+    """A platform admin who enrols a second factor through the real pages (PLATFORM), and the same
+    admin signed in again with password and a recovery code, impersonating T (IMPERSONATOR)."""
+    email = await new_admin(app)
+    async with client_for(app) as client:
+        assert (await password_step(client, email)).status_code == 303
+        page = await client.get("/login/second-factor/setup")
+        secret = re.search(r'<code id="totp-secret">([A-Z2-7 ]+)</code>', page.text).group(1)
+        done = await client.post(
+            "/login/second-factor/setup",
+            data={"code": pyotp.TOTP(secret.replace(" ", "")).now(), "_csrf_token": csrf_from(page.text)},
+        )
+        recovery = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", done.text)
+        platform = await _session_of(app, PLATFORM, client)
+    async with client_for(app) as client:
+        assert (await password_step(client, email)).headers["location"] == "/login/second-factor"
+        assert (await second_step(client, recovery[0])).status_code == 303
+        client.headers[CSRF_HEADER] = client.cookies[CSRF_COOKIE]
+        started = await client.post(
+            "/api/v1/admin/impersonate", json={"tenant_id": tenant["id"], "reason": "access matrix"}
+        )
+        assert started.status_code == 200, started.text
+        impersonator = await _session_of(app, IMPERSONATOR, client)
+    return platform, impersonator
+
+
+async def _signed_in_through_sso(
+    app: Litestar, idp: DemoIdentityProvider, name: str, slug: str, groups: tuple[str, ...]
+) -> tuple[Caller, str]:
+    """A person who joins the tenant through its identity provider (the real round trip)."""
+    someone = person(idp, "matrix.example", groups=groups)
+    async with client_for(app) as client:
+        assert (await sso_sign_in(client, idp, slug, someone.subject)).status_code == 303
+        return await _session_of(app, name, client), someone.email
 
 
 def _fill(path: str, values: dict[str, str]) -> str:
@@ -424,12 +468,24 @@ async def test_every_route_is_in_the_matrix(app):
     assert not stale, "rows for routes that no longer exist:\n" + "\n".join(f"  {m} {p}" for m, p in stale)
 
 
-async def test_access_matrix(app, api):
-    tenant = await new_tenant(api, name="Matrix T")
-    other = await new_tenant(api, name="Matrix O")
-    admin_user = await add_member(app, tenant["id"], "admin")
-    member_user = await add_member(app, tenant["id"], "member")
-    outsider_user = await add_member(app, other["id"], "admin")
+@pytest.fixture(scope="module")
+def matrix_idp() -> Iterator[DemoIdentityProvider]:
+    with DemoIdentityProvider([], title="Matrix provider") as provider:
+        yield provider
+
+
+async def test_access_matrix(app, api, matrix_idp):
+    """Every caller signs in for real: members and admins through their tenant's identity provider,
+    platform admins with password and second factor."""
+    t = await sso_tenant(api, matrix_idp, jit=True, domains=("matrix.example",), name="Matrix T")
+    o = await sso_tenant(api, matrix_idp, jit=True, domains=("matrix.example",), name="Matrix O")
+    tenant, other = ({"id": x.id, "slug": x.slug, "name": x.name} for x in (t, o))
+    admins = ("portal-admins",)
+    admin_caller, admin_email = await _signed_in_through_sso(app, matrix_idp, ADMIN, t.slug, admins)
+    member_caller, _ = await _signed_in_through_sso(app, matrix_idp, MEMBER, t.slug, ())
+    outsider_caller, _ = await _signed_in_through_sso(app, matrix_idp, OUTSIDER, o.slug, admins)
+    admin_user = await user_by_email(app, admin_email)
+    assert admin_user is not None and other["id"] != tenant["id"]
     world = World(app, api, tenant, {})
     world.values.update(
         {
@@ -449,17 +505,15 @@ async def test_access_matrix(app, api):
     async with client_for(app) as client:
         await client.get("/login")
         csrf = client.cookies[CSRF_COOKIE]
+    platform_caller, impersonator_caller = await _signed_in_platform_admins(app, tenant)
     callers = {
         ANON: Caller(ANON),
-        MEMBER: Caller(MEMBER, session={"user_id": str(member_user.id)}),
-        OUTSIDER: Caller(OUTSIDER, session={"user_id": str(outsider_user.id)}),
-        ADMIN: Caller(ADMIN, session={"user_id": str(admin_user.id)}),
-        PLATFORM: await _signed_in_platform_admin(app, csrf, None),
-        IMPERSONATOR: await _signed_in_platform_admin(app, csrf, tenant),
+        MEMBER: member_caller,
+        OUTSIDER: outsider_caller,
+        ADMIN: admin_caller,
+        PLATFORM: platform_caller,
+        IMPERSONATOR: impersonator_caller,
     }
-    for caller in callers.values():
-        if caller.session is not None and caller.session_id is None:
-            caller.session_id = await write_session(app, caller.session)
     store = app.stores.get(SESSION_STORE)
 
     async def call(caller: Caller, method: str, url: str, row: Row, values: dict[str, str]) -> httpx.Response:

@@ -83,6 +83,10 @@ def test_upgrade_create_admin_and_rotate(cli_env):
     assert again.returncode != 0 and "exists already" in again.stderr
     weak = run_cli("create-admin", "--email", "new@example.com", env=cli_env, stdin="short\n")
     assert weak.returncode != 0 and "password" in weak.stderr
+    reset = run_cli("create-admin", "--email", "ops@example.com", "--reset-mfa", env=cli_env)
+    assert reset.returncode == 0 and "enrol again" in reset.stdout, reset.stderr
+    nobody = run_cli("create-admin", "--email", "nobody@example.com", "--reset-mfa", env=cli_env)
+    assert nobody.returncode != 0 and "No platform admin" in nobody.stderr
 
     import asyncio
 

@@ -58,10 +58,19 @@ async def test_put_get_delete_with_a_sealed_masked_secret(api, app, idp):
         )
         assert row.sealed_fields["client_secret"].startswith("v1:") and SECRET not in str(row.sealed_fields)
 
-    # Without a secret the stored one is kept.
-    kept = await api.put(url, json={"issuer": idp.issuer, "client_id": "renamed", "scopes": "openid email"})
+    # Without a secret the stored one is kept, for the same issuer and client id only: the stored
+    # secret is never sent to another client's (or provider's) token endpoint.
+    renamed = await api.put(
+        url, json={"issuer": idp.issuer, "client_id": "renamed", "scopes": "openid email"}
+    )
+    assert (
+        renamed.status_code == 400
+        and "enter the client secret again" in renamed.json()["errors"]["client_secret"]
+    )
+    client_id = created.json()["client_id"]
+    kept = await api.put(url, json={"issuer": idp.issuer, "client_id": client_id, "scopes": "openid email"})
     assert kept.status_code == 200, kept.text
-    assert kept.json()["client_secret_hint"] == "..." + SECRET[-4:] and kept.json()["client_id"] == "renamed"
+    assert kept.json()["client_secret_hint"] == "..." + SECRET[-4:] and kept.json()["client_id"] == client_id
     assert kept.json()["jit_provisioning"] is False  # PUT replaces the settings
 
     assert (await api.delete(url)).status_code == 204

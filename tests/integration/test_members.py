@@ -332,3 +332,18 @@ async def test_platform_admin_lists_users_by_tenant_and_role(app, api, browser_s
     # Each tenant's members, for the platform admin.
     members_page = await client.get(f"/t/{tenant['slug']}/members")
     assert boss.email in members_page.text and worker.email in members_page.text
+
+
+async def test_removing_a_membership_ends_the_persons_sessions(app, api):
+    tenant = await new_tenant(api)
+    other = await new_tenant(api)
+    person = await add_member(app, tenant["id"])
+    issued = await invite(app, other["id"], person.email)
+    await accept(app, token_of(issued.link), person, other["id"])
+    async with session_client(app, person.id) as client:
+        assert (await client.get(f"/t/{other['slug']}")).status_code == 200
+        removed = await api.delete(f"{portal_url(tenant, '/users')}/{person.id}")
+        assert removed.status_code == 204, removed.text
+        # Every session of the person ends, not only its access to the tenant it was removed from.
+        assert (await client.get(f"/t/{other['slug']}")).status_code == 303
+        assert (await client.get(f"/t/{tenant['slug']}")).status_code == 303

@@ -10,10 +10,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
+from litestar.serialization import decode_json, encode_json
 from sqlalchemy import update
 
 from portal.db.models import IdentityProvider, Membership, User
 from portal.demo.identity_provider import DemoIdentityProvider
+from portal.web.sessions import SESSION_COOKIE, SESSION_STORE
 from tests.conftest import client_for
 from tests.integration.helpers import audit_rows, closed_port, new_tenant
 from tests.integration.sso_support import (
@@ -147,7 +149,7 @@ async def test_never_identified_by_email_alone(api, anon, app, idp):
     assert await identities_of(app, twin.email) == []
 
 
-async def test_an_account_with_that_email_is_linked_only_while_signed_in_to_it(api, anon, app, idp):
+async def test_an_account_with_that_email_is_linked_only_when_its_session_confirms(api, anon, app, idp):
     tenant = await sso_tenant(api, idp, jit=True)
     first_idp_person = person(idp)
     # The same e-mail arrives through another issuer: a second provider of another tenant.
@@ -158,12 +160,68 @@ async def test_an_account_with_that_email_is_linked_only_while_signed_in_to_it(a
             refused = await sso_sign_in(fresh, idp, tenant.slug, first_idp_person.subject)
             assert refused.status_code == 403
             assert "exists already here" in refused.text
-        # Signed in to that account (through the second provider), the first one links to it.
-        linked = await sso_sign_in(anon, idp, tenant.slug, first_idp_person.subject)
+        # Signed in to that account (through the second provider): nothing is linked until it confirms.
+        asked = await sso_sign_in(anon, idp, tenant.slug, first_idp_person.subject)
+        assert asked.status_code == 303 and asked.headers["location"] == "/auth/link", asked.text
+        assert await identities_of(app, first_idp_person.email) == [(second.issuer, first_idp_person.subject)]
+        page = await anon.get("/auth/link")
+        assert page.status_code == 200 and idp.issuer in page.text and first_idp_person.email in page.text
+        # A cross-site POST without the token does nothing.
+        forged = await anon.post("/auth/link", data={})
+        assert forged.status_code == 403
+        linked = await anon.post("/auth/link", data={"_csrf_token": csrf_from(page.text)})
         assert linked.status_code == 303, linked.text
         assert sorted(await identities_of(app, first_idp_person.email)) == sorted(
             [(idp.issuer, first_idp_person.subject), (second.issuer, first_idp_person.subject)]
         )
+        assert (await anon.get(f"/t/{tenant.slug}")).status_code == 200
+        # Used once: the confirmation is gone.
+        assert (await anon.post("/auth/link", data={"_csrf_token": csrf_from(page.text)})).status_code == 400
+        events = await audit_rows(app, tenant.id, action="identity.linked")
+        assert [e.details["issuer"] for e in events] == [idp.issuer]
+
+
+async def test_linking_needs_a_fresh_sign_in_of_the_account(api, anon, app, idp):
+    tenant = await sso_tenant(api, idp, jit=True)
+    someone = person(idp)
+    with DemoIdentityProvider([someone], title="Stale provider") as second:
+        other = await sso_tenant(api, second, jit=True)
+        assert (await sso_sign_in(anon, second, other.slug, someone.subject)).status_code == 303
+        store = app.stores.get(SESSION_STORE)
+        session_id = anon.cookies[SESSION_COOKIE]
+        data = decode_json(await store.get(session_id))
+        data["auth"]["at"] -= 3600  # signed in an hour ago
+        await store.set(session_id, encode_json(data), expires_in=3600)
+        asked = await sso_sign_in(anon, idp, tenant.slug, someone.subject)
+        assert asked.headers["location"] == "/auth/link"
+        page = await anon.get("/auth/link")
+        assert "sign in again" in page.text and 'action="/auth/link"' not in page.text
+        refused = await anon.post("/auth/link", data={"_csrf_token": csrf_from(page.text)})
+        assert refused.status_code == 403 and "within the last 10 minutes" in refused.text
+        assert await identities_of(app, someone.email) == [(second.issuer, someone.subject)]
+
+
+async def test_a_missing_email_verified_is_unverified_unless_the_provider_is_trusted(api, anon, app, idp):
+    tenant = await sso_tenant(api, idp, jit=True)
+    someone = person(idp)
+    idp.misbehaviour.add("no_email_verified")
+    refused = await sso_sign_in(anon, idp, tenant.slug, someone.subject)
+    assert refused.status_code == 403 and "did not say" in html.unescape(refused.text)
+    assert await user_by_email(app, someone.email) is None
+    current = (await api.get(federation_url(tenant.id))).json()
+    trusted = await api.put(
+        federation_url(tenant.id),
+        json={
+            "issuer": current["issuer"],
+            "client_id": current["client_id"],
+            "allowed_domains": current["allowed_domains"],
+            "jit_provisioning": True,
+            "emails_verified": True,
+        },
+    )
+    assert trusted.status_code == 200 and trusted.json()["emails_verified"] is True
+    assert (await sso_sign_in(anon, idp, tenant.slug, someone.subject)).status_code == 303
+    assert await user_by_email(app, someone.email) is not None
 
 
 REFUSED_TOKENS = {
@@ -462,7 +520,7 @@ async def test_a_session_reaches_only_the_tenants_whose_provider_signed_it_in(ap
     switched = await anon.post(
         "/auth/tenant", data={"slug": second.slug, "_csrf_token": csrf_from(page.text)}
     )
-    assert switched.headers["location"] == f"/t/{second.slug}/login"
+    assert switched.headers["location"].startswith(idp.issuer + "/authorize?")  # the switcher's POST
 
     assert (await sso_sign_in(anon, idp, second.slug, both.subject)).status_code == 303
     assert (await anon.get(f"/t/{second.slug}")).status_code == 200

@@ -81,6 +81,8 @@ class IdentityProvider(UUIDPrimaryKey, Timestamps, Base):
     # e.g. {"claim": "groups", "admin_values": ["portal-admins"]}: who becomes a tenant admin.
     role_mapping: Mapped[dict[str, Any]]
     jit_provisioning: Mapped[bool] = mapped_column(default=False)
+    # The provider's e-mails count as verified even without an email_verified claim (Entra ID sends none).
+    emails_verified: Mapped[bool] = mapped_column(default=False)
     enabled: Mapped[bool] = mapped_column(default=True)
     frontend_url: Mapped[str | None] = mapped_column(String(500), default=None)
     # Set only where the provider has a different registered redirect URI than PUBLIC_URL/auth/callback.

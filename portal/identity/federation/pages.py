@@ -46,7 +46,12 @@ LABELS = {
 
 def _form_of(view: FederationView | None) -> dict[str, Any]:
     if view is None:
-        return {"scopes": "openid profile email", "enabled": True, "jit_provisioning": False}
+        return {
+            "scopes": "openid profile email",
+            "enabled": True,
+            "jit_provisioning": False,
+            "emails_verified": False,
+        }
     return {
         "issuer": view.issuer,
         "client_id": view.client_id,
@@ -57,6 +62,7 @@ def _form_of(view: FederationView | None) -> dict[str, Any]:
         "redirect_url": view.redirect_url if view.redirect_url_overridden else "",
         "jit_provisioning": view.jit_provisioning,
         "enabled": view.enabled,
+        "emails_verified": view.emails_verified,
     }
 
 
@@ -119,6 +125,7 @@ class FederationPages(Controller):
         form: dict[str, Any] = {name: text(data, name) for name in FORM_FIELDS}
         form["jit_provisioning"] = text(data, "jit_provisioning") == "on"
         form["enabled"] = text(data, "enabled") == "on"
+        form["emails_verified"] = text(data, "emails_verified") == "on"
         submitted = FederationInput(
             issuer=form["issuer"],
             client_id=form["client_id"],
@@ -130,6 +137,7 @@ class FederationPages(Controller):
             jit_provisioning=form["jit_provisioning"],
             enabled=form["enabled"],
             redirect_url=form["redirect_url"],
+            emails_verified=form["emails_verified"],
         )
         try:
             view = await services.save_federation(db, vault, settings, actor, tenant, submitted)

@@ -47,6 +47,13 @@ class FederationIn(msgspec.Struct, forbid_unknown_fields=True):
             description="Only if the provider has another redirect URI than PUBLIC_URL/auth/callback"
         ),
     ] = None
+    emails_verified: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Treat the provider's e-mails as verified when it sends no email_verified claim "
+            "(Entra ID); off: such e-mails count as unverified"
+        ),
+    ] = False
 
     def to_input(self) -> FederationInput:
         mapping = self.role_mapping
@@ -61,6 +68,7 @@ class FederationIn(msgspec.Struct, forbid_unknown_fields=True):
             jit_provisioning=self.jit_provisioning,
             enabled=self.enabled,
             redirect_url=self.redirect_url,
+            emails_verified=self.emails_verified,
         )
 
 
@@ -77,6 +85,7 @@ class FederationOut(msgspec.Struct):
     enabled: bool
     redirect_url: str
     updated_at: datetime
+    emails_verified: bool = False
     secret_problem: str | None = None
     frontend_url: str | None = None
     last_discovery_at: datetime | None = None
@@ -99,6 +108,7 @@ class FederationOut(msgspec.Struct):
             enabled=view.enabled,
             redirect_url=view.redirect_url,
             updated_at=view.updated_at,
+            emails_verified=view.emails_verified,
             secret_problem=view.secret_problem,
             frontend_url=view.frontend_url,
             last_discovery_at=view.last_discovery_at,

@@ -52,6 +52,7 @@ class FederationInput:
     jit_provisioning: bool = False
     enabled: bool = True
     redirect_url: str | None = None
+    emails_verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class FederationView:
     enabled: bool
     redirect_url: str
     redirect_url_overridden: bool
+    emails_verified: bool
     frontend_url: str | None
     updated_at: datetime
     last_discovery_at: datetime | None
@@ -121,6 +123,7 @@ def view_of(vault: Vault, settings: Settings, tenant: Tenant, idp: IdentityProvi
         allowed_domains=list(idp.allowed_domains or []),
         role_mapping=dict(idp.role_mapping or {}),
         jit_provisioning=idp.jit_provisioning,
+        emails_verified=idp.emails_verified,
         enabled=idp.enabled,
         redirect_url=redirect_url_for(settings, idp),
         redirect_url_overridden=bool(idp.redirect_url),
@@ -171,9 +174,12 @@ class CheckedInput:
     jit_provisioning: bool
     enabled: bool
     redirect_url: str | None
+    emails_verified: bool
 
 
-def check_input(data: FederationInput, *, has_stored_secret: bool) -> CheckedInput:
+def check_input(
+    data: FederationInput, *, has_stored_secret: bool, stored: IdentityProvider | None = None
+) -> CheckedInput:
     """Trim and check every field; InvalidInput names each problem beside its field."""
     errors: dict[str, str] = {}
     issuer = (data.issuer or "").strip()
@@ -192,6 +198,12 @@ def check_input(data: FederationInput, *, has_stored_secret: bool) -> CheckedInp
         errors["client_id"] = "at most 255 characters, without spaces"
     if issuer and secret is None and not has_stored_secret:
         errors["client_secret"] = "required when an issuer is given: the client secret the provider issued"
+    elif secret is None and stored is not None and (stored.issuer, stored.client_id) != (issuer, client_id):
+        # The stored secret was issued by the old provider for the old client: never send it elsewhere.
+        errors["client_secret"] = (
+            "enter the client secret again: the issuer or client id changed, and the stored secret "
+            "belongs to the old one"
+        )
     elif secret is not None and len(secret) > 2000:
         errors["client_secret"] = "at most 2000 characters"
     scopes, scope_problem = normalise_scopes(data.scopes)
@@ -229,6 +241,7 @@ def check_input(data: FederationInput, *, has_stored_secret: bool) -> CheckedInp
         jit_provisioning=bool(data.jit_provisioning),
         enabled=bool(data.enabled),
         redirect_url=redirect,
+        emails_verified=bool(data.emails_verified),
     )
 
 
@@ -264,6 +277,7 @@ def _changes(idp: IdentityProvider | None, checked: CheckedInput, secret_changed
         "role_mapping",
         "jit_provisioning",
         "enabled",
+        "emails_verified",
     )
     changed = [name for name in fields if idp is None or getattr(idp, name) != getattr(checked, name)]
     if idp is None or (idp.redirect_url or None) != checked.redirect_url:
@@ -286,7 +300,9 @@ async def save_federation(
 ) -> FederationView:
     """Create or replace the tenant's identity provider settings, sealed and audited, in one transaction."""
     idp = await find_idp(db, tenant)
-    checked = check_input(data, has_stored_secret=idp is not None and SECRET_FIELD in idp.sealed_fields)
+    checked = check_input(
+        data, has_stored_secret=idp is not None and SECRET_FIELD in idp.sealed_fields, stored=idp
+    )
     creating = idp is None
     if idp is None:
         idp = IdentityProvider(id=uuid.uuid4(), tenant_id=tenant.id, sealed_fields={}, role_mapping={})
@@ -314,6 +330,7 @@ async def save_federation(
     idp.role_mapping = checked.role_mapping
     idp.jit_provisioning = checked.jit_provisioning
     idp.enabled = checked.enabled
+    idp.emails_verified = checked.emails_verified
     idp.redirect_url = checked.redirect_url
     idp.updated_at = utcnow()
     if creating:
@@ -334,6 +351,7 @@ async def save_federation(
             "role_mapping": checked.role_mapping,
             "jit_provisioning": checked.jit_provisioning,
             "enabled": checked.enabled,
+            "emails_verified": checked.emails_verified,
         },
     )
     if commit:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
@@ -33,10 +34,10 @@ from portal.crypto.sealing import Undecryptable
 from portal.db.models import IdentityProvider, Tenant
 from portal.identity.federation.services import open_client_secret, redirect_url_for
 from portal.identity.oidc.metadata import CACHE, DiscoveryError, ProviderMetadata
-from portal.identity.oidc.services import SignInRefused, VerifiedPerson, admit
+from portal.identity.oidc.services import Admission, LinkNeeded, SignInRefused, VerifiedPerson, admit
 from portal.identity.oidc.tokens import IdTokenRejected, UnknownKeyId, accepted_algorithms, verify_id_token
 from portal.net.egress import EgressRefused
-from portal.web.auth import SSO_TENANTS_KEY
+from portal.web.auth import AUTH_KEY, SSO_TENANTS_KEY, sso_auth
 from portal.web.forms import safe_next
 from portal.web.sessions import renew_session_id
 from portal.web.state import PortalState
@@ -118,7 +119,7 @@ async def refuse(
     return render(request, "auth/refused.html", context, status_code=status_code)
 
 
-async def _idp_of(db: AsyncSession, tenant_id: uuid.UUID) -> IdentityProvider | None:
+async def idp_of(db: AsyncSession, tenant_id: uuid.UUID) -> IdentityProvider | None:
     return await db.scalar(select(IdentityProvider).where(IdentityProvider.tenant_id == tenant_id))
 
 
@@ -161,7 +162,7 @@ async def _start(
     tenant_id, slug, name = tenant.id, tenant.slug, tenant.name
     wrapped_key = tenant.wrapped_data_key
     where = {"db": db, "tenant_id": tenant_id, "tenant_name": name, "slug": slug}
-    idp = await _idp_of(db, tenant_id)
+    idp = await idp_of(db, tenant_id)
     if idp is None or not idp.enabled:
         return await refuse(request, "sso_unavailable", unavailable_reason(name), status_code=404, **where)
     issuer, client_id, scopes = idp.issuer, idp.client_id, idp.scopes
@@ -364,7 +365,7 @@ async def finish_sign_in(
                 details={"error": error[:100], "error_description": described},
                 **where,
             )
-        idp = await _idp_of(db, tenant_id)
+        idp = await idp_of(db, tenant_id)
         if idp is None or not idp.enabled or idp.issuer != entry.get("issuer"):
             return await refuse(
                 request, "sso_unavailable", unavailable_reason(name), status_code=404, **where
@@ -533,6 +534,11 @@ async def finish_sign_in(
                 invitation_token=entry.get("invitation") or None,
                 signed_in_user_id=uuid.UUID(signed_in) if signed_in else None,
             )
+        except LinkNeeded as exc:
+            completion = Completion(
+                tenant_id, name, slug, issuer, client_id, id_token, str(entry.get("next") or "")
+            )
+            return _ask_to_confirm_link(request, person, completion, exc.email, entry.get("invitation"))
         except SignInRefused as exc:
             return await refuse(
                 request,
@@ -543,28 +549,95 @@ async def finish_sign_in(
                 details={"issuer": issuer, "subject": person.subject},
                 **where,
             )
+    completion = Completion(tenant_id, name, slug, issuer, client_id, id_token, str(entry.get("next") or ""))
+    return await complete_sign_in(request, admission, completion)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What finishing a sign-in needs once the person is admitted."""
+
+    tenant_id: uuid.UUID
+    tenant_name: str
+    slug: str
+    issuer: str
+    client_id: str
+    id_token: str
+    next: str
+
+    def as_session(self) -> dict[str, str]:
+        return {**{k: str(v) for k, v in asdict(self).items()}}
+
+    @classmethod
+    def from_session(cls, raw: dict[str, Any]) -> Completion:
+        return cls(**{**raw, "tenant_id": uuid.UUID(str(raw["tenant_id"]))})
+
+
+LINK_KEY = "oidc_link_pending"
+LINK_PATH = "/auth/link"
+
+
+def _ask_to_confirm_link(
+    request: Request[Any, Any, Any],
+    person: VerifiedPerson,
+    done: Completion,
+    email: str,
+    invitation: str | None,
+) -> Response[Any]:
+    """Keep what the provider vouched for until the signed-in person confirms the link (POST)."""
+    pending = {
+        "person": {
+            "issuer": person.issuer,
+            "subject": person.subject,
+            "email": person.email,
+            "email_verified": person.email_verified,
+            "name": person.name,
+            "claims": person.claims,
+        },
+        "completion": done.as_session(),
+        "email": email,
+        "invitation": invitation,
+        "user_id": session_data(request).get("user_id"),
+        "at": time.time(),
+    }
+    request.set_session({**session_data(request), LINK_KEY: pending})
+    return Redirect(LINK_PATH, status_code=303)
+
+
+async def complete_sign_in(
+    request: Request[Any, Any, Any], admission: Admission, done: Completion
+) -> Response[Any]:
+    """A new session id, authenticated by the tenant's provider (never platform rights), and home."""
+    session = session_data(request)
     # The session reaches the tenants whose providers signed this person in (see web.auth._reachable).
-    earlier = session.get(SSO_TENANTS_KEY) if session.get("user_id") == str(admission.user_id) else None
-    signed_in_to = [t for t in (earlier or []) if t != str(tenant_id)] + [str(tenant_id)]
+    same_person = session.get("user_id") == str(admission.user_id)
+    earlier = session.get(SSO_TENANTS_KEY) if same_person else None
+    tenant_id = str(done.tenant_id)
+    signed_in_to = [t for t in (earlier or []) if t != tenant_id] + [tenant_id]
     await renew_session_id(request)
     request.set_session(
         {
             "user_id": str(admission.user_id),
-            "tenant_id": str(tenant_id),
+            "tenant_id": tenant_id,
+            AUTH_KEY: sso_auth(done.issuer),
             SSO_TENANTS_KEY: signed_in_to,
             SSO_KEY: {
-                "tenant_id": str(tenant_id),
-                "issuer": issuer,
-                "client_id": client_id,
-                "id_token": id_token,
+                "tenant_id": tenant_id,
+                "issuer": done.issuer,
+                "client_id": done.client_id,
+                "id_token": done.id_token,
             },
         }
     )
     joined = {"invitation": " Welcome: your invitation is accepted.", "jit": " Welcome aboard."}.get(
         admission.via, ""
     )
-    flash(request, f"Signed in to {name} as {admission.email} ({admission.role}).{joined}", "success")
-    return Redirect(safe_next(str(entry.get("next") or ""), f"/t/{slug}"), status_code=303)
+    flash(
+        request,
+        f"Signed in to {done.tenant_name} as {admission.email} ({admission.role}).{joined}",
+        "success",
+    )
+    return Redirect(safe_next(done.next, f"/t/{done.slug}"), status_code=303)
 
 
 async def _verify(

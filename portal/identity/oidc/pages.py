@@ -8,13 +8,14 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import QueryParameter
-from litestar.response import Redirect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.models import IdentityProvider, Tenant
-from portal.identity.oidc import flow
+from portal.identity.oidc import flow, linking
+from portal.identity.second_factor_pages import PENDING_KEY as SECOND_FACTOR_PENDING
 from portal.web.auth import principal_of
 from portal.web.forms import FormData, text
 from portal.web.guards import allow_anyone, requires_signed_in
@@ -107,16 +108,32 @@ class SsoPages(Controller):
     async def tenant_sign_in(
         self, request: Request[Any, Any, Any], db: AsyncSession, slug: str, next: str = ""
     ) -> Response[Any]:
-        tenant = await db.scalar(select(Tenant).where(Tenant.slug == slug.lower()))
-        if tenant is None:
-            return await flow.refuse(
-                request,
-                "sso_unavailable",
-                flow.unavailable_reason(f"The organisation {slug[:63]!r}"),
-                db=db,
-                status_code=404,
-            )
+        """Signed out: straight to the tenant's provider. Signed in: a page whose POST starts it, so a
+        link someone else sent cannot take a signed-in session through a provider unawares."""
+        tenant = await _tenant_or_refusal(request, db, slug)
+        if not isinstance(tenant, Tenant):
+            return tenant
+        idp = await flow.idp_of(db, tenant.id)
+        if _has_session(request) and idp is not None and idp.enabled:
+            return render(request, "auth/sso_start.html", {"tenant": tenant, "next": next})
         return await flow.start_sign_in(request, tenant, next_url=next)
+
+    @post("/t/{slug:str}/login")
+    async def tenant_sign_in_confirmed(
+        self, request: Request[Any, Any, Any], db: AsyncSession, slug: str, data: FormData
+    ) -> Response[Any]:
+        tenant = await _tenant_or_refusal(request, db, slug)
+        if not isinstance(tenant, Tenant):
+            return tenant
+        return await flow.start_sign_in(request, tenant, next_url=text(data, "next"))
+
+    @get(flow.LINK_PATH)
+    async def link_form(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        return await linking.confirmation_page(request)
+
+    @post(flow.LINK_PATH)
+    async def link(self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor) -> Response[Any]:
+        return await linking.confirm(request, db, actor)
 
     @get("/auth/callback")
     async def callback(
@@ -133,7 +150,9 @@ class SsoPages(Controller):
         )
 
     @post("/auth/tenant", guards=[requires_signed_in])
-    async def switch_tenant(self, request: Request[Any, Any, Any], data: FormData) -> Response[Any]:
+    async def switch_tenant(
+        self, request: Request[Any, Any, Any], db: AsyncSession, data: FormData
+    ) -> Response[Any]:
         """Act in another of one's tenants (the header's switcher)."""
         principal = principal_of(request)
         slug = text(data, "slug")
@@ -144,7 +163,10 @@ class SsoPages(Controller):
             and any(m.slug == slug for m in principal.memberships_needing_sign_in)
         ):
             # Not yet signed in to that tenant in this session: through its own provider first.
-            return Redirect(f"/t/{slug}/login", status_code=303)
+            tenant = await _tenant_or_refusal(request, db, slug)
+            if not isinstance(tenant, Tenant):
+                return tenant
+            return await flow.start_sign_in(request, tenant)
         if access is None:
             return render(
                 request, "error.html", {"status": 404, "message": "There is nothing here."}, status_code=404
@@ -153,3 +175,23 @@ class SsoPages(Controller):
         return redirect_after_change(
             request, f"/t/{access.slug}", f"You are now acting in {access.name or access.slug}."
         )
+
+
+def _has_session(request: Request[Any, Any, Any]) -> bool:
+    session = flow.session_data(request)
+    return bool(session.get("user_id") or session.get(SECOND_FACTOR_PENDING))
+
+
+async def _tenant_or_refusal(
+    request: Request[Any, Any, Any], db: AsyncSession, slug: str
+) -> Tenant | Response[Any]:
+    tenant = await db.scalar(select(Tenant).where(Tenant.slug == slug.lower()))
+    if tenant is not None:
+        return tenant
+    return await flow.refuse(
+        request,
+        "sso_unavailable",
+        flow.unavailable_reason(f"The organisation {slug[:63]!r}"),
+        db=db,
+        status_code=404,
+    )

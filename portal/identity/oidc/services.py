@@ -83,8 +83,23 @@ def _not_member(tenant_name: str) -> SignInRefused:
     )
 
 
-def _usable_email(person: VerifiedPerson, purpose: str) -> str:
-    """The e-mail when it may decide something; refused when missing or said to be unverified."""
+class LinkNeeded(Exception):
+    """The new sign-in would reach the account the person is signed in to: they must confirm it."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(email)
+        self.email = email
+
+
+def email_is_verified(person: VerifiedPerson, idp: IdentityProvider) -> bool:
+    """Verified when the provider says so, or (no claim at all) when its settings say its e-mails are."""
+    if person.email_verified is None:
+        return bool(idp.emails_verified)
+    return person.email_verified
+
+
+def _usable_email(person: VerifiedPerson, idp: IdentityProvider, purpose: str) -> str:
+    """The e-mail when it may decide something; refused when missing or not known to be verified."""
     if not person.email:
         raise SignInRefused(
             "no_email",
@@ -97,27 +112,51 @@ def _usable_email(person: VerifiedPerson, purpose: str) -> str:
             f"Your identity provider says your e-mail address {person.email} is not verified, so it cannot "
             f"be used to {purpose}. Verify it with your provider, then sign in again.",
         )
+    if not email_is_verified(person, idp):
+        raise SignInRefused(
+            "email_unverified",
+            f"Your identity provider did not say that your e-mail address {person.email} is verified, so it "
+            f"cannot be used to {purpose}. If that provider verifies every address (Entra ID does, without "
+            "saying so), your organisation's admins can say so in its single sign-on settings.",
+        )
     return person.email
 
 
 async def _account_for(
-    db: AsyncSession, person: VerifiedPerson, *, signed_in_user_id: uuid.UUID | None, purpose: str
+    db: AsyncSession,
+    person: VerifiedPerson,
+    idp: IdentityProvider,
+    *,
+    signed_in_user_id: uuid.UUID | None,
+    link_confirmed: bool,
+    purpose: str,
 ) -> User:
-    """A new account for this person, or the account they are signed in to (linking, same e-mail)."""
-    email = _usable_email(person, purpose)
+    """A new account for this person; never an existing one by e-mail alone. The account the person
+    is signed in to only once they confirm the link (LinkNeeded), and never a platform admin's."""
+    email = _usable_email(person, idp, purpose)
     existing = await db.scalar(select(User).where(func.lower(User.email) == email))
-    if existing is not None:
-        if existing.id != signed_in_user_id:
-            raise SignInRefused(
-                "email_taken",
-                f"An account with the e-mail {email} exists already here, reached through another sign-in. "
-                "Sign in to that account first, then start again: this sign-in will then be linked to it.",
-            )
-        return existing
-    user = User(id=uuid.uuid4(), email=email, name=person.name[:200] or email.split("@")[0])
-    db.add(user)
-    await db.flush()  # the user row exists before rows that refer to it (no ORM relationship orders them)
-    return user
+    if existing is None:
+        user = User(id=uuid.uuid4(), email=email, name=person.name[:200] or email.split("@")[0])
+        db.add(user)
+        await db.flush()  # the user row exists before rows that refer to it (no ORM relationship orders them)
+        return user
+    if existing.is_platform_admin:
+        raise SignInRefused(
+            "platform_admin_link",
+            f"The e-mail {email} belongs to a platform admin account here. Platform admin accounts sign in "
+            "with their password and second factor only; an organisation's identity provider cannot reach "
+            "them.",
+        )
+    if existing.id != signed_in_user_id:
+        raise SignInRefused(
+            "email_taken",
+            f"An account with the e-mail {email} exists already here, reached through another sign-in. "
+            "To use this sign-in for it too, sign in to that account first, then start again: you will "
+            "be asked to confirm the link.",
+        )
+    if not link_confirmed:
+        raise LinkNeeded(email)
+    return existing
 
 
 async def admit(
@@ -129,6 +168,7 @@ async def admit(
     *,
     invitation_token: str | None = None,
     signed_in_user_id: uuid.UUID | None = None,
+    link_confirmed: bool = False,
 ) -> Admission:
     """Let the person in as an existing member, through their invitation, or by just-in-time
     provisioning; commit and audit. SignInRefused (nothing written) says why not."""
@@ -147,7 +187,7 @@ async def admit(
     if membership is None and invitation_token is None:
         if not idp.jit_provisioning:
             raise _not_member(tenant_name)
-        _usable_email(person, f"join {tenant_name}")
+        _usable_email(person, idp, f"join {tenant_name}")
         if person.domain not in set(idp.allowed_domains or []):
             raise SignInRefused(
                 "domain_not_allowed",
@@ -158,17 +198,33 @@ async def admit(
     now = utcnow()
     purpose = "accept the invitation" if invitation_token else f"join {tenant_name}"
     if user is None:
-        user = await _account_for(db, person, signed_in_user_id=signed_in_user_id, purpose=purpose)
+        user = await _account_for(
+            db,
+            person,
+            idp,
+            signed_in_user_id=signed_in_user_id,
+            link_confirmed=link_confirmed,
+            purpose=purpose,
+        )
     if identity is None:
         identity = Identity(
             id=uuid.uuid4(),
             user_id=user.id,
             issuer=person.issuer,
             subject=person.subject,
-            email_at_link=person.email if person.email_verified is not False else None,
+            email_at_link=person.email if email_is_verified(person, idp) else None,
             created_at=now,
         )
         db.add(identity)
+        if link_confirmed:
+            await audit.record(
+                db,
+                Actor(label=user.email, user_id=user.id, ip=actor.ip, user_agent=actor.user_agent),
+                "identity.linked",
+                tenant_id=tenant_id,
+                target=f"user:{user.email}",
+                details={"issuer": person.issuer, "subject": person.subject},
+            )
     identity.last_seen_at = now
     user.last_login_at = now
     if not user.name and person.name:

@@ -1,0 +1,47 @@
+"""second factor, session ends, providers' verified e-mails
+
+Revision ID: c0ffee000001
+Revises: eef5a792fa8e
+Create Date: 2026-12-02 01:40:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from portal.db.base import JSONType, UTCDateTime
+
+revision: str = "c0ffee000001"
+down_revision: str | None = "eef5a792fa8e"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("totp_secret_wrapped", sa.String(length=500), nullable=True))
+        batch_op.add_column(sa.Column("totp_enabled_at", UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
+        batch_op.add_column(
+            sa.Column("recovery_code_hashes", JSONType, nullable=False, server_default=sa.text("'[]'"))
+        )
+        batch_op.add_column(sa.Column("sessions_not_before", UTCDateTime(), nullable=True))
+    with op.batch_alter_table("identity_providers", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("emails_verified", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("identity_providers", schema=None) as batch_op:
+        batch_op.drop_column("emails_verified")
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        for column in (
+            "sessions_not_before",
+            "recovery_code_hashes",
+            "totp_last_step",
+            "totp_enabled_at",
+            "totp_secret_wrapped",
+        ):
+            batch_op.drop_column(column)

@@ -233,8 +233,12 @@ async def test_a_member_of_a_cannot_sign_in_to_b(page: Page, world: SsoWorld) ->
     # Tenant B does not exist for her ...
     response = await page.goto(f"/t/{world.b.slug}")
     assert response is not None and response.status == 404
-    # ... and its provider does not make her a member of it.
+    # ... and its provider does not make her a member of it. Signed in already, the sign-in link
+    # asks before it takes her to B's provider (a GET never starts it for a signed-in browser).
     await page.goto(f"/t/{world.b.slug}/login")
+    await expect(page.locator("#sso-start")).to_contain_text(f"Sign in to {world.b.name}")
+    await snap(page, "sso-02b-signed-in-asks-before-another-provider")
+    await page.get_by_role("button", name=f"Continue to {world.b.name}'s sign-in").click()
     await at_provider(page, world.b.provider, "alice")
     refused = page.locator("#sign-in-refused")
     await expect(refused).to_contain_text("You were not signed in")

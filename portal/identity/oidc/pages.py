@@ -115,7 +115,7 @@ class SsoPages(Controller):
             return tenant
         idp = await flow.idp_of(db, tenant.id)
         if _has_session(request) and idp is not None and idp.enabled:
-            return render(request, "auth/sso_start.html", {"tenant": tenant, "next": next})
+            return render(request, "auth/sso_start.html", {"target": tenant, "next": next})
         return await flow.start_sign_in(request, tenant, next_url=next)
 
     @post("/t/{slug:str}/login")

@@ -50,8 +50,11 @@ KEY_PREFIX = "portal-throttle"
 class Policy:
     per_address: int  # free failures per client address in a window
     per_account: int | None = None  # free failures per account in a window; None: not counted
-    # Addresses that have not failed on this process skip the shared store (the resolve hot path):
-    # at most one unchecked burst per address and process, then every attempt is counted.
+    # Counted when let through (a burst of concurrent guesses cannot slip past the count), given
+    # back on success. Off for API keys: a busy service's concurrent calls must never add up to a
+    # throttle; there only failures are counted, once they are known.
+    counted_up_front: bool = True
+    # Addresses that have not failed on this process skip the shared store (the resolve hot path).
     quiet_fast_path: bool = False
 
 
@@ -59,7 +62,7 @@ POLICIES: dict[str, Policy] = {
     "sign_in": Policy(per_address=20, per_account=5),
     "second_factor": Policy(per_address=20, per_account=5),
     "invitation": Policy(per_address=20),
-    "api_key": Policy(per_address=20, quiet_fast_path=True),
+    "api_key": Policy(per_address=20, counted_up_front=False, quiet_fast_path=True),
 }
 
 
@@ -173,7 +176,13 @@ class Throttle:
         if policy.quiet_fast_path and not self._has_failed_here(kind, attempt.address):
             return attempt
         try:
-            await self._reserve_all(attempt, policy)
+            if policy.counted_up_front:
+                await self._reserve_all(attempt, policy)
+            else:
+                gate = self._key(kind, "address", attempt.address) + ":gate"
+                wait = await self.storage.get_expiry(gate) - self.clock()
+                if wait > 0:
+                    self._refused(kind, wait)
         except StorageError:
             log.warning("throttle store unavailable; %s attempt let through uncounted", kind, exc_info=True)
         return attempt
@@ -227,7 +236,7 @@ class Throttle:
     async def _failed(self, attempt: Attempt) -> None:
         policy = self.policies[attempt.kind]
         try:
-            if not attempt._reserved:  # let through on the quiet fast path: count it now
+            if not policy.counted_up_front:  # counted now that it is known to have failed
                 address_counter = self._key(attempt.kind, "address", attempt.address)
                 count = await self.storage.incr(address_counter, WINDOW)
                 if count >= policy.per_address:

@@ -97,13 +97,17 @@ async def test_an_account_waits_for_failing_addresses_not_for_a_clean_one():
     assert starts[0].account == "admin@example.com" and starts[0].kind == "t"
 
 
-async def test_api_keys_from_an_address_that_never_failed_skip_the_store():
-    t = Throttle(MemoryStorage(), policies={"t": Policy(per_address=2, quiet_fast_path=True)})
+async def test_api_keys_count_failures_only_and_skip_the_store_until_one():
+    policy = Policy(per_address=2, counted_up_front=False, quiet_fast_path=True)
+    t = Throttle(MemoryStorage(), policies={"t": policy})
     for _ in range(10):
         attempt = await t.check("t", client_ip="192.0.2.9")
         await attempt.succeeded()
     assert await t.storage.get("t:address:192.0.2.9") == 0
     await fail(t, "192.0.2.9")
+    # A busy service's concurrent calls, from an address with a failure, never add up to a throttle.
+    attempts = await asyncio.gather(*(t.check("t", client_ip="192.0.2.9") for _ in range(50)))
+    await asyncio.gather(*(attempt.succeeded() for attempt in attempts))
     await fail(t, "192.0.2.9")
     with pytest.raises(Throttled):
         await fail(t, "192.0.2.9")

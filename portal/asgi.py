@@ -22,6 +22,7 @@ from portal.apikeys.hotpath import HotPath
 from portal.apikeys.pages import ApiKeyPages
 from portal.apikeys.refusals import Refusal
 from portal.apikeys.service_api import ServiceApi
+from portal.audit import anonymous
 from portal.audit.actor import Actor
 from portal.audit.pages import AdminAuditApi, AdminAuditPages, TenantAuditApi, TenantAuditPages
 from portal.catalog.api import ProvidersApi
@@ -39,6 +40,7 @@ from portal.identity.federation.tenant_import import import_tenant_configs
 from portal.identity.oidc.pages import SsoPages
 from portal.identity.pages import SignInPages
 from portal.identity.second_factor_pages import SecondFactorPages
+from portal.identity.services import record_throttled_account
 from portal.impersonation.web import ImpersonationApi, ImpersonationExpiryMiddleware, ImpersonationPages
 from portal.members.api import AdminUsersApi, MembersApi
 from portal.members.pages import AdminUserPages, InvitationPages, MemberPages
@@ -53,6 +55,7 @@ from portal.web.guards import allow_anyone
 from portal.web.sessions import SESSION_STORE, session_config, session_store
 from portal.web.state import PortalState
 from portal.web.templating import template_config
+from portal.web.throttle import WINDOW, Throttle, ThrottleStart, storage_for
 
 
 @get("/health", guards=[allow_anyone], tags=["health"], sync_to_thread=False)
@@ -81,6 +84,22 @@ def create_app(
         # Every call to a URL a tenant chose goes through this client, and so through the egress policy.
         http=egress_client(settings.outbound_allow, headers={"user-agent": f"llm-portal/{__version__}"}),
     )
+
+    async def on_account_throttled(start: ThrottleStart) -> None:
+        async with portal_state.sessions() as db:
+            await record_throttled_account(
+                db,
+                kind=start.kind,
+                email=start.account,
+                ip=start.client_ip,
+                failures=start.failures,
+                window_minutes=WINDOW // 60,
+            )
+
+    # Failed sign-ins and keys counted per address and account: in Redis when there is one.
+    portal_state.throttle = Throttle(
+        storage_for(settings.redis_url), on_account_throttled=on_account_throttled
+    )
     # Issued keys, tenants, models and sealed credentials in memory for the resolve API.
     hotpath = HotPath(settings, portal_state.vault, engine, portal_state.sessions)
     sessions = session_config(settings)
@@ -100,6 +119,8 @@ def create_app(
     async def on_shutdown(app: Litestar) -> None:
         await portal_state.http.aclose()
         await hotpath.stop()
+        await portal_state.throttle.close()
+        anonymous.flush()
         await engine.dispose()
 
     return Litestar(

@@ -27,6 +27,7 @@ REFUSALS: dict[str, tuple[int, str]] = {
     "credential_undecryptable": (409, "the stored credential cannot be opened"),
     "idempotency_conflict": (409, "this Idempotency-Key was used for a different report"),
     "limit_reached": (429, "this API key has reached its spend limit"),
+    "rate_limited": (429, "too many failed attempts from this address; retry after Retry-After seconds"),
 }
 
 

@@ -21,6 +21,7 @@ from portal.web.forms import FormData, safe_next, text
 from portal.web.guards import allow_anyone
 from portal.web.sessions import renew_session_id
 from portal.web.templating import redirect_after_change
+from portal.web.throttle import throttle_of
 
 HOME = "/admin/tenants"
 
@@ -74,8 +75,10 @@ class SignInPages(Controller):
         data: FormData,
     ) -> Response[Any]:
         email, password, next_url = text(data, "email"), text(data, "password"), text(data, "next")
+        attempt = await throttle_of(request).check("sign_in", client_ip=actor.ip, account=email)
         user = await authenticate_admin(db, actor, email, password)
         if user is None:
+            await attempt.failed()
             return await login_page(
                 request,
                 db,
@@ -85,6 +88,7 @@ class SignInPages(Controller):
                 error="Wrong e-mail or password.",
                 status_code=400,
             )
+        await attempt.succeeded()
         await renew_session_id(request)
         if user.has_second_factor or settings.platform_admin_mfa == "required":
             enrol = not user.has_second_factor

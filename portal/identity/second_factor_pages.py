@@ -27,6 +27,7 @@ from portal.web.forms import FormData, safe_next, text
 from portal.web.guards import allow_anyone
 from portal.web.sessions import renew_session_id
 from portal.web.templating import redirect_after_change, render
+from portal.web.throttle import throttle_of
 
 PENDING_KEY = "second_factor_pending"
 ENROL_SECRET_KEY = "second_factor_enrolment"
@@ -111,7 +112,9 @@ class SecondFactorPages(Controller):
         if found is None or found[1].get("enrol"):
             return redirect_after_change(request, "/login", EXPIRED, "error")
         user, pending = found
+        attempt = await throttle_of(request).check("second_factor", client_ip=actor.ip, account=user.email)
         used = await second_factor.check(db, vault, settings, actor, user, text(data, "code"))
+        await (attempt.succeeded() if used else attempt.failed())
         if used is None:
             errors = {
                 "code": "that code is not right: enter the code your authenticator shows now, or an "

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.audit import anonymous
 from portal.audit import services as audit
 from portal.audit.actor import Actor
 from portal.db.base import utcnow
@@ -47,7 +48,7 @@ async def create_platform_admin(
     if user is None:
         user = User(id=uuid.uuid4(), email=email, name=name.strip() or email.split("@")[0])
         db.add(user)
-    user.password_hash = hash_password(password)
+    user.password_hash = await hash_password(password)
     user.is_platform_admin = True
     if replace_password:
         user.sessions_not_before = utcnow()  # a new password ends every session of the old one
@@ -75,11 +76,16 @@ async def reset_platform_admin_mfa(db: AsyncSession, actor: Actor, *, email: str
 
 
 async def authenticate_admin(db: AsyncSession, actor: Actor, email: str, password: str) -> User | None:
-    """The platform admin for these credentials, or None; both outcomes are audited."""
+    """The platform admin for these credentials, or None. Both outcomes are audited for an existing
+    account; an unknown e-mail is only counted in the log (portal.audit.anonymous), so a storm of
+    guesses cannot flood the audit log. Unknown e-mails cost the same hashing work as known ones."""
     email = normalise_email(email)
     user = await db.scalar(select(User).where(func.lower(User.email) == email))
-    ok = verify_password(user.password_hash if user else None, password)
-    if not ok or user is None or not user.is_platform_admin:
+    ok = await verify_password(user.password_hash if user else None, password)
+    if user is None:
+        anonymous.note("sign_in: unknown account")
+        return None
+    if not ok or not user.is_platform_admin:
         await audit.record_alone(
             db,
             Actor(label=email or "(blank)", ip=actor.ip, user_agent=actor.user_agent),
@@ -105,3 +111,23 @@ async def authenticate_admin(db: AsyncSession, actor: Actor, email: str, passwor
     )
     await db.commit()
     return user
+
+
+async def record_throttled_account(
+    db: AsyncSession, *, kind: str, email: str, ip: str | None, failures: int, window_minutes: int
+) -> None:
+    """An account's free failed attempts are used up: audited once a window for an existing account,
+    counted in the log for an unknown one."""
+    email = normalise_email(email)
+    user_id = await db.scalar(select(User.id).where(func.lower(User.email) == email))
+    if user_id is None:
+        anonymous.note(f"{kind}: unknown account throttled")
+        return
+    await audit.record_alone(
+        db,
+        Actor(label=email, ip=ip),
+        "auth.throttled",
+        target=f"user:{email}",
+        outcome="failure",
+        details={"kind": kind, "failures": failures, "window_minutes": window_minutes},
+    )

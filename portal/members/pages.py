@@ -11,6 +11,7 @@ from litestar.params import Parameter
 from litestar.plugins.flash import flash
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.audit import anonymous
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.models import Tenant
@@ -21,6 +22,7 @@ from portal.tenants.services import find_tenant, list_tenants
 from portal.web.forms import FormData, text
 from portal.web.guards import allow_anyone, requires_platform_admin, requires_tenant_admin
 from portal.web.templating import redirect_after_change, render
+from portal.web.throttle import throttle_of
 
 TEMPLATE = "members/index.html"
 NO_REFERRER = {"Referrer-Policy": "no-referrer"}  # the token in the URL goes nowhere else
@@ -192,12 +194,29 @@ class InvitationPages(Controller):
         response.headers.update(NO_REFERRER)
         return response
 
-    @get("/")
-    async def show(self, request: Request[Any, Any, Any], db: AsyncSession, token: str) -> Response[Any]:
+    async def _open(
+        self, request: Request[Any, Any, Any], db: AsyncSession, token: str
+    ) -> services.OpenInvitation | Response[Any]:
+        """The invitation, or the refusal page; guessing tokens is throttled per address."""
+        client = request.client.host if request.client else None
+        attempt = await throttle_of(request).check("invitation", client_ip=client)
         try:
             found = await services.open_invitation(db, token)
-        except (NotFound, InvalidInput) as exc:
+        except NotFound as exc:
+            anonymous.note("invitation: unknown token")
+            await attempt.failed()
             return self._refused(request, exc)
+        except InvalidInput as exc:  # a real invitation, expired or used: not a guess
+            await attempt.succeeded()
+            return self._refused(request, exc)
+        await attempt.succeeded()
+        return found
+
+    @get("/")
+    async def show(self, request: Request[Any, Any, Any], db: AsyncSession, token: str) -> Response[Any]:
+        found = await self._open(request, db, token)
+        if isinstance(found, Response):
+            return found
         context = {"invitation": found.invitation, "target_tenant": found.tenant, "token": token}
         response = render(request, "members/invitation.html", context)
         response.headers.update(NO_REFERRER)
@@ -206,10 +225,9 @@ class InvitationPages(Controller):
     @post("/accept")
     async def accept(self, request: Request[Any, Any, Any], db: AsyncSession, token: str) -> Response[Any]:
         """Off to the tenant's identity provider; its callback accepts the invitation."""
-        try:
-            found = await services.open_invitation(db, token)
-        except (NotFound, InvalidInput) as exc:
-            return self._refused(request, exc)
+        found = await self._open(request, db, token)
+        if isinstance(found, Response):
+            return found
         try:
             from portal.identity.oidc.flow import start_sign_in
         except ImportError:

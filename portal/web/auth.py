@@ -17,9 +17,11 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy import select
 
 from portal.apikeys.refusals import Refusal
+from portal.audit import anonymous
 from portal.audit.actor import Actor
 from portal.db.models import Membership, Tenant, User
 from portal.web.state import PortalState
+from portal.web.throttle import Attempt, Throttled
 
 API_KEY_HEADER = "x-api-key"
 TENANT_HEADER = "x-tenant-id"
@@ -149,6 +151,7 @@ class AuthState:
     # the Refusal (unknown, revoked, expired, disabled, past grace, tenant suspended).
     service: Any = None
     refusal: Any = None
+    throttled: Throttled | None = None  # too many unknown keys from this address: 429, nothing checked
 
 
 def auth_state(connection: ASGIConnection[Any, Any, Any, Any]) -> AuthState:
@@ -192,8 +195,23 @@ class PrincipalMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         state: PortalState = scope["litestar_app"].state.portal
-        scope["portal_auth"] = await self._resolve(scope, state)  # type: ignore[typeddict-unknown-key]
+        scope["portal_auth"] = await self._throttled(scope, state)  # type: ignore[typeddict-unknown-key]
         await next_app(scope, receive, send)
+
+    async def _throttled(self, scope: Scope, state: PortalState) -> AuthState:
+        """A presented key (X-API-Key or Bearer) is first checked against the address's failures: a
+        throttled one is not looked up at all."""
+        if not _presents_key(scope):
+            return await self._resolve(scope, state)
+        client = scope.get("client")
+        try:
+            attempt = await state.throttle.check("api_key", client_ip=client[0] if client else None)
+        except Throttled as throttled:
+            refusal = Refusal("rate_limited", headers=throttled.headers)
+            return AuthState(None, refusal.detail, refusal=refusal, throttled=throttled)
+        result = await self._resolve(scope, state)
+        await _report(attempt, result)
+        return result
 
     async def _resolve(self, scope: Scope, state: PortalState) -> AuthState:
         presented = _header(scope, API_KEY_HEADER.encode())
@@ -248,6 +266,22 @@ class PrincipalMiddleware(ASGIMiddleware):
                 impersonation=_impersonation(scope, session) if is_platform_admin else None,
             )
         )
+
+
+def _presents_key(scope: Scope) -> bool:
+    if _header(scope, API_KEY_HEADER.encode()) is not None:
+        return True
+    authorization = _header(scope, b"authorization")
+    return authorization is not None and authorization[:7].lower() == "bearer "
+
+
+async def _report(attempt: Attempt, result: AuthState) -> None:
+    """Only a key that is not known at all is a failed guess; a revoked or expired key is real."""
+    if result.principal is None and (result.refusal is None or result.refusal.code == "unknown_key"):
+        anonymous.note("api_key: unknown key")
+        await attempt.failed()
+    else:
+        await attempt.succeeded()
 
 
 # The platform key naming no existing tenant is bound to nothing: every tenant answers 404.

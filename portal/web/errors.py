@@ -13,6 +13,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.response import Redirect
 
 from portal.errors import InvalidInput, ServiceError
+from portal.web.throttle import Throttled, wait_words
 
 log = logging.getLogger("portal.errors")
 
@@ -55,7 +56,9 @@ def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Re
             body["errors"] = {
                 _error_key(item): str(item.get("message")) for item in exc.extra if isinstance(item, dict)
             }
-        headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if status == 401 else None
+        headers = dict(exc.headers or {})
+        if status == 401:
+            headers["WWW-Authenticate"] = 'ApiKey header="X-API-Key"'
         return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
     if isinstance(exc, NotAuthorizedException):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -68,6 +71,17 @@ def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Re
     return _error_page(request, status, messages.get(status, exc.detail))
 
 
+def handle_throttled(request: Request[Any, Any, Any], exc: Throttled) -> Response[Any]:
+    """429 with Retry-After: the attempt was not checked at all (see portal.web.throttle)."""
+    message = f"Too many failed attempts. Try again in {wait_words(exc.retry_after)}."
+    if _wants_json(request):
+        body = {"status_code": 429, "detail": message}
+        return Response(body, status_code=429, media_type=MediaType.JSON, headers=exc.headers)
+    response = _error_page(request, 429, message)
+    response.headers.update(exc.headers)
+    return response
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # The engine hides bound parameters, so a driver's message quotes no value.
     log.exception("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
@@ -78,6 +92,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 
 exception_handlers = {
     ServiceError: handle_service_error,
+    Throttled: handle_throttled,
     HTTPException: handle_http_error,
     Exception: handle_unexpected,
 }

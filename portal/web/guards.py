@@ -21,6 +21,8 @@ def _signed_in(connection: ASGIConnection[Any, Any, Any, Any], *, service_key_ok
     state = auth_state(connection)
     if state.principal is not None and state.principal.via == "service_key" and not service_key_ok:
         raise PermissionDeniedException(SERVICE_KEY_ONLY)
+    if state.throttled is not None:
+        raise state.throttled
     if state.principal is None:
         raise NotAuthorizedException(
             state.problem or "Sign in, or send the platform API key in the X-API-Key header"

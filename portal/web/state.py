@@ -1,14 +1,15 @@
-"""What the running app holds: settings, the vault, the database, an HTTP client."""
+"""What the running app holds: settings, the vault, the database, an HTTP client, the abuse limits."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from portal.config import Settings
 from portal.crypto.vault import Vault
+from portal.web.throttle import Throttle
 
 
 @dataclass
@@ -19,3 +20,4 @@ class PortalState:
     sessions: async_sessionmaker[AsyncSession]
     # The egress-policied client (portal.net.egress): the only one for URLs a tenant chose.
     http: httpx.AsyncClient
+    throttle: Throttle = field(default_factory=Throttle)

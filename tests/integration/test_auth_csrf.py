@@ -7,6 +7,7 @@ import re
 import uuid
 from urllib.parse import unquote
 
+import httpx
 import pytest
 from litestar.routes import HTTPRoute
 
@@ -49,8 +50,13 @@ async def test_the_api_has_routes_to_check(app):
 
 @pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong-key-" + "y" * 20}, {"X-API-Key": ""}])
 async def test_every_api_route_is_401_without_a_valid_key(app, headers):
-    async with client_for(app, headers=headers) as client:
-        for method, path in api_calls(app):
+    # One client address per call: a wrong key is a failed guess, and more than a few from one
+    # address are throttled (429, tests/integration/test_throttling.py).
+    for n, (method, path) in enumerate(api_calls(app)):
+        transport = httpx.ASGITransport(app=app, client=(f"10.255.{n // 250}.{n % 250 + 1}", 4000))
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1", headers=headers
+        ) as client:
             response = await client.request(
                 method, path, json={} if method in {"POST", "PUT", "PATCH"} else None
             )
@@ -159,6 +165,8 @@ async def test_a_foreign_next_is_not_followed(app):
 
 @pytest.mark.parametrize("email", [ADMIN_EMAIL, "nobody-{}@example.com"])
 async def test_wrong_password_rerenders_the_page_and_is_audited(app, email):
+    """Against a real account: one audit row. Against an unknown e-mail: none (anyone could write
+    them by the thousand); such refusals are counted in the log (portal.audit.anonymous)."""
     email = email.format(uuid.uuid4().hex[:8])
     async with client_for(app, headers={"user-agent": "auth-test/1"}) as client:
         page = await client.get("/login")
@@ -180,6 +188,9 @@ async def test_wrong_password_rerenders_the_page_and_is_audited(app, email):
         for e in await audit_rows(app, action="auth.sign_in", outcome="failure")
         if e.id not in before and e.target == f"user:{email}"
     ]
+    if email.startswith("nobody-"):
+        assert events == []
+        return
     assert len(events) == 1
     event = events[0]
     assert event.actor == email

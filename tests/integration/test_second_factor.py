@@ -184,3 +184,22 @@ async def test_optional_mode_lets_an_admin_without_a_second_factor_in_but_not_on
     async with client_for(app) as client:
         assert (await password_step(client, email)).headers["location"] == "/login/second-factor"
         assert (await client.get("/admin/tenants")).status_code == 303
+
+
+async def test_guessing_codes_is_throttled_and_costs_nothing(mfa_app):
+    email = await new_admin(mfa_app)
+    async with client_for(mfa_app) as client:
+        secret, _, _ = await enrol(client, email)
+    async with client_for(mfa_app) as guesser:
+        await password_step(guesser, email)
+        answers = [(await second_step(guesser, f"{n:06d}")).status_code for n in range(5)]
+        assert answers == [400] * 5
+        throttled = await second_step(guesser, pyotp.TOTP(secret).at(time.time() + 30))
+        assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
+        # Throttled means not even checked: the right code did not sign the guesser in.
+        assert (await guesser.get("/admin/tenants")).status_code == 303
+    async with mfa_app.state.portal.sessions() as db:
+        actions = (
+            await db.scalars(select(AuditEvent.action).where(AuditEvent.target == f"user:{email}"))
+        ).all()
+    assert actions.count("auth.throttled") == 1

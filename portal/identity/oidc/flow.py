@@ -28,6 +28,7 @@ from litestar.response import Redirect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 
+from portal.audit import anonymous
 from portal.audit import services as audit
 from portal.audit.actor import Actor
 from portal.crypto.sealing import Undecryptable
@@ -93,8 +94,18 @@ async def refuse(
     status_code: int = 403,
     details: dict[str, Any] | None = None,
 ) -> Response[Any]:
-    """The refusal page, and an audit event (outcome failure) in a transaction of its own."""
+    """The refusal page, and an audit event (outcome failure) in a transaction of its own.
+
+    A refusal that names no person is anonymous (anyone can send a callback): for a tenant, the
+    first of each kind in a window is audited and the rest counted in the log; without a tenant,
+    it is only counted."""
     event = {"method": "oidc", "reason_code": code, "reason": reason[:500], **(details or {})}
+    if who == "anonymous":
+        anonymous.note(f"sso: {code}")
+        throttle = _portal(request).throttle
+        if tenant_id is None or not await throttle.first_in_window(f"sso:{tenant_id}:{code}"):
+            return _refusal_page(request, code, reason, tenant_name, slug, status_code)
+        event["later_ones"] = "counted in the log for 15 minutes"
 
     async def record(session: AsyncSession) -> None:
         await audit.record_alone(
@@ -115,6 +126,17 @@ async def refuse(
                 await record(own)
     except Exception:  # the person still gets their page; the failure is logged
         log.exception("could not audit a refused sign-in (%s)", code)
+    return _refusal_page(request, code, reason, tenant_name, slug, status_code)
+
+
+def _refusal_page(
+    request: Request[Any, Any, Any],
+    code: str,
+    reason: str,
+    tenant_name: str | None,
+    slug: str | None,
+    status_code: int,
+) -> Response[Any]:
     context = {"reason": reason, "code": code, "tenant_name": tenant_name, "retry_slug": slug}
     return render(request, "auth/refused.html", context, status_code=status_code)
 

@@ -50,6 +50,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Deleted rows are overwritten with zeros, not left in free pages (a deleted tenant's
+        # wrapped data key and sealed secrets must not be carvable from the file).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -61,6 +64,28 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             connection.exec_driver_sql("BEGIN")
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def shred_wal(engine: AsyncEngine) -> bool:
+    """SQLite: copy the WAL into the database file and truncate it to zero bytes, so the older page
+    images it holds (a deleted tenant's rows among them) are gone. True when the WAL was emptied;
+    False when a reader kept it busy (elsewhere than SQLite: nothing to do, True)."""
+    if engine.dialect.name != "sqlite":
+        return True
+    async with engine.connect() as connection:
+
+        def checkpoint(sync_connection: Any) -> bool:
+            # Straight on the driver's connection: SQLAlchemy would wrap it in BEGIN IMMEDIATE,
+            # and a checkpoint cannot run inside a transaction.
+            cursor = sync_connection.connection.dbapi_connection.cursor()
+            try:
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy, _log_frames, _checkpointed = cursor.fetchone()
+            finally:
+                cursor.close()
+            return busy == 0
+
+        return bool(await connection.run_sync(checkpoint))
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

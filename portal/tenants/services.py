@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 
@@ -12,12 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import services as audit
 from portal.audit.actor import Actor
 from portal.crypto.vault import Vault
+from portal.db.engine import shred_wal
 from portal.db.models import Model, Provider, Tenant, TenantModel
 from portal.db.models.tenants import SLUG_PATTERN, TenantStatus
 from portal.db.paging import Page, clamp_paging
 from portal.errors import Conflict, InvalidInput, NotFound
 
 NAME_MAX = 200
+# What a destroyed data key is replaced with (master-key rotation leaves such rows alone).
+DESTROYED = "destroyed"
+log = logging.getLogger(__name__)
 
 
 def normalise_slug(raw: str) -> str:
@@ -187,22 +192,23 @@ async def update_tenant(
 
 
 async def delete_tenant(db: AsyncSession, actor: Actor, ref: str) -> None:
-    """Destroy the tenant's data key first (its secrets become unreadable), then its rows."""
+    """Destroy the tenant's data key and delete its rows (cascading to its secrets) in one audited
+    transaction; on SQLite the freed pages are zeroed and the WAL then emptied (see shred_wal)."""
     tenant = await find_tenant(db, ref)
-    tenant_id, slug = tenant.id, tenant.slug
+    tenant_id, slug, name = tenant.id, tenant.slug, tenant.name
     await db.execute(
         update(Tenant)
         .where(Tenant.id == tenant_id)
-        .values(wrapped_data_key="destroyed", data_key_wrapped_by="destroyed")
+        .values(wrapped_data_key=DESTROYED, data_key_wrapped_by=DESTROYED)
     )
-    await db.commit()
     await db.execute(delete(Tenant).where(Tenant.id == tenant_id))
     await audit.record(
-        db,
-        actor,
-        "tenant.deleted",
-        tenant_id=tenant_id,
-        target=f"tenant:{slug}",
-        details={"name": tenant.name},
+        db, actor, "tenant.deleted", tenant_id=tenant_id, target=f"tenant:{slug}", details={"name": name}
     )
     await db.commit()
+    if not await shred_wal(db.bind):
+        log.warning(
+            "tenant %s deleted, but a long reader kept the SQLite WAL busy: its older page images "
+            "stay until the next checkpoint",
+            tenant_id,
+        )

@@ -14,8 +14,12 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from portal.config import Settings
+from portal.crypto.audit_key import AuditKey
 
 READ_ONLY_OPTION = "portal_read_only"
+# The engine carries the audit chain's key (derived from API_KEY_SECRET, never stored), so every
+# session that records an event can key it without each caller passing settings along.
+AUDIT_KEY_OPTION = "portal_audit_key"
 
 
 async def mark_read_only(session: AsyncSession) -> None:
@@ -27,6 +31,7 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
     url = settings.database_url
     # Bound values (sealed secrets among them) never appear in error messages or logs.
     kwargs.setdefault("hide_parameters", True)
+    kwargs.setdefault("execution_options", {})[AUDIT_KEY_OPTION] = AuditKey.derive(settings.api_key_secret)
     if settings.is_sqlite:
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
@@ -86,6 +91,13 @@ async def shred_wal(engine: AsyncEngine) -> bool:
             return busy == 0
 
         return bool(await connection.run_sync(checkpoint))
+
+
+def audit_key_of(session: AsyncSession) -> AuditKey:
+    key = session.get_bind().get_execution_options().get(AUDIT_KEY_OPTION)
+    if key is None:
+        raise RuntimeError("the session's engine has no audit key: make it with db.engine.create_engine")
+    return key  # type: ignore[no-any-return]
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

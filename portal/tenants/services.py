@@ -18,6 +18,7 @@ from portal.db.models import Model, Provider, Tenant, TenantModel
 from portal.db.models.tenants import SLUG_PATTERN, TenantStatus
 from portal.db.paging import Page, clamp_paging
 from portal.errors import Conflict, InvalidInput, NotFound
+from portal.tenants.refs import UUID_SLUG_PROBLEM, as_tenant_id, looks_like_uuid
 
 NAME_MAX = 200
 # What a destroyed data key is replaced with (master-key rotation leaves such rows alone).
@@ -44,26 +45,30 @@ def validate_tenant_fields(
             "2 to 63 characters: lowercase letters, digits, '-' and '_', "
             "starting with a letter or digit (e.g. acme-corp)"
         )
+    elif slug is not None and looks_like_uuid(slug):
+        errors["slug"] = UUID_SLUG_PROBLEM
     if status is not None and status not in {s.value for s in TenantStatus}:
         errors["status"] = "must be 'active' or 'suspended'"
     return errors
 
 
-def _parse_uuid(ref: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(ref)
-    except ValueError:
-        return None
+def _named_by(ref: str):  # type: ignore[no-untyped-def]
+    """The condition for the tenant a reference names (see portal.tenants.refs: a UUID is an id)."""
+    tenant_id = as_tenant_id(ref)
+    return Tenant.id == tenant_id if tenant_id else Tenant.slug == normalise_slug(ref)
 
 
 async def find_tenant(db: AsyncSession, ref: str) -> Tenant:
     """The tenant by UUID or slug, or NotFound."""
-    tenant_uuid = _parse_uuid(ref)
-    condition = Tenant.id == tenant_uuid if tenant_uuid else Tenant.slug == ref.lower()
-    tenant = await db.scalar(select(Tenant).where(condition))
+    tenant = await db.scalar(select(Tenant).where(_named_by(ref)))
     if tenant is None:
         raise NotFound("Tenant not found")
     return tenant
+
+
+async def resolve_tenant_id(db: AsyncSession, ref: str) -> uuid.UUID | None:
+    """The id of the tenant a reference names, or None: what guards decide on."""
+    return await db.scalar(select(Tenant.id).where(_named_by(ref)))
 
 
 async def list_tenants(

@@ -48,6 +48,7 @@ from portal.net.egress import egress_client
 from portal.tenants.api import TenantsApi
 from portal.tenants.pages import AdminTenantPages, TenantPages
 from portal.usage.pages import UsagePages
+from portal.web import log_redaction
 from portal.web.auth import CSRF_COOKIE, CSRF_HEADER, PrincipalMiddleware
 from portal.web.deps import dependencies
 from portal.web.errors import exception_handlers
@@ -75,6 +76,7 @@ def create_app(
     settings: Settings | None = None, *, sessions_shared_between_processes: bool = False
 ) -> Litestar:
     settings = settings or load_settings()
+    log_redaction.install()
     engine = create_engine(settings)
     portal_state = PortalState(
         settings=settings,

@@ -152,6 +152,10 @@ def rotate_master_key(batch_size: int) -> None:
 def _serve(settings: Settings, host: str, port: int, workers: int, migrate: bool) -> None:
     import uvicorn
 
+    from portal.web import log_redaction
+
+    log_redaction.install()  # in this process too (each worker's create_app installs its own)
+
     if migrate:
         from portal.db.migrate import upgrade_blocking
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.apikeys.periods import format_duration, parse_duration, period_bounds, share, usd_to_micros
 from portal.audit import services as audit
@@ -40,6 +41,7 @@ DEFAULT_PLANS: dict[str, tuple[int, str]] = {
 }
 STATES = ("active", "grace", "disabled", "expired", "replaced", "revoked")
 NAME_MAX = 200
+ROTATED_ALREADY = "This key was rotated already: rotate its replacement instead"
 NAME_HINT = "{environment}-{service}-{purpose}-{yyyymm}, e.g. prod-api-resolver-202611"
 METADATA_MAX_BYTES = 4096
 METADATA_MAX_KEYS = 50
@@ -601,18 +603,24 @@ async def increase_limit(
         amount = usd_to_micros(amount_usd)
     except ValueError as exc:
         raise InvalidInput({"amount_usd": str(exc)}) from exc
-    if key.limit_micros is None:
+    # One atomic UPDATE: concurrent increases add up (a read-modify-write would lose some).
+    raised = await db.scalar(
+        update(ApiKey)
+        .where(ApiKey.id == key.id, ApiKey.limit_micros.is_not(None), ApiKey.revoked_at.is_(None))
+        .values(limit_micros=ApiKey.limit_micros + amount, updated_at=now or utcnow())
+        .returning(ApiKey.limit_micros)
+    )
+    if raised is None:
+        await db.rollback()
         raise Conflict("This key has no spend limit to increase; set one instead")
-    old = key.limit_micros
-    key.limit_micros = old + amount
-    key.updated_at = now or utcnow()
+    set_committed_value(key, "limit_micros", raised)
     await audit.record(
         db,
         actor,
         "api_key.limit_increased",
         tenant_id=key.tenant_id,
         target=f"api_key:{key.id}",
-        details={"from_usd": old / 1e6, "to_usd": key.limit_micros / 1e6},
+        details={"from_usd": (raised - amount) / 1e6, "to_usd": raised / 1e6},
     )
     await db.commit()
     return key
@@ -693,7 +701,7 @@ async def rotate_key(
     delta = check_grace(grace)
     _refuse_if_revoked(key)
     if key.replaced_by_id is not None:
-        raise Conflict("This key was rotated already: rotate its replacement instead")
+        raise Conflict(ROTATED_ALREADY)
     state = key_state(key, now)
     if state == "expired":
         raise Conflict("This key has expired: create a new key instead")
@@ -721,10 +729,23 @@ async def rotate_key(
         updated_at=now,
     )
     db.add(new)
-    await db.flush()
-    key.replaced_by_id = new.id
-    key.grace_ends_at = now + delta
-    key.updated_at = now
+    try:  # a concurrent rotation of this key inserted its replacement first (unique rotated_from_id)
+        await db.flush()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise Conflict(ROTATED_ALREADY) from exc
+    # Only the rotation that finds the key unreplaced goes on (the row is re-read, not the copy).
+    claimed = await db.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key.id, ApiKey.replaced_by_id.is_(None))
+        .values(replaced_by_id=new.id, grace_ends_at=now + delta, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not claimed.rowcount:  # type: ignore[attr-defined]
+        await db.rollback()
+        raise Conflict(ROTATED_ALREADY)
+    for name, value in (("replaced_by_id", new.id), ("grace_ends_at", now + delta), ("updated_at", now)):
+        set_committed_value(key, name, value)
     await audit.record(
         db,
         actor,

@@ -11,7 +11,9 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.actor import Actor
+from portal.crypto.audit_key import AuditKey
 from portal.db.base import utcnow
+from portal.db.engine import audit_key_of
 from portal.db.models import AuditEvent
 
 GENESIS = "0" * 64
@@ -19,7 +21,7 @@ GENESIS = "0" * 64
 CHAIN_LOCK_ID = 7_331_001
 
 
-def event_digest(event: AuditEvent) -> str:
+def canonical_form(event: AuditEvent) -> bytes:
     body = {
         "prev": event.prev_hash,
         "at": event.at.isoformat(),
@@ -34,8 +36,23 @@ def event_digest(event: AuditEvent) -> str:
         "user_agent": event.user_agent,
         "details": event.details,
     }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def event_digest(event: AuditEvent, key: AuditKey) -> str:
+    """HMAC-SHA256 of the event and its link to the one before, under the server's audit key."""
+    return key.digest(canonical_form(event))
+
+
+def unkeyed_digest(event: AuditEvent) -> str:
+    """The plain SHA-256 that events were chained with before the chain was keyed (re-chaining only)."""
+    return hashlib.sha256(canonical_form(event)).hexdigest()
+
+
+async def lock_chain(db: AsyncSession) -> None:
+    """Serialise the chain's writers for the rest of the transaction."""
+    if db.get_bind().dialect.name == "postgresql":
+        await db.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": CHAIN_LOCK_ID})
 
 
 async def record(
@@ -49,8 +66,7 @@ async def record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Add an audit event to the current transaction. `details` must never hold a secret."""
-    if db.get_bind().dialect.name == "postgresql":
-        await db.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": CHAIN_LOCK_ID})
+    await lock_chain(db)
     prev = await db.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
     event = AuditEvent(
         at=utcnow(),
@@ -66,7 +82,7 @@ async def record(
         details=details or {},
         prev_hash=prev or GENESIS,
     )
-    event.hash = event_digest(event)
+    event.hash = event_digest(event, audit_key_of(db))
     db.add(event)
     return event
 

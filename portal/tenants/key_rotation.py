@@ -9,8 +9,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.audit import services as audit
@@ -28,6 +29,7 @@ class RotationReport:
     failed: list[str] = field(default_factory=list)  # slugs whose key opens with no configured key
     verified: int = 0
     not_opening: list[str] = field(default_factory=list)  # slugs that do not open with the primary
+    changed_meanwhile: int = 0  # deleted, or re-wrapped by another run, between read and write
 
     @property
     def ok(self) -> bool:
@@ -56,31 +58,12 @@ async def rotate_master_key(
     after: uuid.UUID | None = None
     while True:
         async with sessions() as db:
-            query = select(Tenant.id, Tenant.slug, Tenant.wrapped_data_key).where(
-                _pending(keyring.primary_id)
-            )
-            if after is not None:
-                query = query.where(Tenant.id > after)
-            rows = (await db.execute(query.order_by(Tenant.id).limit(batch_size))).all()
+            rows = await read_batch(db, keyring, after, batch_size)
             if not rows:
                 break
             after = rows[-1].id
-            updates = []
-            for row in rows:
-                try:
-                    updates.append({"tid": row.id, "wrapped": keyring.rewrap(row.wrapped_data_key)})
-                except KeyUnavailable:
-                    report.failed.append(row.slug)
-            if updates:
-                table = Tenant.__table__
-                await db.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("tid"))
-                    .values(wrapped_data_key=bindparam("wrapped"), data_key_wrapped_by=keyring.primary_id),
-                    updates,
-                )
+            await write_batch(db, keyring, rows, report)
             await db.commit()
-            report.rotated += len(updates)
             if on_batch:
                 on_batch(len(rows))
     await verify_primary(sessions, keyring, report, batch_size=batch_size * 4)
@@ -100,6 +83,38 @@ async def rotate_master_key(
         )
         await db.commit()
     return report
+
+
+async def read_batch(
+    db: AsyncSession, keyring: MasterKeyring, after: uuid.UUID | None, size: int
+) -> list[Any]:
+    query = select(Tenant.id, Tenant.slug, Tenant.wrapped_data_key).where(_pending(keyring.primary_id))
+    if after is not None:
+        query = query.where(Tenant.id > after)
+    return list((await db.execute(query.order_by(Tenant.id).limit(size))).all())
+
+
+async def write_batch(
+    db: AsyncSession, keyring: MasterKeyring, rows: list[Any], report: RotationReport
+) -> None:
+    """Each data key re-wrapped by compare-and-swap: only where the row still holds the wrapped key
+    that was read. A tenant deleted (or its key destroyed) meanwhile is left as it is now."""
+    for row in rows:
+        try:
+            rewrapped = keyring.rewrap(row.wrapped_data_key)
+        except KeyUnavailable:
+            report.failed.append(row.slug)
+            continue
+        swapped = await db.execute(
+            update(Tenant)
+            .where(Tenant.id == row.id, Tenant.wrapped_data_key == row.wrapped_data_key)
+            .values(wrapped_data_key=rewrapped, data_key_wrapped_by=keyring.primary_id)
+            .execution_options(synchronize_session=False)
+        )
+        if swapped.rowcount:  # type: ignore[attr-defined]
+            report.rotated += 1
+        else:
+            report.changed_meanwhile += 1
 
 
 async def verify_primary(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 
@@ -12,12 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import services as audit
 from portal.audit.actor import Actor
 from portal.crypto.vault import Vault
+from portal.db.engine import shred_wal
 from portal.db.models import Model, Provider, Tenant, TenantModel
 from portal.db.models.tenants import SLUG_PATTERN, TenantStatus
 from portal.db.paging import Page, clamp_paging
 from portal.errors import Conflict, InvalidInput, NotFound
+from portal.tenants.refs import UUID_SLUG_PROBLEM, as_tenant_id, looks_like_uuid
 
 NAME_MAX = 200
+# What a destroyed data key is replaced with (master-key rotation leaves such rows alone).
+DESTROYED = "destroyed"
+log = logging.getLogger(__name__)
 
 
 def normalise_slug(raw: str) -> str:
@@ -39,26 +45,30 @@ def validate_tenant_fields(
             "2 to 63 characters: lowercase letters, digits, '-' and '_', "
             "starting with a letter or digit (e.g. acme-corp)"
         )
+    elif slug is not None and looks_like_uuid(slug):
+        errors["slug"] = UUID_SLUG_PROBLEM
     if status is not None and status not in {s.value for s in TenantStatus}:
         errors["status"] = "must be 'active' or 'suspended'"
     return errors
 
 
-def _parse_uuid(ref: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(ref)
-    except ValueError:
-        return None
+def _named_by(ref: str):  # type: ignore[no-untyped-def]
+    """The condition for the tenant a reference names (see portal.tenants.refs: a UUID is an id)."""
+    tenant_id = as_tenant_id(ref)
+    return Tenant.id == tenant_id if tenant_id else Tenant.slug == normalise_slug(ref)
 
 
 async def find_tenant(db: AsyncSession, ref: str) -> Tenant:
     """The tenant by UUID or slug, or NotFound."""
-    tenant_uuid = _parse_uuid(ref)
-    condition = Tenant.id == tenant_uuid if tenant_uuid else Tenant.slug == ref.lower()
-    tenant = await db.scalar(select(Tenant).where(condition))
+    tenant = await db.scalar(select(Tenant).where(_named_by(ref)))
     if tenant is None:
         raise NotFound("Tenant not found")
     return tenant
+
+
+async def resolve_tenant_id(db: AsyncSession, ref: str) -> uuid.UUID | None:
+    """The id of the tenant a reference names, or None: what guards decide on."""
+    return await db.scalar(select(Tenant.id).where(_named_by(ref)))
 
 
 async def list_tenants(
@@ -187,22 +197,23 @@ async def update_tenant(
 
 
 async def delete_tenant(db: AsyncSession, actor: Actor, ref: str) -> None:
-    """Destroy the tenant's data key first (its secrets become unreadable), then its rows."""
+    """Destroy the tenant's data key and delete its rows (cascading to its secrets) in one audited
+    transaction; on SQLite the freed pages are zeroed and the WAL then emptied (see shred_wal)."""
     tenant = await find_tenant(db, ref)
-    tenant_id, slug = tenant.id, tenant.slug
+    tenant_id, slug, name = tenant.id, tenant.slug, tenant.name
     await db.execute(
         update(Tenant)
         .where(Tenant.id == tenant_id)
-        .values(wrapped_data_key="destroyed", data_key_wrapped_by="destroyed")
+        .values(wrapped_data_key=DESTROYED, data_key_wrapped_by=DESTROYED)
     )
-    await db.commit()
     await db.execute(delete(Tenant).where(Tenant.id == tenant_id))
     await audit.record(
-        db,
-        actor,
-        "tenant.deleted",
-        tenant_id=tenant_id,
-        target=f"tenant:{slug}",
-        details={"name": tenant.name},
+        db, actor, "tenant.deleted", tenant_id=tenant_id, target=f"tenant:{slug}", details={"name": name}
     )
     await db.commit()
+    if not await shred_wal(db.bind):
+        log.warning(
+            "tenant %s deleted, but a long reader kept the SQLite WAL busy: its older page images "
+            "stay until the next checkpoint",
+            tenant_id,
+        )

@@ -87,10 +87,11 @@ def _same(event: UsageEvent, report: UsageReport) -> bool:
     )
 
 
-async def _existing(db: AsyncSession, key_id: uuid.UUID, idempotency_key: str) -> UsageEvent | None:
+async def _existing(db: AsyncSession, lineage_id: uuid.UUID, idempotency_key: str) -> UsageEvent | None:
+    """Per lineage: a retry sent with the rotated key's replacement is the same report."""
     return await db.scalar(
         select(UsageEvent).where(
-            UsageEvent.api_key_id == key_id, UsageEvent.idempotency_key == idempotency_key
+            UsageEvent.lineage_id == lineage_id, UsageEvent.idempotency_key == idempotency_key
         )
     )
 
@@ -108,7 +109,8 @@ async def record_usage(
     idempotency_key: str | None,
     now: datetime,
 ) -> Recorded:
-    """Record one report for the calling key; a retried report (same Idempotency-Key) counts once.
+    """Record one report for the calling key; a retried report (same Idempotency-Key, from this key
+    or another of its lineage) counts once.
 
     Crossing 80 % of the limit, and reaching it, are audited once per period."""
     start, end = period_bounds(reset_period, now)
@@ -116,7 +118,7 @@ async def record_usage(
         idempotency_key = idempotency_key.strip()
         if not idempotency_key or len(idempotency_key) > 200 or not idempotency_key.isprintable():
             raise InvalidInput({"Idempotency-Key": "1 to 200 printable characters"})
-        found = await _existing(db, key_id, idempotency_key)
+        found = await _existing(db, lineage_id, idempotency_key)
         if found is not None:
             return await _duplicate(db, found, report, lineage_id, limit_micros, start, end)
     event = UsageEvent(
@@ -136,7 +138,7 @@ async def record_usage(
         await db.flush()
     except IntegrityError:
         await db.rollback()  # the same Idempotency-Key, committed by a concurrent retry
-        found = await _existing(db, key_id, idempotency_key or "")
+        found = await _existing(db, lineage_id, idempotency_key or "")
         if found is None:
             raise
         return await _duplicate(db, found, report, lineage_id, limit_micros, start, end)

@@ -20,6 +20,7 @@ from portal.apikeys.refusals import Refusal
 from portal.audit import anonymous
 from portal.audit.actor import Actor
 from portal.db.models import Membership, Tenant, User
+from portal.tenants.refs import as_tenant_id
 from portal.web.state import PortalState
 from portal.web.throttle import Attempt, Throttled
 
@@ -75,7 +76,9 @@ class TenantAccess:
     name: str = ""
 
     def matches(self, ref: str) -> bool:
-        return ref == self.slug or ref == str(self.tenant_id)
+        # One rule with the loaders (portal.tenants.refs): a UUID names an id, never a slug.
+        tenant_id = as_tenant_id(ref)
+        return tenant_id == self.tenant_id if tenant_id is not None else ref == self.slug
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,7 @@ class Principal:
         """'platform', 'admin' or 'member' for the tenant named by id or slug; None: not visible."""
         if self.impersonation is not None:
             imp = self.impersonation
-            return "admin" if ref in (imp.slug, str(imp.tenant_id)) else None
+            return "admin" if TenantAccess(imp.tenant_id, imp.slug, "admin").matches(ref) else None
         if self.bound_tenant is not None:
             return self.bound_tenant.role if self.bound_tenant.matches(ref) else None
         if self.is_platform_admin:

@@ -3,12 +3,16 @@ session must carry the CSRF header (pages are covered by the CSRF middleware).""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from portal.db.engine import mark_read_only
+from portal.tenants.refs import RESOLVED_TENANT_ID
+from portal.tenants.services import resolve_tenant_id
 from portal.web.auth import Principal, auth_state, session_csrf_ok
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -56,11 +60,27 @@ def requires_platform_admin(connection: ASGIConnection[Any, Any, Any, Any], _: B
         raise PermissionDeniedException("Only platform admins may do this")
 
 
-def tenant_role(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+async def _tenant_in_path(connection: ASGIConnection[Any, Any, Any, Any]) -> uuid.UUID | None:
+    """The id of the tenant the path names, resolved once per request by the rule the loaders use
+    (portal.tenants.refs); the loaders then load that tenant by this id."""
+    if RESOLVED_TENANT_ID in connection.scope:
+        return connection.scope[RESOLVED_TENANT_ID]  # type: ignore[no-any-return]
+    ref = connection.path_params.get("tenant_id") or connection.path_params.get("slug")
+    tenant_id = None
+    if ref is not None:
+        async with connection.app.state.portal.sessions() as db:
+            await mark_read_only(db)
+            tenant_id = await resolve_tenant_id(db, str(ref))
+    connection.scope[RESOLVED_TENANT_ID] = tenant_id  # type: ignore[literal-required]
+    return tenant_id
+
+
+async def tenant_role(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     """The caller's role in the tenant named in the path; 404 when it is not theirs to see."""
     principal = _signed_in(connection, service_key_ok=True)
-    ref = connection.path_params.get("tenant_id") or connection.path_params.get("slug")
-    role = principal.access_to(str(ref)) if ref is not None else None
+    tenant_id = await _tenant_in_path(connection)
+    # Decided on the resolved id: a slug never stands in for another tenant's id.
+    role = principal.access_to(str(tenant_id)) if tenant_id is not None else None
     if role is None:
         raise NotFoundException("Tenant not found")
     if principal.via == "service_key":  # its own tenant, but not through the portal's API
@@ -68,14 +88,14 @@ def tenant_role(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return role
 
 
-def requires_tenant_member(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def requires_tenant_member(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Read access: the tenant's members and admins, and platform admins."""
-    tenant_role(connection)
+    await tenant_role(connection)
 
 
-def requires_tenant_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def requires_tenant_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Changes inside a tenant: its admins (or an impersonating platform admin), and platform admins."""
-    if tenant_role(connection) == "member":
+    if await tenant_role(connection) == "member":
         raise PermissionDeniedException("Only the tenant's admins may change this")
 
 

@@ -15,6 +15,7 @@ from portal.audit import services as audit
 from portal.audit.actor import Actor
 from portal.audit.chain import verify_chain
 from portal.cli import main
+from portal.db.engine import audit_key_of
 from portal.db.models import AuditEvent
 from tests.integration.helpers import new_tenant, portal_url
 from tests.integration.people import add_member, session_client
@@ -81,7 +82,7 @@ async def test_a_re_hashed_edit_is_caught_at_the_next_event(fresh_database):
     async with sessions() as db:
         event = await db.scalar(select(AuditEvent).where(AuditEvent.id == ids[1]))
         event.details = {"forged": True}
-        event.hash = audit.event_digest(event)  # a tamperer who recomputes this row's hash
+        event.hash = audit.event_digest(event, audit_key_of(db))  # a tamperer with the key, this row only
         await db.commit()
         report = await verify_chain(db)
     assert report.broken_id == ids[2] and f"event #{ids[1]}" in report.reason

@@ -81,3 +81,39 @@ async def test_rotation_reports_a_tenant_no_key_opens(fresh_database):
     assert not report.ok
     assert sorted(report.failed) == ["rot-000", "rot-001"]
     assert sorted(report.not_opening) == ["rot-000", "rot-001"]
+
+
+async def test_rotation_never_overwrites_a_key_destroyed_between_its_read_and_its_write(fresh_database):
+    """A tenant deleted, and another whose key was destroyed, after the batch was read: the write
+    leaves both as they are now (compare-and-swap on the wrapped key that was read)."""
+    from sqlalchemy import update
+
+    from portal.tenants.key_rotation import RotationReport, read_batch, write_batch
+
+    settings, sessions = fresh_database
+    old_key, new_key = settings.encryption_key, Fernet.generate_key().decode()
+    await seed(sessions, settings, Vault(MasterKeyring(old_key)), tenants=3)
+    ring = MasterKeyring(new_key, (old_key,))
+    async with sessions() as db:
+        rows = await read_batch(db, ring, None, 10)
+    assert len(rows) == 3
+    deleted, destroyed, kept = rows
+    async with sessions() as db:  # meanwhile, in other transactions
+        await delete_tenant(db, ACTOR, str(deleted.id))
+    async with sessions() as db:
+        await db.execute(
+            update(Tenant)
+            .where(Tenant.id == destroyed.id)
+            .values(wrapped_data_key="destroyed", data_key_wrapped_by="destroyed")
+        )
+        await db.commit()
+    report = RotationReport()
+    async with sessions() as db:
+        await write_batch(db, ring, rows, report)
+        await db.commit()
+    assert report.rotated == 1 and report.changed_meanwhile == 2
+    async with sessions() as db:
+        assert await db.get(Tenant, deleted.id) is None
+        marker = await db.get(Tenant, destroyed.id)
+        assert (marker.wrapped_data_key, marker.data_key_wrapped_by) == ("destroyed", "destroyed")
+        assert (await db.get(Tenant, kept.id)).data_key_wrapped_by == ring.primary_id

@@ -34,6 +34,8 @@ class ApiKey(UUIDPrimaryKey, Timestamps, Base):
         CheckConstraint("reset_period in ('none', 'daily', 'weekly', 'monthly')", name="reset_period"),
         CheckConstraint("limit_micros is null or limit_micros > 0", name="limit_positive"),
         Index("ix_api_keys_tenant_created", "tenant_id", "created_at"),
+        # One replacement per rotation: a second, concurrent rotation of the same key cannot insert.
+        UniqueConstraint("rotated_from_id"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -87,11 +89,12 @@ class ApiKeyPlan(Base):
 
 
 class UsageEvent(Base):
-    """One usage report. An idempotency key makes a retried report count once (per API key)."""
+    """One usage report. An idempotency key makes a retried report count once per key lineage (a
+    retry sent with the rotated key's replacement is the same report)."""
 
     __tablename__ = "usage_events"
     __table_args__ = (
-        UniqueConstraint("api_key_id", "idempotency_key"),
+        UniqueConstraint("lineage_id", "idempotency_key"),
         Index("ix_usage_events_lineage_at", "lineage_id", "occurred_at"),
         Index("ix_usage_events_tenant_at", "tenant_id", "occurred_at"),
         Index("ix_usage_events_key_at", "api_key_id", "occurred_at"),
@@ -103,7 +106,8 @@ class UsageEvent(Base):
     api_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
     lineage_id: Mapped[uuid.UUID]
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    provider: Mapped[str] = mapped_column(String(63))
+    # As long as the usage API accepts (portal.usage.services.NAME_MAX).
+    provider: Mapped[str] = mapped_column(String(200))
     model: Mapped[str] = mapped_column(String(200))
     input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)

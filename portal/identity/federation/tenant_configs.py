@@ -1,6 +1,7 @@
 """TENANT_CONFIGS and DEFAULT_TENANT_ID: parsed and checked without touching the database.
 
-Standard library only: portal.config calls this while it validates the environment at start.
+Standard library only (portal.tenants.refs is too): portal.config calls this while it validates
+the environment at start.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
+
+from portal.tenants.refs import UUID_SLUG_PROBLEM, looks_like_uuid
 
 DEFAULT_SCOPES = "openid profile email"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,62}$"  # as portal.db.models.tenants
@@ -147,6 +150,8 @@ def _check_entry(position: int, entry: Any) -> tuple[TenantConfig | None, list[s
             f"{where}: tenant_id: 2 to 63 characters: lowercase letters, digits, '-' and '_', "
             "starting with a letter or digit"
         )
+    elif values["tenant_id"] and looks_like_uuid(slug):
+        problems.append(f"{where}: tenant_id: {UUID_SLUG_PROBLEM}")
     name = values["name"]
     if not name and "name" not in not_text:
         problems.append(f"{where}: name: required (the organisation's display name)")
@@ -235,6 +240,6 @@ def check_default_tenant_id(raw: str | None) -> tuple[str | None, str | None]:
     value = (raw or "").strip().lower()
     if not value:
         return None, None
-    if not re.fullmatch(SLUG_PATTERN, value):
+    if not re.fullmatch(SLUG_PATTERN, value) or looks_like_uuid(value):
         return None, "DEFAULT_TENANT_ID: a tenant's slug (its tenant_id), e.g. acme"
     return value, None

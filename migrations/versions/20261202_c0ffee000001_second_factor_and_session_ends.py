@@ -1,7 +1,7 @@
 """second factor, session ends, providers' verified e-mails
 
 Revision ID: c0ffee000001
-Revises: eef5a792fa8e
+Revises: c4f1e9a7b2d3
 Create Date: 2026-12-02 01:40:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from portal.db.base import JSONType, UTCDateTime
 
 revision: str = "c0ffee000001"
-down_revision: str | None = "eef5a792fa8e"
+down_revision: str | None = "c4f1e9a7b2d3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

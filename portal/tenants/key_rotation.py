@@ -1,6 +1,7 @@
-"""Master-key rotation: re-wrap every tenant's data key under the primary ENCRYPTION_KEY.
+"""Master-key rotation: re-wrap every tenant's data key under the primary ENCRYPTION_KEY, and the
+few platform-level secrets the keyring wraps directly (platform admins' TOTP seeds).
 
-Work grows with tenants, not secrets. Batches commit one by one, so an interrupted run
+Work grows with tenants and platform admins, not secrets. Batches commit one by one, so an interrupted run
 keeps what it did and the next run picks up the tenants still wrapped by an older key.
 """
 
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from portal.audit import services as audit
 from portal.audit.actor import Actor
 from portal.crypto.keyring import KeyUnavailable, MasterKeyring
-from portal.db.models import Tenant
+from portal.db.models import Tenant, User
 
 DESTROYED = "destroyed"
 
@@ -66,6 +67,7 @@ async def rotate_master_key(
             await db.commit()
             if on_batch:
                 on_batch(len(rows))
+    await rotate_platform_secrets(sessions, keyring, report)
     await verify_primary(sessions, keyring, report, batch_size=batch_size * 4)
     async with sessions() as db:
         await audit.record(
@@ -115,6 +117,35 @@ async def write_batch(
             report.rotated += 1
         else:
             report.changed_meanwhile += 1
+
+
+async def rotate_platform_secrets(
+    sessions: async_sessionmaker[AsyncSession], keyring: MasterKeyring, report: RotationReport
+) -> None:
+    """Re-wrap each platform admin's TOTP seed (compare-and-swap, one transaction: there are few),
+    then check each opens with the primary key alone. A failure is named `user:<e-mail>`."""
+    async with sessions() as db:
+        query = select(User.id, User.email, User.totp_secret_wrapped).where(
+            User.totp_secret_wrapped.is_not(None)
+        )
+        for row in (await db.execute(query)).all():
+            try:
+                rewrapped = keyring.rewrap(row.totp_secret_wrapped)
+            except KeyUnavailable:
+                report.failed.append(f"user:{row.email}")
+                continue
+            await db.execute(
+                update(User)
+                .where(User.id == row.id, User.totp_secret_wrapped == row.totp_secret_wrapped)
+                .values(totp_secret_wrapped=rewrapped)
+                .execution_options(synchronize_session=False)
+            )
+        await db.commit()
+        for row in (await db.execute(query)).all():
+            try:
+                keyring.unwrap_with_primary(row.totp_secret_wrapped)
+            except KeyUnavailable:
+                report.not_opening.append(f"user:{row.email}")
 
 
 async def verify_primary(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyotp
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from portal.catalog.services import sync_builtin_catalog
 from portal.credentials.services import list_credentials, open_credential, save_credential
 from portal.crypto.keyring import MasterKeyring
 from portal.crypto.vault import Vault
-from portal.db.models import AuditEvent, Credential, Tenant
+from portal.db.models import AuditEvent, Credential, Tenant, User
 from portal.tenants.key_rotation import rotate_master_key
 from portal.tenants.services import create_tenant, delete_tenant
 
@@ -117,3 +118,36 @@ async def test_rotation_never_overwrites_a_key_destroyed_between_its_read_and_it
         marker = await db.get(Tenant, destroyed.id)
         assert (marker.wrapped_data_key, marker.data_key_wrapped_by) == ("destroyed", "destroyed")
         assert (await db.get(Tenant, kept.id)).data_key_wrapped_by == ring.primary_id
+
+
+async def test_rotation_re_wraps_the_platform_admins_totp_seeds(fresh_database):
+    """Without this, removing the old key would lock every platform admin out of the second factor."""
+    from portal.identity import second_factor
+    from portal.identity.services import create_platform_admin
+
+    settings, sessions = fresh_database
+    old_key, new_key = settings.encryption_key, Fernet.generate_key().decode()
+    old_vault = Vault(MasterKeyring(old_key))
+    async with sessions() as db:
+        admin = await create_platform_admin(
+            db, ACTOR, email="rot-admin@example.com", password="a long enough password"
+        )
+        enrolment = second_factor.new_enrolment(admin.email)
+        await second_factor.enrol(
+            db,
+            old_vault,
+            settings,
+            ACTOR,
+            admin,
+            secret=enrolment.secret,
+            code=pyotp.TOTP(enrolment.secret).now(),
+        )
+        user_id = str(admin.id)
+    report = await rotate_master_key(sessions, MasterKeyring(new_key, (old_key,)), ACTOR)
+    assert report.ok, report
+    async with sessions() as db:
+        wrapped = await db.scalar(
+            select(User.totp_secret_wrapped).where(User.email == "rot-admin@example.com")
+        )
+    new_only = Vault(MasterKeyring(new_key))
+    assert new_only.open_platform_secret(wrapped, bound_to=user_id) == enrolment.secret

@@ -21,7 +21,7 @@ CLAIMS = {
     "iss": "https://idp.example",
     "sub": "s1",
     "aud": "portal",
-    "exp": NOW + 60,
+    "exp": NOW + 3600,  # valid for the whole run, however late the suite reaches these tests
     "iat": NOW,
     "nonce": "n1",
 }

@@ -149,7 +149,10 @@ def create_app(
             header_name=CSRF_HEADER,
             cookie_secure=settings.secure_cookies,
             cookie_httponly=True,
-            exclude=["/api/", "/health"],
+            # Regular expressions searched anywhere in the path: anchored, or a tenant slugged
+            # "healthcare" or "api" would switch CSRF off for its pages. The JSON API checks the
+            # header itself when a session calls it (portal.web.guards).
+            exclude=["^/api/", "^/health$"],
         ),
         template_config=templates,
         plugins=[HTMXPlugin(), FlashPlugin(FlashConfig(template_config=templates))],

@@ -15,6 +15,8 @@ from litestar.response import Redirect
 from portal.errors import InvalidInput, ServiceError
 
 log = logging.getLogger("portal.errors")
+CSRF_FAILED = "CSRF token verification failed"  # litestar.middleware.csrf's refusal
+CSRF_MESSAGE = "This form did not come from this site, or it expired: go back, reload the page and try again."
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
@@ -60,6 +62,8 @@ def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Re
     if isinstance(exc, NotAuthorizedException):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(path=f"/login?next={quote(target)}", status_code=303)
+    if status == 403 and exc.detail == CSRF_FAILED:
+        return _error_page(request, 403, CSRF_MESSAGE)
     messages = {
         403: "You may not do this.",
         404: "There is nothing here.",

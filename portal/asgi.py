@@ -49,7 +49,7 @@ from portal.web.auth import CSRF_COOKIE, CSRF_HEADER, PrincipalMiddleware
 from portal.web.deps import dependencies
 from portal.web.errors import exception_handlers
 from portal.web.guards import allow_anyone
-from portal.web.sessions import SESSION_STORE, session_config, session_store
+from portal.web.sessions import SESSION_STORE, cookie_name, session_config, session_store
 from portal.web.state import PortalState
 from portal.web.templating import template_config
 
@@ -145,9 +145,10 @@ def create_app(
         },
         csrf_config=CSRFConfig(
             secret=settings.session_secret,
-            cookie_name=CSRF_COOKIE,
+            cookie_name=cookie_name(CSRF_COOKIE, settings),
+            cookie_path="/",
             header_name=CSRF_HEADER,
-            cookie_secure=settings.secure_cookies,
+            cookie_secure=settings.https,
             cookie_httponly=True,
             # Regular expressions searched anywhere in the path: anchored, or a tenant slugged
             # "healthcare" or "api" would switch CSRF off for its pages. The JSON API checks the

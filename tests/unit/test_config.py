@@ -66,3 +66,18 @@ def test_settings_never_print_secrets():
 @pytest.mark.parametrize("word", ["true", "1", "yes", "on", "TRUE"])
 def test_strict_mode_flag(word):
     assert load_settings({**GOOD, "TENANT_CREDENTIALS_ENABLED": word}).strict_credentials
+
+
+def test_https_is_derived_from_public_url():
+    assert load_settings({**GOOD, "PUBLIC_URL": "https://portal.example.com"}).https is True
+    assert load_settings({**GOOD, "PUBLIC_URL": "http://127.0.0.1:8000"}).https is False
+    assert load_settings(GOOD).https is False
+
+
+def test_secure_cookies_is_gone_and_refused_where_it_would_silently_mean_less():
+    (found,) = problems({**GOOD, "SECURE_COOKIES": "true", "PUBLIC_URL": "http://portal.example.com"})
+    assert found.startswith("SECURE_COOKIES: no longer used")
+    assert "PUBLIC_URL" in found
+    # Harmless leftovers are accepted: an https PUBLIC_URL already makes the cookies Secure.
+    assert load_settings({**GOOD, "SECURE_COOKIES": "true", "PUBLIC_URL": "https://p.example.com"}).https
+    assert not load_settings({**GOOD, "SECURE_COOKIES": "false"}).https

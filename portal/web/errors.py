@@ -49,15 +49,22 @@ def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> 
     return _error_page(request, exc.status_code, exc.message)
 
 
+def _validation_errors(exc: HTTPException) -> dict[str, str]:
+    if not isinstance(exc, ValidationException) or not isinstance(exc.extra, list):
+        return {}
+    return {_error_key(item): str(item.get("message")) for item in exc.extra if isinstance(item, dict)}
+
+
 def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
+    headers = dict(exc.headers or {})  # e.g. Allow on a 405
+    errors = _validation_errors(exc)
     if _wants_json(request):
         body: dict[str, Any] = {"status_code": status, "detail": exc.detail}
-        if isinstance(exc, ValidationException) and exc.extra:
-            body["errors"] = {
-                _error_key(item): str(item.get("message")) for item in exc.extra if isinstance(item, dict)
-            }
-        headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if status == 401 else None
+        if errors:
+            body["errors"] = errors
+        if status == 401:
+            headers["WWW-Authenticate"] = 'ApiKey header="X-API-Key"'
         return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
     if isinstance(exc, NotAuthorizedException):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -69,7 +76,12 @@ def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Re
         404: "There is nothing here.",
         405: "Method not allowed.",
     }
-    return _error_page(request, status, messages.get(status, exc.detail))
+    message = messages.get(status, exc.detail)
+    if errors:
+        message = "Invalid request: " + "; ".join(f"{key}: {text}" for key, text in errors.items())
+    page = _error_page(request, status, message)
+    page.headers.update(headers)
+    return page
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -12,7 +12,6 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
@@ -49,6 +48,8 @@ from portal.web.auth import CSRF_COOKIE, CSRF_HEADER, PrincipalMiddleware
 from portal.web.deps import dependencies
 from portal.web.errors import exception_handlers
 from portal.web.guards import allow_anyone
+from portal.web.headers import security_headers_hook
+from portal.web.openapi import VendoredSwaggerUI
 from portal.web.sessions import SESSION_STORE, cookie_name, session_config, session_store
 from portal.web.state import PortalState
 from portal.web.templating import template_config
@@ -161,11 +162,12 @@ def create_app(
             title="LLM credentials portal",
             version=__version__,
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[VendoredSwaggerUI()],
             description="Platform API: send the platform key in X-API-Key, or use a signed-in "
             "session with the x-csrftoken header for changes.",
         ),
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        before_send=[security_headers_hook(settings)],
         state=State({"portal": portal_state, "session_config": sessions, "hotpath": hotpath}),
         on_startup=[on_startup, freeze_startup_objects],
         on_shutdown=[on_shutdown],

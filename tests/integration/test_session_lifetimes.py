@@ -3,9 +3,7 @@ the sliding idle one; Secure and the __Host- prefix on the cookies when PUBLIC_U
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 
 import httpx
@@ -14,7 +12,6 @@ from litestar import Litestar
 from litestar.serialization import decode_json, encode_json
 from litestar.stores.memory import MemoryStore
 
-from portal.asgi import create_app
 from portal.web.auth import CSRF_COOKIE
 from portal.web.sessions import (
     BORN_KEY,
@@ -133,17 +130,6 @@ async def test_a_session_without_a_birth_time_is_born_when_first_seen(app):
 
 
 # --- cookie attributes behind https
-
-
-@pytest.fixture(scope="module")
-async def https_app(settings) -> AsyncIterator[Litestar]:
-    """The same database, served as https://portal.example.com."""
-    application = create_app(dataclasses.replace(settings, public_url="https://portal.example.com"))
-    for hook in application.on_startup:
-        await hook(application)
-    yield application
-    for hook in application.on_shutdown:
-        await hook(application)
 
 
 def set_cookies(response) -> dict[str, str]:

@@ -12,12 +12,15 @@ from litestar.types import Message, Scope
 
 from portal.config import Settings
 
-# Nothing from another origin, no inline script or style, no framing. img-src adds data: because
-# the vendored Pico stylesheet draws its form icons (select chevron, checkbox, validity marks) as
-# data: SVG images; an image cannot run script.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
-)
+# Nothing from another origin, no inline script or style, no framing, no <base> redirection.
+# img-src adds data: because the vendored Pico stylesheet draws its form icons (select chevron,
+# checkbox, validity marks) as data: SVG images; an image cannot run script.
+# No form-action: signing in through a tenant's identity provider, accepting an invitation and
+# signing out of a single sign-on session are form posts answered with a redirect to that
+# provider, and Chromium applies form-action to the redirect; the providers' origins are per tenant
+# and unknown when a page is rendered. (Answering those posts with a page that links onward would
+# let form-action 'self' come back.)
+CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'"
 HSTS = "max-age=31536000; includeSubDomains"
 
 

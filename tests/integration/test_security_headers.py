@@ -36,9 +36,10 @@ def test_the_policy_is_strict():
     assert directives["default-src"] == "'self'"
     assert directives["frame-ancestors"] == "'none'"
     assert directives["base-uri"] == "'self'"
-    assert directives["form-action"] == "'self'"
     assert "unsafe" not in CONTENT_SECURITY_POLICY
-    assert set(directives) == {"default-src", "img-src", "frame-ancestors", "base-uri", "form-action"}
+    # No form-action: sign-in through a tenant's provider is a form post redirected to the provider
+    # (tests/e2e/test_sso_browser.py fails with form-action 'self'); see portal.web.headers.
+    assert set(directives) == {"default-src", "img-src", "frame-ancestors", "base-uri"}
     assert directives["img-src"] == "'self' data:"  # Pico's form icons; see portal.web.headers
 
 

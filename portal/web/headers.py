@@ -37,13 +37,14 @@ def security_headers(settings: Settings) -> list[tuple[str, str]]:
 
 
 def security_headers_hook(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
-    """Sets the headers on each response's start message, replacing any a handler set itself."""
+    """Adds the headers to each response's start message, except those a handler chose itself
+    (the invitation page's stricter `Referrer-Policy: no-referrer`, say)."""
     encoded = [(name.encode(), value.encode()) for name, value in security_headers(settings)]
-    names = {name for name, _ in encoded}
 
     async def add_headers(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
-            kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
-            message["headers"] = kept + encoded
+            headers = list(message.get("headers", []))
+            present = {name.lower() for name, _ in headers}
+            message["headers"] = headers + [(k, v) for k, v in encoded if k not in present]
 
     return add_headers

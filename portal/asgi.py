@@ -11,7 +11,6 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
@@ -53,7 +52,9 @@ from portal.web.auth import CSRF_COOKIE, CSRF_HEADER, PrincipalMiddleware
 from portal.web.deps import dependencies
 from portal.web.errors import exception_handlers
 from portal.web.guards import allow_anyone
-from portal.web.sessions import SESSION_STORE, session_config, session_store
+from portal.web.headers import security_headers_hook
+from portal.web.openapi import VendoredSwaggerUI
+from portal.web.sessions import SESSION_STORE, cookie_name, session_config, session_store
 from portal.web.state import PortalState
 from portal.web.templating import template_config
 from portal.web.throttle import WINDOW, Throttle, ThrottleStart, storage_for
@@ -171,11 +172,15 @@ def create_app(
         },
         csrf_config=CSRFConfig(
             secret=settings.session_secret,
-            cookie_name=CSRF_COOKIE,
+            cookie_name=cookie_name(CSRF_COOKIE, settings),
+            cookie_path="/",
             header_name=CSRF_HEADER,
-            cookie_secure=settings.secure_cookies,
+            cookie_secure=settings.https,
             cookie_httponly=True,
-            exclude=["/api/", "/health"],
+            # Regular expressions searched anywhere in the path: anchored, or a tenant slugged
+            # "healthcare" or "api" would switch CSRF off for its pages. The JSON API checks the
+            # header itself when a session calls it (portal.web.guards).
+            exclude=["^/api/", "^/health$"],
         ),
         template_config=templates,
         plugins=[HTMXPlugin(), FlashPlugin(FlashConfig(template_config=templates))],
@@ -183,11 +188,12 @@ def create_app(
             title="LLM credentials portal",
             version=__version__,
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[VendoredSwaggerUI()],
             description="Platform API: send the platform key in X-API-Key, or use a signed-in "
             "session with the x-csrftoken header for changes.",
         ),
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        before_send=[security_headers_hook(settings)],
         state=State({"portal": portal_state, "session_config": sessions, "hotpath": hotpath}),
         on_startup=[on_startup, freeze_startup_objects],
         on_shutdown=[on_shutdown],

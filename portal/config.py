@@ -47,7 +47,6 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     var_dir: Path = REPO_ROOT / "var"
     provider_test_timeout: float = 5.0
-    secure_cookies: bool = False
     invitation_ttl_days: int = 7
     # smtp[s]://user:pass@host:port[?starttls=true]; unset: invitation links are shown to the inviter.
     smtp_url: str | None = field(default=None, repr=False)
@@ -65,6 +64,11 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def https(self) -> bool:
+        """Served over https: cookies are Secure and __Host- prefixed, and HSTS is sent."""
+        return self.public_url.startswith("https://")
 
     @property
     def strict_credentials(self) -> bool:
@@ -148,7 +152,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         problems.append("SUPER_API_KEY: use at least 16 characters (or leave it unset to disable)")
 
     strict = _parse_bool("TENANT_CREDENTIALS_ENABLED", env.get("TENANT_CREDENTIALS_ENABLED"), False, problems)
-    secure_cookies = _parse_bool("SECURE_COOKIES", env.get("SECURE_COOKIES"), False, problems)
 
     redis_url = (env.get("REDIS_URL") or "").strip() or None
     if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
@@ -157,6 +160,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     public_url = (env.get("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
     if urlsplit(public_url).scheme not in {"http", "https"} or not urlsplit(public_url).netloc:
         problems.append("PUBLIC_URL: use an absolute http(s) URL such as https://portal.example.com")
+    # SECURE_COOKIES is gone: an https PUBLIC_URL makes the cookies Secure. Refuse the one value that
+    # would now silently mean less than the operator asked for.
+    wants_secure = _parse_bool("SECURE_COOKIES", env.get("SECURE_COOKIES"), False, problems)
+    if wants_secure and not public_url.startswith("https://"):
+        problems.append(
+            "SECURE_COOKIES: no longer used; cookies are Secure (and __Host- prefixed) when PUBLIC_URL is "
+            "https. Set PUBLIC_URL to the https address people use, and remove SECURE_COOKIES"
+        )
 
     timeout = 5.0
     if raw_timeout := env.get("PROVIDER_TEST_TIMEOUT"):
@@ -214,7 +225,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_url=public_url,
         var_dir=var_dir,
         provider_test_timeout=timeout,
-        secure_cookies=secure_cookies,
         invitation_ttl_days=invitation_ttl_days,
         smtp_url=smtp_url,
         smtp_from=smtp_from,

@@ -21,6 +21,7 @@ from portal.errors import InvalidInput, NotFound
 from portal.tenants.deps import provide_tenant_by_id, provide_tenant_by_slug
 from portal.tenants.services import find_tenant
 from portal.web.guards import requires_platform_admin, requires_tenant_admin
+from portal.web.paging import page_parameter, per_page_parameter
 from portal.web.templating import render
 
 TEMPLATE = "audit/index.html"
@@ -103,7 +104,7 @@ class TenantAuditPages(Controller):
         db: AsyncSession,
         tenant: Tenant,
         fields: FilterFields,
-        page: int = Parameter(default=1, ge=1),
+        page: int = page_parameter(),
     ) -> Response[Any]:
         f = fields.for_tenant(tenant.id)
         context = {"tenant": tenant, "tab": "audit", "base_url": f"/t/{tenant.slug}/audit"}
@@ -150,7 +151,7 @@ class AdminAuditPages(Controller):
         db: AsyncSession,
         fields: FilterFields,
         tenant: str = "",
-        page: int = Parameter(default=1, ge=1),
+        page: int = page_parameter(),
     ) -> Response[Any]:
         f = await _platform_filter(db, tenant, fields)
         context = {"nav": "audit", "base_url": "/admin/audit", "platform": True}
@@ -215,8 +216,8 @@ class TenantAuditApi(Controller):
         db: AsyncSession,
         tenant: Tenant,
         fields: FilterFields,
-        page: int = Parameter(default=1, ge=1),
-        per_page: int = Parameter(default=50, ge=1, le=200),
+        page: int = page_parameter(),
+        per_page: int = per_page_parameter(),
     ) -> AuditEventList:
         """The tenant's audit events, newest first (platform admins' impersonation included)."""
         return await _api_list(db, fields.for_tenant(tenant.id), page, per_page)
@@ -234,8 +235,8 @@ class AdminAuditApi(Controller):
         db: AsyncSession,
         fields: FilterFields,
         tenant: str = Parameter(default="", description="A tenant's id or slug"),
-        page: int = Parameter(default=1, ge=1),
-        per_page: int = Parameter(default=50, ge=1, le=200),
+        page: int = page_parameter(),
+        per_page: int = per_page_parameter(),
     ) -> AuditEventList:
         """Every audit event, newest first."""
         f = await _platform_filter(db, tenant, fields)

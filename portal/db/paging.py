@@ -5,6 +5,8 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 MAX_PER_PAGE = 200
+# The offset (page - 1) * per_page must stay far inside a 64-bit integer.
+MAX_PAGE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -28,4 +30,4 @@ class Page(Generic[T]):
 
 
 def clamp_paging(page: int, per_page: int) -> tuple[int, int]:
-    return max(1, page), min(max(1, per_page), MAX_PER_PAGE)
+    return min(max(1, page), MAX_PAGE), min(max(1, per_page), MAX_PER_PAGE)

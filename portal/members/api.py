@@ -23,6 +23,7 @@ from portal.members.schemas import (
 from portal.tenants.deps import provide_tenant_by_id
 from portal.tenants.services import find_tenant
 from portal.web.guards import requires_platform_admin, requires_tenant_admin
+from portal.web.paging import page_parameter, per_page_parameter
 
 
 class MembersApi(Controller):
@@ -86,8 +87,8 @@ class AdminUsersApi(Controller):
             default="", description="admin, member (in that tenant, or any) or platform_admin"
         ),
         q: str = Parameter(default="", description="Part of an e-mail or name"),
-        page: int = Parameter(default=1, ge=1),
-        per_page: int = Parameter(default=50, ge=1, le=200),
+        page: int = page_parameter(),
+        per_page: int = per_page_parameter(),
     ) -> UserList:
         """Every user of the portal with their memberships."""
         found = await find_tenant(db, tenant) if tenant else None

@@ -7,7 +7,6 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
-from litestar.params import Parameter
 from litestar.plugins.flash import flash
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +20,7 @@ from portal.tenants.deps import provide_tenant_by_slug
 from portal.tenants.services import find_tenant, list_tenants
 from portal.web.forms import FormData, text
 from portal.web.guards import allow_anyone, requires_platform_admin, requires_tenant_admin
+from portal.web.paging import page_parameter
 from portal.web.templating import redirect_after_change, render
 from portal.web.throttle import throttle_of
 
@@ -252,7 +252,7 @@ class AdminUserPages(Controller):
         tenant: str = "",
         role: str = "",
         q: str = "",
-        page: int = Parameter(default=1, ge=1),
+        page: int = page_parameter(),
     ) -> Response[Any]:
         errors: dict[str, str] = {}
         found = None

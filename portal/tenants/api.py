@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, post, put
 from litestar.di import Provide
-from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.actor import Actor
@@ -14,6 +13,7 @@ from portal.tenants import services
 from portal.tenants.deps import provide_tenant_by_id
 from portal.tenants.schemas import TenantCreate, TenantList, TenantOut, TenantUpdate
 from portal.web.guards import requires_platform_admin
+from portal.web.paging import page_parameter, per_page_parameter
 
 
 class TenantsApi(Controller):
@@ -27,8 +27,8 @@ class TenantsApi(Controller):
         db: AsyncSession,
         q: str = "",
         status: str | None = None,
-        page: int = Parameter(default=1, ge=1),
-        per_page: int = Parameter(default=50, ge=1, le=200),
+        page: int = page_parameter(),
+        per_page: int = per_page_parameter(),
     ) -> TenantList:
         result = await services.list_tenants(db, q=q, status=status, page=page, per_page=per_page)
         return TenantList([TenantOut.of(t) for t in result.items], result.total, result.page, result.per_page)

@@ -6,7 +6,6 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
-from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.actor import Actor
@@ -19,6 +18,7 @@ from portal.tenants import services
 from portal.tenants.deps import provide_tenant_by_slug
 from portal.web.forms import FormData, text
 from portal.web.guards import requires_platform_admin, requires_tenant_member
+from portal.web.paging import page_parameter
 from portal.web.templating import redirect_after_change, render
 
 
@@ -34,7 +34,7 @@ class AdminTenantPages(Controller):
         db: AsyncSession,
         q: str = "",
         status: str = "",
-        page: int = Parameter(default=1, ge=1),
+        page: int = page_parameter(),
     ) -> Response[Any]:
         result = await services.list_tenants(db, q=q, status=status or None, page=page, per_page=25)
         return render(

@@ -359,7 +359,8 @@ def _impersonation(scope: Scope, session: dict[str, Any]) -> Impersonation | Non
 
 def session_csrf_ok(connection: ASGIConnection[Any, Any, Any, Any], secret: str) -> bool:
     """Double-submit check for JSON calls made with a session: header must match the cookie."""
-    cookie = connection.cookies.get(CSRF_COOKIE)
+    csrf_config = connection.app.csrf_config
+    cookie = connection.cookies.get(csrf_config.cookie_name if csrf_config else CSRF_COOKIE)
     header = connection.headers.get(CSRF_HEADER)
     if not cookie or not header or len(cookie) <= 64 or len(header) <= 64:
         return False

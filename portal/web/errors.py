@@ -16,6 +16,8 @@ from portal.errors import InvalidInput, ServiceError
 from portal.web.throttle import Throttled, wait_words
 
 log = logging.getLogger("portal.errors")
+CSRF_FAILED = "CSRF token verification failed"  # litestar.middleware.csrf's refusal
+CSRF_MESSAGE = "This form did not come from this site, or it expired: go back, reload the page and try again."
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
@@ -48,34 +50,46 @@ def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> 
     return _error_page(request, exc.status_code, exc.message)
 
 
+def _validation_errors(exc: HTTPException) -> dict[str, str]:
+    if not isinstance(exc, ValidationException) or not isinstance(exc.extra, list):
+        return {}
+    return {_error_key(item): str(item.get("message")) for item in exc.extra if isinstance(item, dict)}
+
+
 def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
+    headers = dict(exc.headers or {})  # e.g. Allow on a 405
+    errors = _validation_errors(exc)
     if _wants_json(request):
         body: dict[str, Any] = {"status_code": status, "detail": exc.detail}
-        if isinstance(exc, ValidationException) and exc.extra:
-            body["errors"] = {
-                _error_key(item): str(item.get("message")) for item in exc.extra if isinstance(item, dict)
-            }
-        headers = dict(exc.headers or {})
+        if errors:
+            body["errors"] = errors
         if status == 401:
             headers["WWW-Authenticate"] = 'ApiKey header="X-API-Key"'
         return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
     if isinstance(exc, NotAuthorizedException):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(path=f"/login?next={quote(target)}", status_code=303)
+    if status == 403 and exc.detail == CSRF_FAILED:
+        return _error_page(request, 403, CSRF_MESSAGE)
     messages = {
         403: "You may not do this.",
         404: "There is nothing here.",
         405: "Method not allowed.",
     }
-    return _error_page(request, status, messages.get(status, exc.detail))
+    message = messages.get(status, exc.detail)
+    if errors:
+        message = "Invalid request: " + "; ".join(f"{key}: {text}" for key, text in errors.items())
+    page = _error_page(request, status, message)
+    page.headers.update(headers)
+    return page
 
 
 def handle_throttled(request: Request[Any, Any, Any], exc: Throttled) -> Response[Any]:
     """429 with Retry-After: the attempt was not checked at all (see portal.web.throttle)."""
     message = f"Too many failed attempts. Try again in {wait_words(exc.retry_after)}."
     if _wants_json(request):
-        body = {"status_code": 429, "detail": message}
+        body: dict[str, Any] = {"status_code": 429, "detail": message}
         return Response(body, status_code=429, media_type=MediaType.JSON, headers=exc.headers)
     response = _error_page(request, 429, message)
     response.headers.update(exc.headers)

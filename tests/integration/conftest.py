@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
+from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from portal.asgi import create_app
 from portal.config import Settings
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
@@ -29,3 +32,17 @@ async def fresh_database(
     await engine.dispose()
     if request.param == "postgres":
         await drop_pg_database(url)
+
+
+HTTPS_URL = "https://portal.example.com"
+
+
+@pytest.fixture(scope="module")
+async def https_app(settings: Settings) -> AsyncIterator[Litestar]:
+    """The app on the tests' database, with PUBLIC_URL at an https address."""
+    application = create_app(dataclasses.replace(settings, public_url=HTTPS_URL))
+    for hook in application.on_startup:
+        await hook(application)
+    yield application
+    for hook in application.on_shutdown:
+        await hook(application)

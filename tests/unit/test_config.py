@@ -79,3 +79,18 @@ def test_a_bad_outbound_allow_entry_is_named():
     assert len(found) == 2
     assert found[0].startswith("OUTBOUND_ALLOW: '10.0.0.1/8' is not allowed (10.0.0.1/8 has host bits set)")
     assert found[1].startswith("OUTBOUND_ALLOW: '*.internal' is not allowed; list CIDRs (10.0.0.0/8")
+
+
+def test_https_is_derived_from_public_url():
+    assert load_settings({**GOOD, "PUBLIC_URL": "https://portal.example.com"}).https is True
+    assert load_settings({**GOOD, "PUBLIC_URL": "http://127.0.0.1:8000"}).https is False
+    assert load_settings(GOOD).https is False
+
+
+def test_secure_cookies_is_gone_and_refused_where_it_would_silently_mean_less():
+    (found,) = problems({**GOOD, "SECURE_COOKIES": "true", "PUBLIC_URL": "http://portal.example.com"})
+    assert found.startswith("SECURE_COOKIES: no longer used")
+    assert "PUBLIC_URL" in found
+    # Harmless leftovers are accepted: an https PUBLIC_URL already makes the cookies Secure.
+    assert load_settings({**GOOD, "SECURE_COOKIES": "true", "PUBLIC_URL": "https://p.example.com"}).https
+    assert not load_settings({**GOOD, "SECURE_COOKIES": "false"}).https

@@ -13,6 +13,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import MediaType
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import HeaderParameter, Parameter
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -25,6 +26,7 @@ from portal.errors import InvalidInput
 from portal.usage import services as usage
 from portal.web.auth import auth_state
 from portal.web.guards import requires_service_key
+from portal.web.openapi import service_errors
 
 
 def handle_refusal(_request: Request[Any, Any, Any], exc: Refusal) -> Response[Any]:
@@ -132,6 +134,7 @@ class ServiceApi(Controller):
         "config, the base URL and whether the credential is the tenant's own or shared. Refusals carry a "
         "JSON `code` (see the README).",
         operation_class=ResolveOperation,
+        responses=service_errors(400, 401, 403, 404, 409, 429),
     )
     async def resolve(self, request: Request[Any, Any, Any]) -> ASGIApp:
         # The hot path: the body decoded and the answer encoded here, without Litestar's generic
@@ -150,6 +153,13 @@ class ServiceApi(Controller):
         summary="Report usage for the calling key",
         description="An `Idempotency-Key` header makes a retried report count once: the retry answers 200 "
         "with `duplicate: true`. `cost` is in USD.",
+        responses={
+            200: ResponseSpec(
+                data_container=dict[str, Any],
+                description="A retried report (same Idempotency-Key), counted once: `duplicate` is true",
+            ),
+            **service_errors(400, 401, 403, 409),
+        },
     )
     async def report_usage(
         self,
@@ -196,6 +206,7 @@ class ServiceApi(Controller):
         "/usage",
         guards=[requires_service_key("usage:read")],
         summary="The calling key's spend in its current period, and per day",
+        responses=service_errors(400, 401, 403),
     )
     async def read_usage(
         self,

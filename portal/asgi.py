@@ -49,6 +49,7 @@ from portal.web.auth import CSRF_COOKIE, CSRF_HEADER, PrincipalMiddleware
 from portal.web.deps import dependencies
 from portal.web.errors import exception_handlers
 from portal.web.guards import allow_anyone
+from portal.web.nul import RefuseNul
 from portal.web.sessions import SESSION_STORE, session_config, session_store
 from portal.web.state import PortalState
 from portal.web.templating import template_config
@@ -139,7 +140,7 @@ def create_app(
             AdminAuditPages,
         ],
         dependencies=dependencies,
-        middleware=[sessions.middleware, PrincipalMiddleware(), ImpersonationExpiryMiddleware()],
+        middleware=[RefuseNul(), sessions.middleware, PrincipalMiddleware(), ImpersonationExpiryMiddleware()],
         stores={
             SESSION_STORE: session_store(settings, shared_between_processes=sessions_shared_between_processes)
         },

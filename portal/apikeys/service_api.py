@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.apikeys.hotpath import Caller, HotPath
 from portal.apikeys.refusals import NO_STORE, Refusal
 from portal.apikeys.schemas import ResolveIn, UsageIn
-from portal.errors import InvalidInput
+from portal.errors import InvalidInput, ServiceError
 from portal.usage import services as usage
 from portal.web.auth import auth_state
 from portal.web.guards import requires_service_key
@@ -51,7 +51,20 @@ def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Re
     return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=NO_STORE)
 
 
-service_exception_handlers = {Refusal: handle_refusal, HTTPException: handle_http_error}
+def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> Response[Any]:
+    """A portal rule refusing input on the service API (a NUL in a parameter): in this API's shape."""
+    code = {400: "invalid_request", 403: "forbidden", 404: "not_found", 409: "conflict"}.get(
+        exc.status_code, "error"
+    )
+    body = {"status_code": exc.status_code, "code": code, "detail": exc.message}
+    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=NO_STORE)
+
+
+service_exception_handlers = {
+    Refusal: handle_refusal,
+    HTTPException: handle_http_error,
+    ServiceError: handle_service_error,
+}
 
 
 MAX_BODY = 16_384

@@ -53,9 +53,10 @@ from portal.web.deps import dependencies
 from portal.web.errors import exception_handlers
 from portal.web.guards import allow_anyone
 from portal.web.headers import security_headers_hook
-from portal.web.openapi import VendoredSwaggerUI
+from portal.web.nul import RefuseNul
 from portal.web.sessions import SESSION_STORE, cookie_name, session_config, session_store
 from portal.web.state import PortalState
+from portal.web.swagger import VendoredSwaggerUI
 from portal.web.templating import template_config
 from portal.web.throttle import WINDOW, Throttle, ThrottleStart, storage_for
 
@@ -166,7 +167,7 @@ def create_app(
             AdminAuditPages,
         ],
         dependencies=dependencies,
-        middleware=[sessions.middleware, PrincipalMiddleware(), ImpersonationExpiryMiddleware()],
+        middleware=[RefuseNul(), sessions.middleware, PrincipalMiddleware(), ImpersonationExpiryMiddleware()],
         stores={
             SESSION_STORE: session_store(settings, shared_between_processes=sessions_shared_between_processes)
         },

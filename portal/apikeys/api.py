@@ -28,6 +28,7 @@ from portal.config import Settings
 from portal.db.models import Tenant
 from portal.usage import services as usage
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
+from portal.web.openapi import CHANGE, READ
 
 
 def _created(view: services.KeyView, secret: str) -> Response[ApiKeyCreated]:
@@ -43,7 +44,7 @@ class ApiKeysApi(Controller):
     guards = [requires_tenant_member]
     dependencies = BY_ID
 
-    @get("/api-keys")
+    @get("/api-keys", responses=READ)
     async def list_keys(
         self,
         db: AsyncSession,
@@ -59,7 +60,7 @@ class ApiKeysApi(Controller):
         views = await services.list_keys(db, tenant, now=now, name=name, state=state_filter, metadata=wanted)
         return [ApiKeyOut.of(v) for v in views]
 
-    @post("/api-keys", guards=[requires_tenant_admin])
+    @post("/api-keys", guards=[requires_tenant_admin], responses=CHANGE)
     async def create_key(
         self,
         db: AsyncSession,
@@ -88,19 +89,19 @@ class ApiKeysApi(Controller):
         )
         return _created(await services.view_of(db, key, now), secret)
 
-    @post("/api-keys/revoke-older", guards=[requires_tenant_admin], status_code=200)
+    @post("/api-keys/revoke-older", guards=[requires_tenant_admin], status_code=200, responses=CHANGE)
     async def revoke_older(
         self, db: AsyncSession, actor: Actor, tenant: Tenant, now: datetime, data: RevokeOlderIn
     ) -> list[ApiKeyOut]:
         keys = await services.revoke_older_than(db, actor, data.older_than, tenant=tenant, now=now)
         return [ApiKeyOut.of(v) for v in await services.views_of(db, keys, now, tenant.id)]
 
-    @get("/api-keys/{key_id:str}")
+    @get("/api-keys/{key_id:str}", responses=READ)
     async def get_key(self, db: AsyncSession, tenant: Tenant, now: datetime, key_id: str) -> ApiKeyOut:
         key = await services.find_key(db, key_id, tenant)
         return ApiKeyOut.of(await services.view_of(db, key, now))
 
-    @patch("/api-keys/{key_id:str}", guards=[requires_tenant_admin])
+    @patch("/api-keys/{key_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
     async def update_key(
         self, db: AsyncSession, actor: Actor, tenant: Tenant, now: datetime, key_id: str, data: ApiKeyUpdate
     ) -> ApiKeyOut:
@@ -108,14 +109,14 @@ class ApiKeysApi(Controller):
         key = await services.update_key(db, actor, tenant, key, data.changes(), now=now)
         return ApiKeyOut.of(await services.view_of(db, key, now))
 
-    @delete("/api-keys/{key_id:str}", guards=[requires_tenant_admin])
+    @delete("/api-keys/{key_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
     async def revoke_key(
         self, db: AsyncSession, actor: Actor, tenant: Tenant, now: datetime, key_id: str
     ) -> None:
         key = await services.find_key(db, key_id, tenant)
         await services.revoke_key(db, actor, key, now=now)
 
-    @post("/api-keys/{key_id:str}/rotate", guards=[requires_tenant_admin])
+    @post("/api-keys/{key_id:str}/rotate", guards=[requires_tenant_admin], responses=CHANGE)
     async def rotate_key(
         self,
         db: AsyncSession,
@@ -132,7 +133,12 @@ class ApiKeysApi(Controller):
         )
         return _created(await services.view_of(db, new, now), secret)
 
-    @post("/api-keys/{key_id:str}/increase-limit", guards=[requires_tenant_admin], status_code=200)
+    @post(
+        "/api-keys/{key_id:str}/increase-limit",
+        guards=[requires_tenant_admin],
+        status_code=200,
+        responses=CHANGE,
+    )
     async def increase_limit(
         self,
         db: AsyncSession,
@@ -146,7 +152,7 @@ class ApiKeysApi(Controller):
         key = await services.increase_limit(db, actor, key, data.amount_usd, now=now)
         return ApiKeyOut.of(await services.view_of(db, key, now))
 
-    @get("/api-keys/{key_id:str}/usage")
+    @get("/api-keys/{key_id:str}/usage", responses=READ)
     async def key_usage(
         self,
         db: AsyncSession,
@@ -167,7 +173,7 @@ class ApiKeysApi(Controller):
             "forecast": {"reaches_limit_at": forecast.reaches_at, "note": forecast.note},
         }
 
-    @get("/usage")
+    @get("/usage", responses=READ)
     async def tenant_usage(
         self, db: AsyncSession, tenant: Tenant, now: datetime, days: int = Parameter(default=30, ge=1, le=366)
     ) -> dict[str, Any]:
@@ -190,11 +196,11 @@ class ApiKeysApi(Controller):
             ],
         }
 
-    @get("/api-key-plans")
+    @get("/api-key-plans", responses=READ)
     async def list_plans(self, db: AsyncSession, tenant: Tenant) -> list[PlanOut]:
         return [PlanOut.of(p) for p in await services.list_plans(db, tenant)]
 
-    @put("/api-key-plans", guards=[requires_tenant_admin])
+    @put("/api-key-plans", guards=[requires_tenant_admin], responses=CHANGE)
     async def save_plans(
         self, db: AsyncSession, actor: Actor, tenant: Tenant, data: dict[str, PlanIn]
     ) -> list[PlanOut]:

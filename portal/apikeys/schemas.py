@@ -9,9 +9,10 @@ from typing import Any
 import msgspec
 
 from portal.apikeys.services import KeyView, PlanView
+from portal.inputs import Input
 
 
-class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True):
+class ApiKeyCreate(Input):
     name: str
     scopes: list[str] | None = None
     allowed_models: list[str] = msgspec.field(default_factory=list)
@@ -24,7 +25,7 @@ class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True):
     disabled: bool = False
 
 
-class ApiKeyUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class ApiKeyUpdate(Input, omit_defaults=True):
     """Only the fields present change; `null` clears `limit_usd` and `expires_at`."""
 
     name: str | msgspec.UnsetType = msgspec.UNSET
@@ -45,15 +46,15 @@ class ApiKeyUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
         }
 
 
-class RotateIn(msgspec.Struct, forbid_unknown_fields=True):
+class RotateIn(Input):
     grace: str = "24h"
 
 
-class IncreaseLimitIn(msgspec.Struct, forbid_unknown_fields=True):
+class IncreaseLimitIn(Input):
     amount_usd: float | str
 
 
-class RevokeOlderIn(msgspec.Struct, forbid_unknown_fields=True):
+class RevokeOlderIn(Input):
     older_than: str
 
 
@@ -137,17 +138,17 @@ class PlanOut(msgspec.Struct):
         return cls(plan.name, plan.limit_micros / 1e6, plan.reset_period, plan.edited)
 
 
-class PlanIn(msgspec.Struct, forbid_unknown_fields=True):
+class PlanIn(Input):
     limit_usd: float | str
     reset_period: str = "monthly"
 
 
-class ResolveIn(msgspec.Struct, forbid_unknown_fields=True):
+class ResolveIn(Input):
     provider: str
     model: str
 
 
-class UsageIn(msgspec.Struct, forbid_unknown_fields=True):
+class UsageIn(Input):
     provider: str
     model: str
     input_tokens: int = 0

@@ -13,6 +13,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import MediaType
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import HeaderParameter, Parameter
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -21,10 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.apikeys.hotpath import Caller, HotPath
 from portal.apikeys.refusals import NO_STORE, Refusal
 from portal.apikeys.schemas import ResolveIn, UsageIn
-from portal.errors import InvalidInput
+from portal.errors import InvalidInput, ServiceError
 from portal.usage import services as usage
 from portal.web.auth import auth_state
 from portal.web.guards import requires_service_key
+from portal.web.openapi import service_errors
 
 
 def handle_refusal(_request: Request[Any, Any, Any], exc: Refusal) -> Response[Any]:
@@ -49,7 +51,20 @@ def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Re
     return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=NO_STORE)
 
 
-service_exception_handlers = {Refusal: handle_refusal, HTTPException: handle_http_error}
+def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> Response[Any]:
+    """A portal rule refusing input on the service API (a NUL in a parameter): in this API's shape."""
+    code = {400: "invalid_request", 403: "forbidden", 404: "not_found", 409: "conflict"}.get(
+        exc.status_code, "error"
+    )
+    body = {"status_code": exc.status_code, "code": code, "detail": exc.message}
+    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=NO_STORE)
+
+
+service_exception_handlers = {
+    Refusal: handle_refusal,
+    HTTPException: handle_http_error,
+    ServiceError: handle_service_error,
+}
 
 
 MAX_BODY = 16_384
@@ -132,6 +147,7 @@ class ServiceApi(Controller):
         "config, the base URL and whether the credential is the tenant's own or shared. Refusals carry a "
         "JSON `code` (see the README).",
         operation_class=ResolveOperation,
+        responses=service_errors(400, 401, 403, 404, 409, 429),
     )
     async def resolve(self, request: Request[Any, Any, Any]) -> ASGIApp:
         # The hot path: the body decoded and the answer encoded here, without Litestar's generic
@@ -150,6 +166,13 @@ class ServiceApi(Controller):
         summary="Report usage for the calling key",
         description="An `Idempotency-Key` header makes a retried report count once: the retry answers 200 "
         "with `duplicate: true`. `cost` is in USD.",
+        responses={
+            200: ResponseSpec(
+                data_container=dict[str, Any],
+                description="A retried report (same Idempotency-Key), counted once: `duplicate` is true",
+            ),
+            **service_errors(400, 401, 403, 409, 429),
+        },
     )
     async def report_usage(
         self,
@@ -196,6 +219,7 @@ class ServiceApi(Controller):
         "/usage",
         guards=[requires_service_key("usage:read")],
         summary="The calling key's spend in its current period, and per day",
+        responses=service_errors(400, 401, 403, 429),
     )
     async def read_usage(
         self,

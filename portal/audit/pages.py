@@ -21,6 +21,7 @@ from portal.errors import InvalidInput, NotFound
 from portal.tenants.deps import provide_tenant_by_id, provide_tenant_by_slug
 from portal.tenants.services import find_tenant
 from portal.web.guards import requires_platform_admin, requires_tenant_admin
+from portal.web.openapi import READ
 from portal.web.paging import page_parameter, per_page_parameter
 from portal.web.templating import render
 
@@ -210,7 +211,7 @@ class TenantAuditApi(Controller):
     guards = [requires_tenant_admin]
     dependencies = {"tenant": Provide(provide_tenant_by_id), **FILTERS}
 
-    @get("/")
+    @get("/", responses=READ)
     async def list_events(
         self,
         db: AsyncSession,
@@ -229,7 +230,7 @@ class AdminAuditApi(Controller):
     guards = [requires_platform_admin]
     dependencies = FILTERS
 
-    @get("/")
+    @get("/", responses=READ)
     async def list_events(
         self,
         db: AsyncSession,

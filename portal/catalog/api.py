@@ -22,6 +22,7 @@ from portal.crypto.vault import Vault
 from portal.db.models import Tenant
 from portal.tenants.deps import provide_tenant_by_id
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
+from portal.web.openapi import CHANGE, READ
 
 
 class ProvidersApi(Controller):
@@ -30,19 +31,19 @@ class ProvidersApi(Controller):
     guards = [requires_tenant_member]
     dependencies = {"tenant": Provide(provide_tenant_by_id)}
 
-    @get("/")
+    @get("/", responses=READ)
     async def list_providers(self, db: AsyncSession, settings: Settings, tenant: Tenant) -> list[ProviderOut]:
         views = await services.providers_for_tenant(db, settings, tenant)
         return [ProviderOut.of(v, settings.strict_credentials) for v in views]
 
-    @get("/with-keys")
+    @get("/with-keys", responses=READ)
     async def providers_with_keys(
         self, db: AsyncSession, settings: Settings, tenant: Tenant
     ) -> list[ProviderOut]:
         views = await services.providers_for_tenant(db, settings, tenant)
         return [ProviderOut.of(v, settings.strict_credentials) for v in views if v.has_api_key]
 
-    @post("/", guards=[requires_tenant_admin])
+    @post("/", guards=[requires_tenant_admin], responses=CHANGE)
     async def create_provider(
         self,
         db: AsyncSession,
@@ -66,7 +67,7 @@ class ProvidersApi(Controller):
         )
         return await self._one(db, settings, tenant, str(provider.id))
 
-    @put("/{provider_id:str}", guards=[requires_tenant_admin])
+    @put("/{provider_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
     async def update_provider(
         self,
         db: AsyncSession,
@@ -91,17 +92,17 @@ class ProvidersApi(Controller):
         )
         return await self._one(db, settings, tenant, str(provider.id))
 
-    @delete("/{provider_id:str}", guards=[requires_tenant_admin])
+    @delete("/{provider_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
     async def delete_provider(self, db: AsyncSession, actor: Actor, tenant: Tenant, provider_id: str) -> None:
         provider = await services.find_provider(db, tenant, provider_id)
         await services.delete_custom_provider(db, actor, tenant, provider)
 
-    @get("/{provider_id:str}/models")
+    @get("/{provider_id:str}/models", responses=READ)
     async def list_models(self, db: AsyncSession, tenant: Tenant, provider_id: str) -> list[ModelOut]:
         provider = await services.find_provider(db, tenant, provider_id)
         return [ModelOut.of(v) for v in await services.models_for_tenant(db, tenant, provider)]
 
-    @post("/{provider_id:str}/models", guards=[requires_tenant_admin])
+    @post("/{provider_id:str}/models", guards=[requires_tenant_admin], responses=CHANGE)
     async def add_model(
         self, db: AsyncSession, actor: Actor, tenant: Tenant, provider_id: str, data: ModelCreate
     ) -> ModelOut:
@@ -111,12 +112,12 @@ class ProvidersApi(Controller):
         )
         return ModelOut.of(services.ModelView(model, True))
 
-    @delete("/models/{model_id:str}", guards=[requires_tenant_admin])
+    @delete("/models/{model_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
     async def delete_model(self, db: AsyncSession, actor: Actor, tenant: Tenant, model_id: str) -> None:
         model = await services.find_model(db, tenant, model_id)
         await services.delete_model(db, actor, tenant, model)
 
-    @put("/models/{model_id:str}", guards=[requires_tenant_admin])
+    @put("/models/{model_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
     async def set_model_enabled(
         self, db: AsyncSession, actor: Actor, tenant: Tenant, model_id: str, data: ModelEnablement
     ) -> ModelOut:

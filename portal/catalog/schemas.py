@@ -5,6 +5,7 @@ import uuid
 import msgspec
 
 from portal.catalog.services import ModelView, ProviderView
+from portal.inputs import Input
 
 
 class FieldOut(msgspec.Struct):
@@ -45,7 +46,7 @@ class ProviderOut(msgspec.Struct):
         )
 
 
-class CustomProviderCreate(msgspec.Struct, forbid_unknown_fields=True):
+class CustomProviderCreate(Input):
     name: str
     base_url: str
     display_name: str = ""
@@ -53,7 +54,7 @@ class CustomProviderCreate(msgspec.Struct, forbid_unknown_fields=True):
     models: list[str] = msgspec.field(default_factory=list)
 
 
-class ProviderUpdate(msgspec.Struct, forbid_unknown_fields=True):
+class ProviderUpdate(Input):
     api_key: str | None = None
     display_name: str | None = None
     base_url: str | None = None
@@ -72,10 +73,10 @@ class ModelOut(msgspec.Struct):
         return cls(m.id, m.provider_id, m.name, m.display_name, view.enabled)
 
 
-class ModelCreate(msgspec.Struct, forbid_unknown_fields=True):
+class ModelCreate(Input):
     name: str
     display_name: str = ""
 
 
-class ModelEnablement(msgspec.Struct, forbid_unknown_fields=True):
+class ModelEnablement(Input):
     enabled: bool

@@ -24,6 +24,7 @@ from portal.db.models import Tenant
 from portal.errors import InvalidInput
 from portal.tenants.deps import provide_tenant_by_id
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
+from portal.web.openapi import CHANGE, READ
 
 TENANT = {"tenant": Provide(provide_tenant_by_id)}
 
@@ -34,12 +35,12 @@ class SysadminCredentialsApi(Controller):
     guards = [requires_tenant_member]
     dependencies = TENANT
 
-    @get("/")
+    @get("/", responses=READ)
     async def list_credentials(self, db: AsyncSession, vault: Vault, tenant: Tenant) -> CredentialList:
         views = await services.list_credentials(db, vault, tenant)
         return CredentialList([MaskedCredential.of(v) for v in views])
 
-    @put("/{provider:str}", guards=[requires_tenant_admin])
+    @put("/{provider:str}", guards=[requires_tenant_admin], responses=CHANGE)
     async def put_credential(
         self,
         db: AsyncSession,
@@ -53,7 +54,7 @@ class SysadminCredentialsApi(Controller):
         view = await services.save_credential(db, vault, settings, actor, tenant, provider, data.values())
         return MaskedCredential.of(view)
 
-    @delete("/{provider:str}", guards=[requires_tenant_admin])
+    @delete("/{provider:str}", guards=[requires_tenant_admin], responses=CHANGE)
     async def delete_credential(self, db: AsyncSession, actor: Actor, tenant: Tenant, provider: str) -> None:
         credential = await services.find_credential(db, tenant, provider_ref=provider)
         await services.delete_credential(db, actor, tenant, credential)
@@ -65,11 +66,11 @@ class LlmKeysApi(Controller):
     guards = [requires_tenant_member]
     dependencies = TENANT
 
-    @get("/llm-keys")
+    @get("/llm-keys", responses=READ)
     async def list_keys(self, db: AsyncSession, vault: Vault, tenant: Tenant) -> list[LlmKeyOut]:
         return [LlmKeyOut.of(v) for v in await services.list_credentials(db, vault, tenant)]
 
-    @post("/llm-keys", guards=[requires_tenant_admin])
+    @post("/llm-keys", guards=[requires_tenant_admin], responses=CHANGE)
     async def create_key(
         self,
         db: AsyncSession,
@@ -88,12 +89,12 @@ class LlmKeysApi(Controller):
         )
         return LlmKeyOut.of(view)
 
-    @delete("/llm-keys/{key_id:str}", guards=[requires_tenant_admin])
+    @delete("/llm-keys/{key_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
     async def delete_key(self, db: AsyncSession, actor: Actor, tenant: Tenant, key_id: str) -> None:
         credential = await services.find_credential(db, tenant, credential_id=key_id)
         await services.delete_credential(db, actor, tenant, credential)
 
-    @post("/credentials/{provider:str}/test", status_code=200)
+    @post("/credentials/{provider:str}/test", status_code=200, responses=CHANGE)
     async def test_connection(
         self,
         db: AsyncSession,

@@ -7,9 +7,10 @@ from typing import Any
 import msgspec
 
 from portal.credentials.services import CredentialView
+from portal.inputs import Input
 
 
-class CredentialFields(msgspec.Struct, forbid_unknown_fields=True):
+class CredentialFields(Input):
     """A provider's fields; which ones apply depends on the provider (see GET …/providers)."""
 
     api_key: str | None = None

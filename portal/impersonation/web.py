@@ -13,10 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit.actor import Actor
 from portal.errors import Conflict, Forbidden, InvalidInput, NotFound
 from portal.impersonation import services
+from portal.inputs import Input
 from portal.tenants.services import find_tenant
 from portal.web.auth import IMPERSONATION_KEY, AuthState, Impersonation, Principal, principal_of
 from portal.web.forms import FormData, text
 from portal.web.guards import requires_platform_admin, requires_platform_admin_person
+from portal.web.openapi import CHANGE, errors
 from portal.web.sessions import renew_session_id
 from portal.web.state import PortalState
 from portal.web.templating import redirect_after_change, render
@@ -24,7 +26,7 @@ from portal.web.templating import redirect_after_change, render
 START_TEMPLATE = "impersonation/start.html"
 
 
-class ImpersonateIn(msgspec.Struct, forbid_unknown_fields=True):
+class ImpersonateIn(Input):
     tenant_id: str
     reason: str
 
@@ -95,14 +97,19 @@ class ImpersonationApi(Controller):
     path = "/api/v1/admin"
     tags = ["impersonation"]
 
-    @post("/impersonate", guards=[requires_platform_admin], status_code=200)
+    @post("/impersonate", guards=[requires_platform_admin], status_code=200, responses=CHANGE)
     async def impersonate(
         self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, data: ImpersonateIn
     ) -> ImpersonationOut:
         """Act as the admin of one tenant for 60 minutes (session only; `reason` is required)."""
         return _out(await _begin(request, db, actor, data.tenant_id, data.reason))
 
-    @post("/stop-impersonation", guards=[requires_platform_admin_person], status_code=200)
+    @post(
+        "/stop-impersonation",
+        guards=[requires_platform_admin_person],
+        status_code=200,
+        responses=errors(401, 403, 409, 429),
+    )
     async def stop_impersonation(
         self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor
     ) -> ImpersonationOut:

@@ -23,6 +23,7 @@ from portal.members.schemas import (
 from portal.tenants.deps import provide_tenant_by_id
 from portal.tenants.services import find_tenant
 from portal.web.guards import requires_platform_admin, requires_tenant_admin
+from portal.web.openapi import CHANGE, READ
 from portal.web.paging import page_parameter, per_page_parameter
 
 
@@ -32,14 +33,14 @@ class MembersApi(Controller):
     guards = [requires_tenant_admin]
     dependencies = {"tenant": Provide(provide_tenant_by_id)}
 
-    @get("/users")
+    @get("/users", responses=READ)
     async def list_users(self, db: AsyncSession, tenant: Tenant) -> TenantUsers:
         """The tenant's members and its pending (or expired, not yet revoked) invitations."""
         members = await services.list_members(db, tenant.id)
         invitations = await services.list_pending_invitations(db, tenant.id)
         return TenantUsers([MemberOut.of(m) for m in members], [InvitationOut.of(i) for i in invitations])
 
-    @post("/invitations")
+    @post("/invitations", responses=CHANGE)
     async def invite(
         self, db: AsyncSession, settings: Settings, actor: Actor, tenant: Tenant, data: InvitationCreate
     ) -> InvitationOut:
@@ -48,7 +49,7 @@ class MembersApi(Controller):
         issued = await services.invite(db, settings, actor, tenant, email=data.email, role=data.role)
         return InvitationOut.issued(issued)
 
-    @post("/invitations/{invitation_id:str}/resend", status_code=200)
+    @post("/invitations/{invitation_id:str}/resend", status_code=200, responses=CHANGE)
     async def resend(
         self, db: AsyncSession, settings: Settings, actor: Actor, tenant: Tenant, invitation_id: str
     ) -> InvitationOut:
@@ -56,18 +57,18 @@ class MembersApi(Controller):
         issued = await services.resend_invitation(db, settings, actor, tenant, invitation_id)
         return InvitationOut.issued(issued)
 
-    @delete("/invitations/{invitation_id:str}")
+    @delete("/invitations/{invitation_id:str}", responses=CHANGE)
     async def revoke(self, db: AsyncSession, actor: Actor, tenant: Tenant, invitation_id: str) -> None:
         await services.revoke_invitation(db, actor, tenant, invitation_id)
 
-    @patch("/users/{user_id:str}")
+    @patch("/users/{user_id:str}", responses=CHANGE)
     async def change_role(
         self, db: AsyncSession, actor: Actor, tenant: Tenant, user_id: str, data: MemberUpdate
     ) -> MemberOut:
         """Change a member's role; 409 for the tenant's last admin."""
         return MemberOut.of(await services.change_role(db, actor, tenant, user_id, data.role))
 
-    @delete("/users/{user_id:str}")
+    @delete("/users/{user_id:str}", responses=CHANGE)
     async def remove(self, db: AsyncSession, actor: Actor, tenant: Tenant, user_id: str) -> None:
         """Remove a member from this tenant; 409 for the tenant's last admin."""
         await services.remove_member(db, actor, tenant, user_id)
@@ -78,7 +79,7 @@ class AdminUsersApi(Controller):
     tags = ["users"]
     guards = [requires_platform_admin]
 
-    @get("/")
+    @get("/", responses=READ)
     async def list_users(
         self,
         db: AsyncSession,

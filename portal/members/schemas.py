@@ -6,15 +6,16 @@ from datetime import datetime
 import msgspec
 
 from portal.db.models import Invitation, Membership
+from portal.inputs import Input
 from portal.members.services import IssuedInvitation, UserRow, invitation_status
 
 
-class InvitationCreate(msgspec.Struct, forbid_unknown_fields=True):
+class InvitationCreate(Input):
     email: str
     role: str = "member"
 
 
-class MemberUpdate(msgspec.Struct, forbid_unknown_fields=True):
+class MemberUpdate(Input):
     role: str
 
 

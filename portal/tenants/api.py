@@ -13,6 +13,7 @@ from portal.tenants import services
 from portal.tenants.deps import provide_tenant_by_id
 from portal.tenants.schemas import TenantCreate, TenantList, TenantOut, TenantUpdate
 from portal.web.guards import requires_platform_admin
+from portal.web.openapi import CHANGE, READ, errors
 from portal.web.paging import page_parameter, per_page_parameter
 
 
@@ -21,7 +22,7 @@ class TenantsApi(Controller):
     tags = ["tenants"]
     guards = [requires_platform_admin]
 
-    @get("/")
+    @get("/", responses=errors(400, 401, 403, 429))
     async def list_tenants(
         self,
         db: AsyncSession,
@@ -33,7 +34,7 @@ class TenantsApi(Controller):
         result = await services.list_tenants(db, q=q, status=status, page=page, per_page=per_page)
         return TenantList([TenantOut.of(t) for t in result.items], result.total, result.page, result.per_page)
 
-    @post("/")
+    @post("/", responses=errors(400, 401, 403, 409, 429))
     async def create_tenant(
         self, db: AsyncSession, vault: Vault, actor: Actor, data: TenantCreate
     ) -> TenantOut:
@@ -42,11 +43,11 @@ class TenantsApi(Controller):
         )
         return TenantOut.of(tenant)
 
-    @get("/{tenant_id:str}", dependencies={"tenant": Provide(provide_tenant_by_id)})
+    @get("/{tenant_id:str}", dependencies={"tenant": Provide(provide_tenant_by_id)}, responses=READ)
     async def get_tenant(self, tenant: Tenant) -> TenantOut:
         return TenantOut.of(tenant)
 
-    @put("/{tenant_id:str}")
+    @put("/{tenant_id:str}", responses=CHANGE)
     async def update_tenant(
         self, db: AsyncSession, actor: Actor, tenant_id: str, data: TenantUpdate
     ) -> TenantOut:
@@ -55,6 +56,6 @@ class TenantsApi(Controller):
         )
         return TenantOut.of(tenant)
 
-    @delete("/{tenant_id:str}")
+    @delete("/{tenant_id:str}", responses=CHANGE)
     async def delete_tenant(self, db: AsyncSession, actor: Actor, tenant_id: str) -> None:
         await services.delete_tenant(db, actor, tenant_id)

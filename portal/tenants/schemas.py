@@ -6,15 +6,16 @@ from datetime import datetime
 import msgspec
 
 from portal.db.models import Tenant
+from portal.inputs import Input
 
 
-class TenantCreate(msgspec.Struct, forbid_unknown_fields=True):
+class TenantCreate(Input):
     name: str
     slug: str
     status: str = "active"
 
 
-class TenantUpdate(msgspec.Struct, forbid_unknown_fields=True):
+class TenantUpdate(Input):
     name: str | None = None
     slug: str | None = None
     status: str | None = None

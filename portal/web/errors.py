@@ -28,11 +28,19 @@ def _wants_json(request: Request[Any, Any, Any]) -> bool:
 _FIELD_IN_MESSAGE = re.compile(r"(?:missing required|unknown) field `([^`]{1,100})`")
 
 
-def _error_key(item: dict[str, Any]) -> str:
+# A body's own check (portal.inputs.Input) names the field first: "metadata.env: problem".
+_FIELD_FIRST = re.compile(r"^([A-Za-z_][\w.\[\]]{0,100}): (.+)$", re.S)
+
+
+def _error_entry(item: dict[str, Any]) -> tuple[str, str]:
     key = str(item.get("key") or "body")
-    if key in {"data", "body"} and (match := _FIELD_IN_MESSAGE.search(str(item.get("message")))):
-        return match.group(1)
-    return key
+    message = str(item.get("message"))
+    if key in {"data", "body"}:
+        if match := _FIELD_IN_MESSAGE.search(message):
+            return match.group(1), message
+        if match := _FIELD_FIRST.match(message):
+            return match.group(1), match.group(2)
+    return key, message
 
 
 def _error_page(request: Request[Any, Any, Any], status: int, message: str) -> Response[str]:
@@ -53,7 +61,7 @@ def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> 
 def _validation_errors(exc: HTTPException) -> dict[str, str]:
     if not isinstance(exc, ValidationException) or not isinstance(exc.extra, list):
         return {}
-    return {_error_key(item): str(item.get("message")) for item in exc.extra if isinstance(item, dict)}
+    return dict(_error_entry(item) for item in exc.extra if isinstance(item, dict))
 
 
 def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

@@ -1,50 +1,69 @@
-"""Swagger UI at /schema, from the copy vendored under static/ (npm swagger-ui-dist), started by a
-static script: no CDN, no inline script or style, so the Content-Security-Policy holds there too."""
+"""The JSON API's refusals in the OpenAPI document: one body shape each, one description per status.
+
+Every operation names the 4xx answers it can give (`responses=...` on its handler), so clients and
+the schemathesis run in the test suite know what to expect. The bodies are what portal.web.errors
+and portal.apikeys.service_api send.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import msgspec
+from litestar.openapi.datastructures import ResponseSpec
 
-from litestar import Request
-from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.utils.empty import value_or_default
-from litestar.utils.scope.state import ScopeState
-from markupsafe import escape
-
-SWAGGER_UI_VERSION = "5.35.0"
-ASSETS = f"/static/vendor/swagger-ui-{SWAGGER_UI_VERSION}"
+from portal.apikeys.refusals import REFUSALS
 
 
-class VendoredSwaggerUI(SwaggerRenderPlugin):
-    def __init__(self) -> None:
-        super().__init__(
-            js_url=f"{ASSETS}/swagger-ui-bundle.js",
-            css_url=f"{ASSETS}/swagger-ui.css",
-            standalone_preset_js_url="",
-            favicon="",
-            style="",
-        )
+class ErrorBody(msgspec.Struct):
+    """A refusal of the portal's API: `detail` says what is wrong and how to fix it."""
 
-    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        token = value_or_default(ScopeState.from_scope(request.scope).csrf_token, "")
-        schema_path = request.app.openapi_config.path if request.app.openapi_config else "/schema"
-        return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>{escape(openapi_schema["info"]["title"])}</title>
-  <meta name="openapi-url" content="{escape(schema_path)}/openapi.json">
-  <meta name="csrf-token" content="{escape(token)}">
-  <link rel="stylesheet" href="{self.css_url}">
-  <script src="{self.js_url}" defer></script>
-  <script src="/static/swagger-init.js" defer></script>
-</head>
-<body><div id="swagger-ui"></div></body>
-</html>""".encode()
+    status_code: int
+    detail: str
+    # Only for 400: each field named, with its problem and the fix.
+    errors: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
 
-    @staticmethod
-    def render_oauth2_redirect() -> bytes:
-        return f"""<!DOCTYPE html>
-<html lang="en"><head><title>Swagger UI: OAuth2 redirect</title></head>
-<body><script src="{ASSETS}/oauth2-redirect.js"></script></body></html>""".encode()
+
+class RefusalBody(msgspec.Struct):
+    """A refusal of the service API (resolve, usage): `code` is stable, `detail` is for people."""
+
+    status_code: int
+    code: str
+    detail: str
+
+
+_PORTAL_REASONS = {
+    400: "Invalid input: `errors` names each field, its problem and the fix",
+    401: "No credentials, or they are not valid: send the platform key in X-API-Key, or sign in",
+    403: "The caller may not do this: not a platform admin, a tenant member asking for a change, "
+    "an issued API key outside the service API, or a session change without the x-csrftoken header",
+    404: "No such tenant visible to the caller, or no such item in it",
+    409: "The change conflicts with the current state (a name or slug taken, a revoked key, "
+    "the tenant's last admin, an invitation already used)",
+    429: "Too many failed attempts (unknown keys) from this address: retry after Retry-After seconds",
+}
+
+
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """The portal API's refusals with these status codes."""
+    return {
+        status: ResponseSpec(data_container=ErrorBody, description=_PORTAL_REASONS[status])
+        for status in statuses
+    }
+
+
+def service_errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """The service API's refusals with these status codes; each description lists the codes."""
+    return {
+        status: ResponseSpec(data_container=RefusalBody, description=_codes(status)) for status in statuses
+    }
+
+
+def _codes(status: int) -> str:
+    codes = [
+        f"`{code}`: {meaning}" for code, (code_status, meaning) in REFUSALS.items() if code_status == status
+    ]
+    return "; ".join(codes) or "Refused"
+
+
+# The two sets most operations answer: reading something that may not exist, and changing it.
+READ = errors(400, 401, 403, 404, 429)
+CHANGE = errors(400, 401, 403, 404, 409, 429)

@@ -1,12 +1,22 @@
 from __future__ import annotations
 
+import base64
 import uuid
 
 import pytest
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from portal.crypto.keyring import KeyUnavailable, MasterKeyring, key_id, new_data_key
-from portal.crypto.sealing import SealedPlace, Undecryptable, masked_hint, open_sealed, seal
+from portal.crypto.sealing import (
+    NONCE_BYTES,
+    SealedPlace,
+    Undecryptable,
+    masked_hint,
+    open_sealed,
+    open_sealed_with,
+    seal,
+)
 from portal.crypto.vault import Vault
 
 SECRET = "sk-live-abcdefghijklmnop1234"
@@ -47,13 +57,81 @@ def test_associated_data_binds_value_to_its_place(moved):
         open_sealed(key, sealed, place(**moved))
 
 
-def test_tampered_ciphertext_is_refused():
+INTEGRITY = "integrity check failed"
+TAG_BYTES = 16
+
+
+def _raw(sealed: str) -> bytes:
+    return base64.urlsafe_b64decode(sealed.removeprefix("v1:"))
+
+
+def _stored(raw: bytes) -> str:
+    return "v1:" + base64.urlsafe_b64encode(raw).decode()
+
+
+def _flip(raw: bytes, index: int) -> bytes:
+    flipped = bytearray(raw)
+    flipped[index] ^= 0x01
+    return bytes(flipped)
+
+
+# Stored layout: nonce (12 bytes) || ciphertext (as long as the secret) || tag (16 bytes).
+@pytest.mark.parametrize(
+    "index",
+    [
+        0,
+        NONCE_BYTES - 1,
+        NONCE_BYTES,
+        NONCE_BYTES + len(SECRET) // 2,
+        NONCE_BYTES + len(SECRET) - 1,
+        -TAG_BYTES,
+        -1,
+    ],
+    ids=[
+        "nonce-first",
+        "nonce-last",
+        "ciphertext-first",
+        "ciphertext-middle",
+        "ciphertext-last",
+        "tag-first",
+        "tag-last",
+    ],
+)
+def test_every_flipped_byte_is_refused(index):
+    key = new_data_key()
+    raw = _raw(seal(key, SECRET, place()))
+    assert len(raw) == NONCE_BYTES + len(SECRET) + TAG_BYTES
+    with pytest.raises(Undecryptable, match=INTEGRITY):
+        open_sealed(key, _stored(_flip(raw, index)), place())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [lambda raw: raw[:-1], lambda raw: raw + b"\x00", lambda raw: raw[:NONCE_BYTES] + raw[NONCE_BYTES + 1 :]],
+    ids=["tag-truncated", "byte-appended", "ciphertext-byte-removed"],
+)
+def test_a_shortened_or_lengthened_value_is_refused(change):
+    key = new_data_key()
+    raw = _raw(seal(key, SECRET, place()))
+    with pytest.raises(Undecryptable, match=INTEGRITY):
+        open_sealed(key, _stored(change(raw)), place())
+
+
+@pytest.mark.parametrize("prefix", ["v2:", "V1:", "v0:", "v1;", ""])
+def test_a_changed_version_prefix_is_refused(prefix):
     key = new_data_key()
     sealed = seal(key, SECRET, place())
-    body = sealed[3:]
-    flipped = body[:10] + ("A" if body[10] != "A" else "B") + body[11:]
-    with pytest.raises(Undecryptable):
-        open_sealed(key, "v1:" + flipped, place())
+    with pytest.raises(Undecryptable, match="unknown sealing format"):
+        open_sealed(key, prefix + sealed.removeprefix("v1:"), place())
+
+
+def test_associated_data_of_another_version_is_refused():
+    """The version is inside the associated data too: relabelling a value's scheme cannot open it."""
+    key = new_data_key()
+    sealed = seal(key, SECRET, place())
+    other = place().associated_data().replace(b"v1|", b"v2|", 1)
+    with pytest.raises(Undecryptable, match=INTEGRITY):
+        open_sealed_with(AESGCM(key), sealed, place(), associated_data=other)
 
 
 def test_wrong_data_key_is_refused():

@@ -16,6 +16,7 @@ from portal.identity.federation import services
 from portal.identity.federation.schemas import DiscoveryOut, DiscoveryTestIn, FederationIn, FederationOut
 from portal.tenants.deps import provide_tenant_by_id
 from portal.web.guards import requires_tenant_admin
+from portal.web.openapi import CHANGE, READ
 
 
 class FederationApi(Controller):
@@ -24,7 +25,7 @@ class FederationApi(Controller):
     guards = [requires_tenant_admin]
     dependencies = {"tenant": Provide(provide_tenant_by_id)}
 
-    @get("/", summary="The tenant's identity provider settings (client secret masked)")
+    @get("/", summary="The tenant's identity provider settings (client secret masked)", responses=READ)
     async def get_federation(
         self, db: AsyncSession, vault: Vault, settings: Settings, tenant: Tenant
     ) -> FederationOut:
@@ -33,7 +34,7 @@ class FederationApi(Controller):
             raise NotFound("This tenant has no identity provider settings")
         return FederationOut.of(view)
 
-    @put("/", summary="Create or replace the tenant's identity provider settings")
+    @put("/", summary="Create or replace the tenant's identity provider settings", responses=CHANGE)
     async def put_federation(
         self,
         db: AsyncSession,
@@ -46,11 +47,20 @@ class FederationApi(Controller):
         view = await services.save_federation(db, vault, settings, actor, tenant, data.to_input())
         return FederationOut.of(view)
 
-    @delete("/", summary="Remove the tenant's identity provider settings (single sign-on stops)")
+    @delete(
+        "/",
+        summary="Remove the tenant's identity provider settings (single sign-on stops)",
+        responses=CHANGE,
+    )
     async def delete_federation(self, db: AsyncSession, actor: Actor, tenant: Tenant) -> None:
         await services.delete_federation(db, actor, tenant)
 
-    @post("/test", status_code=200, summary="Fetch the provider's discovery document and report")
+    @post(
+        "/test",
+        status_code=200,
+        summary="Fetch the provider's discovery document and report",
+        responses=CHANGE,
+    )
     async def test_discovery(
         self,
         db: AsyncSession,

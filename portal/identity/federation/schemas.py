@@ -9,9 +9,10 @@ from typing import Annotated
 import msgspec
 
 from portal.identity.federation.services import DiscoveryReport, FederationInput, FederationView
+from portal.inputs import Input
 
 
-class RoleMapping(msgspec.Struct, forbid_unknown_fields=True):
+class RoleMapping(Input):
     """Who becomes a tenant admin when they join: someone whose `claim` carries one of `admin_values`."""
 
     claim: Annotated[str, msgspec.Meta(description="ID token or userinfo claim, e.g. groups")]
@@ -20,7 +21,7 @@ class RoleMapping(msgspec.Struct, forbid_unknown_fields=True):
     ]
 
 
-class FederationIn(msgspec.Struct, forbid_unknown_fields=True):
+class FederationIn(Input):
     """A tenant's OpenID Connect provider. PUT replaces the settings; leave out client_secret to keep
     the stored one."""
 
@@ -117,7 +118,7 @@ class FederationOut(msgspec.Struct):
         )
 
 
-class DiscoveryTestIn(msgspec.Struct, forbid_unknown_fields=True):
+class DiscoveryTestIn(Input):
     """Optional: an issuer to try before saving it; without one the stored issuer is tested."""
 
     issuer: str | None = None

@@ -30,7 +30,6 @@ from portal.catalog.services import sync_builtin_catalog
 from portal.config import REPO_ROOT, Settings, load_settings
 from portal.credentials.api import LlmKeysApi, SysadminCredentialsApi
 from portal.credentials.pages import CredentialPages
-from portal.crypto.keyring import MasterKeyring
 from portal.crypto.vault import Vault
 from portal.db.engine import create_engine, create_session_factory
 from portal.identity.federation.api import FederationApi
@@ -82,7 +81,7 @@ def create_app(
     engine = create_engine(settings)
     portal_state = PortalState(
         settings=settings,
-        vault=Vault(MasterKeyring(settings.encryption_key, settings.encryption_key_previous)),
+        vault=Vault.of_keys(settings.encryption_key, settings.encryption_key_previous),
         engine=engine,
         sessions=create_session_factory(engine),
         # Every call to a URL a tenant chose goes through this client, and so through the egress policy.

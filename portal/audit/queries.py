@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.db.models import AuditEvent, Tenant
-from portal.db.paging import Page, clamp_paging
+from portal.db.paging import Page, clamp_paging, contains_any, starts_with
 
 CSV_COLUMNS = [
     "id",
@@ -94,28 +94,16 @@ def make_filter(
     )
 
 
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _query(f: AuditFilter) -> Select[tuple[AuditEvent]]:
     query = select(AuditEvent)
     if f.tenant_id is not None:
         query = query.where(AuditEvent.tenant_id == f.tenant_id)
     if f.action:  # a prefix: "invitation." finds every invitation event
-        query = query.where(AuditEvent.action.like(_escape_like(f.action.lower()) + "%", escape="\\"))
+        query = query.where(starts_with(AuditEvent.action, f.action))
     if f.actor:
-        like = "%" + _escape_like(f.actor.lower()) + "%"
-        query = query.where(
-            or_(
-                func.lower(AuditEvent.actor).like(like, escape="\\"),
-                func.lower(AuditEvent.impersonator).like(like, escape="\\"),
-            )
-        )
+        query = query.where(contains_any(f.actor, AuditEvent.actor, AuditEvent.impersonator))
     if f.target:
-        query = query.where(
-            func.lower(AuditEvent.target).like("%" + _escape_like(f.target.lower()) + "%", escape="\\")
-        )
+        query = query.where(contains_any(f.target, AuditEvent.target))
     if f.since:
         query = query.where(AuditEvent.at >= f.since)
     if f.until:

@@ -20,7 +20,7 @@ from portal.errors import InvalidInput
 from portal.tenants.deps import provide_tenant_by_slug
 from portal.web.forms import FormData, text
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
-from portal.web.templating import redirect_after_change, render
+from portal.web.templating import htmx_of, redirect_after_change, render
 
 TEMPLATE = "credentials/index.html"
 
@@ -126,7 +126,7 @@ class CredentialPages(Controller):
         provider: str,
     ) -> Response[Any]:
         result = await test_credential(db, vault, settings, http, actor, tenant, provider)
-        if request.headers.get("hx-request") == "true":
+        if htmx_of(request):
             return render(request, TEMPLATE, {"test": result, "provider_name": provider}, block="test_result")
         message = (
             f"Connection to {provider} works."

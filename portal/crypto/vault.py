@@ -15,6 +15,11 @@ class Vault:
     def __init__(self, keyring: MasterKeyring) -> None:
         self.keyring = keyring
 
+    @classmethod
+    def of_keys(cls, primary: str, previous: tuple[str, ...] | list[str] = ()) -> Vault:
+        """The vault over ENCRYPTION_KEY (wraps) and ENCRYPTION_KEY_PREVIOUS (still unwrap)."""
+        return cls(MasterKeyring(primary, previous))
+
     def new_wrapped_data_key(self) -> tuple[str, str]:
         """A fresh tenant data key, wrapped; and the id of the master key that wrapped it."""
         return self.keyring.wrap(new_data_key()), self.keyring.primary_id

@@ -13,7 +13,6 @@ from portal.audit.actor import Actor
 from portal.catalog.services import sync_builtin_catalog
 from portal.config import Settings
 from portal.credentials.services import create_custom_provider_with_key, save_credential
-from portal.crypto.keyring import MasterKeyring
 from portal.crypto.vault import Vault
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.models import Tenant, User
@@ -59,7 +58,7 @@ def load_or_create_demo_env(var_dir: Path) -> dict[str, str]:
 async def seed_demo(settings: Settings, admin_password: str, stub_url: str) -> None:
     engine = create_engine(settings)
     sessions = create_session_factory(engine)
-    vault = Vault(MasterKeyring(settings.encryption_key, settings.encryption_key_previous))
+    vault = Vault.of_keys(settings.encryption_key, settings.encryption_key_previous)
     actor = Actor.system("demo-seed")
     try:
         async with sessions() as db:

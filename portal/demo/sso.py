@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from portal.audit.actor import Actor
 from portal.config import Settings
-from portal.crypto.keyring import MasterKeyring
 from portal.crypto.vault import Vault
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.models import Identity, Membership, Tenant, User
@@ -89,7 +88,7 @@ def start_identity_provider(settings: Settings, host: str, port: int) -> DemoIde
 async def seed_sso(settings: Settings, issuer: str) -> None:
     """The demo tenants' identity providers, people, identities and memberships; safe to run again."""
     engine = create_engine(settings)
-    vault = Vault(MasterKeyring(settings.encryption_key, settings.encryption_key_previous))
+    vault = Vault.of_keys(settings.encryption_key, settings.encryption_key_previous)
     actor = Actor.system("demo-seed")
     try:
         async with create_session_factory(engine)() as db:

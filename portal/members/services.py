@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +20,7 @@ from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.base import utcnow
 from portal.db.models import Invitation, Membership, Role, Tenant, User
-from portal.db.paging import Page, clamp_paging
+from portal.db.paging import Page, contains_any, paginate
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.members import mail
 from portal.members.tokens import hash_token, new_token
@@ -475,7 +475,6 @@ async def list_users(
     or platform_admin) and a search on e-mail and name."""
     if role and role not in USER_ROLE_FILTERS:
         raise InvalidInput({"role": "choose admin, member or platform_admin"})
-    page, per_page = clamp_paging(page, per_page)
     query = select(User)
     membership = select(Membership.user_id).where(Membership.user_id == User.id)
     if tenant is not None:
@@ -487,10 +486,9 @@ async def list_users(
     if role == "platform_admin":
         query = query.where(User.is_platform_admin.is_(True))
     if q.strip():
-        like = f"%{q.strip().lower()}%"
-        query = query.where(or_(func.lower(User.email).like(like), func.lower(User.name).like(like)))
-    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    users = list(await db.scalars(query.order_by(User.email).offset((page - 1) * per_page).limit(per_page)))
+        query = query.where(contains_any(q, User.email, User.name))
+    found = await paginate(db, query, page=page, per_page=per_page, order_by=(User.email,))
+    users = found.items
     by_user: dict[uuid.UUID, list[Membership]] = {u.id: [] for u in users}
     if users:
         rows = await db.scalars(
@@ -501,4 +499,4 @@ async def list_users(
         )
         for m in rows.unique():
             by_user[m.user_id].append(m)
-    return Page([UserRow(u, by_user[u.id]) for u in users], total, page, per_page)
+    return Page([UserRow(u, by_user[u.id]) for u in users], found.total, found.page, found.per_page)

@@ -6,7 +6,7 @@ import logging
 import re
 import uuid
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +16,7 @@ from portal.crypto.vault import Vault
 from portal.db.engine import shred_wal
 from portal.db.models import Model, Provider, Tenant, TenantModel
 from portal.db.models.tenants import SLUG_PATTERN, TenantStatus
-from portal.db.paging import Page, clamp_paging
+from portal.db.paging import Page, contains_any, paginate
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.tenants.refs import UUID_SLUG_PROBLEM, as_tenant_id, looks_like_uuid
 
@@ -74,18 +74,12 @@ async def resolve_tenant_id(db: AsyncSession, ref: str) -> uuid.UUID | None:
 async def list_tenants(
     db: AsyncSession, *, q: str = "", status: str | None = None, page: int = 1, per_page: int = 25
 ) -> Page[Tenant]:
-    page, per_page = clamp_paging(page, per_page)
     query = select(Tenant)
     if q.strip():
-        like = f"%{q.strip().lower()}%"
-        query = query.where(or_(Tenant.slug.like(like), func.lower(Tenant.name).like(like)))
+        query = query.where(contains_any(q, Tenant.slug, Tenant.name))
     if status:
         query = query.where(Tenant.status == status)
-    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await db.scalars(
-        query.order_by(Tenant.name, Tenant.slug).offset((page - 1) * per_page).limit(per_page)
-    )
-    return Page(list(rows), total, page, per_page)
+    return await paginate(db, query, page=page, per_page=per_page, order_by=(Tenant.name, Tenant.slug))
 
 
 async def create_tenant(

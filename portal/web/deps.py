@@ -9,12 +9,14 @@ import httpx
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import Provide
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.crypto.vault import Vault
 from portal.db.engine import mark_read_only
+from portal.errors import Conflict
 from portal.web.auth import actor_for
 from portal.web.state import PortalState
 
@@ -22,11 +24,24 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def provide_db(state: State, request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSession, None]:
+    """The request's unit of work: committed when the handler returns, rolled back when it raises.
+    Two requests changing the same thing at once: the loser's unique-constraint clash is a 409."""
     portal: PortalState = state.portal
     async with portal.sessions() as session:
         if request.method in SAFE_METHODS and portal.settings.is_sqlite:
             await mark_read_only(session)
-        yield session
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        try:
+            await session.commit()
+        except IntegrityError as exc:
+            await session.rollback()
+            raise Conflict(
+                "This was changed at the same moment by another request; reload and try again"
+            ) from exc
 
 
 def provide_settings(state: State) -> Settings:

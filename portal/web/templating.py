@@ -11,7 +11,7 @@ from litestar import Request, Response
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.enums import MediaType
 from litestar.plugins.flash import flash
-from litestar.plugins.htmx import ClientRedirect
+from litestar.plugins.htmx import ClientRedirect, HTMXDetails
 from litestar.response import Redirect
 from litestar.template import TemplateConfig
 from litestar.utils.empty import value_or_default
@@ -32,7 +32,6 @@ def _format_time(value: datetime | None) -> str:
 def _configure(engine: JinjaTemplateEngine) -> None:
     env = engine.engine
     env.filters["when"] = _format_time
-    env.globals["is_htmx"] = False
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
@@ -43,10 +42,20 @@ def _env(request: Request[Any, Any, Any]) -> Environment:
     return request.app.template_engine.engine  # type: ignore[union-attr,no-any-return]
 
 
+def htmx_of(request: Request[Any, Any, Any]) -> HTMXDetails | None:
+    """The htmx details of an htmx request (HTMXPlugin's request class), None for a plain one."""
+    details = getattr(request, "htmx", None)
+    return details if details else None
+
+
 def htmx_target(request: Request[Any, Any, Any]) -> str | None:
-    if request.headers.get("hx-request") != "true":
-        return None
-    return request.headers.get("hx-target")
+    details = htmx_of(request)
+    return details.target if details else None
+
+
+def tenant_page(tenant: Any, tab: str, **context: Any) -> dict[str, Any]:
+    """The context of a tenant's page: the tenant (its header and tabs) and the tab to mark."""
+    return {"tenant": tenant, "tab": tab, **context}
 
 
 def render(
@@ -73,7 +82,7 @@ def render(
         "csrf_input": Markup(hidden),  # noqa: S704 (its one value is escaped)
         **context,
     }
-    target = (block or htmx_target(request)) if request.headers.get("hx-request") == "true" else None
+    target = (block or htmx_target(request)) if htmx_of(request) else None
     if target and target in env.get_template(template).blocks:
         html = render_block(env, template, target, ctx)
         html += env.get_template("_flashes.html").render({**ctx, "oob": True})
@@ -87,6 +96,6 @@ def redirect_after_change(
 ) -> Response[Any]:
     """Post/redirect/get with a flash message; htmx follows with a client-side redirect."""
     flash(request, message, category)
-    if request.headers.get("hx-request") == "true":
+    if htmx_of(request):
         return ClientRedirect(redirect_to=url)
     return Redirect(path=url, status_code=303)

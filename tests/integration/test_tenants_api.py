@@ -241,3 +241,14 @@ async def test_concurrent_renames_to_one_slug_give_one_200(api):
     assert statuses == [200] + [409] * 5, [(r.status_code, r.text[:200]) for r in responses]
     listed = await api.get(TENANTS, params={"q": slug})
     assert listed.json()["total"] == 1
+
+
+async def test_search_matches_percent_and_underscore_literally(api):
+    marker = uuid.uuid4().hex[:6]
+    plain = await new_tenant(api, name=f"Plain {marker}")
+    percent = await new_tenant(api, name=f"Fifty% {marker}")
+    found = (await api.get(TENANTS, params={"q": "%", "per_page": 200})).json()
+    names = {t["name"] for t in found["tenants"]}
+    assert percent["name"] in names and plain["name"] not in names
+    underscore = (await api.get(TENANTS, params={"q": "_", "per_page": 200})).json()
+    assert plain["name"] not in {t["name"] for t in underscore["tenants"]}

@@ -25,7 +25,6 @@ def import_tenants(path: Path | None) -> None:
     """
     from portal.audit.actor import Actor
     from portal.cli import _settings
-    from portal.crypto.keyring import MasterKeyring
     from portal.crypto.vault import Vault
     from portal.db.engine import create_engine, create_session_factory
     from portal.identity.federation.tenant_configs import TenantConfigError, parse_tenant_configs
@@ -42,7 +41,7 @@ def import_tenants(path: Path | None) -> None:
 
     async def run() -> ImportReport:
         engine = create_engine(settings)
-        vault = Vault(MasterKeyring(settings.encryption_key, settings.encryption_key_previous))
+        vault = Vault.of_keys(settings.encryption_key, settings.encryption_key_previous)
         try:
             async with create_session_factory(engine)() as db:
                 return await import_tenant_configs(db, vault, settings, Actor.system("cli"), configs)

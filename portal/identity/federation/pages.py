@@ -20,7 +20,7 @@ from portal.identity.oidc.flow import SIGNED_OUT_PATH
 from portal.tenants.deps import provide_tenant_by_slug
 from portal.web.forms import FormData, text
 from portal.web.guards import requires_tenant_admin
-from portal.web.templating import redirect_after_change, render
+from portal.web.templating import htmx_of, redirect_after_change, render
 
 TEMPLATE = "federation/sso.html"
 FORM_FIELDS = (
@@ -170,7 +170,7 @@ class FederationPages(Controller):
             report = await services.test_discovery(db, settings, http, actor, tenant, issuer=issuer)
         except InvalidInput as exc:
             report = services.DiscoveryReport(False, issuer or "", exc.errors.get("issuer", exc.message))
-        if request.headers.get("hx-request") == "true":
+        if htmx_of(request):
             return render(
                 request, TEMPLATE, {"tenant": tenant, "discovery": report}, block="discovery_result"
             )

@@ -20,7 +20,14 @@ from portal.errors import InvalidInput
 from portal.tenants.deps import provide_tenant_by_slug
 from portal.web.forms import FormData, text
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
-from portal.web.templating import htmx_of, redirect_after_change, render
+from portal.web.templating import (
+    Confirmation,
+    confirm_page,
+    htmx_of,
+    redirect_after_change,
+    render,
+    tenant_page,
+)
 
 TEMPLATE = "credentials/index.html"
 
@@ -148,11 +155,17 @@ class CredentialPages(Controller):
     ) -> Response[Any]:
         credential = await services.find_credential(db, tenant, provider_ref=provider)
         view = services.view_of(vault, tenant, credential)
-        return render(
-            request,
-            "credentials/delete.html",
-            {"tenant": tenant, "tab": "credentials", "credential": view},
+        base = f"/t/{tenant.slug}/credentials"
+        confirm = Confirmation(
+            title="Delete credential",
+            question=f"Delete the {view.provider_display_name} credential?",
+            detail=f"Label “{view.label}”, key {view.masked_key}. Services of {tenant.name} will use the "
+            "shared key for this provider, if one is configured, or none.",
+            action=f"{base}/{view.provider}/delete",
+            button="Delete credential",
+            cancel=base,
         )
+        return confirm_page(request, confirm, **tenant_page(tenant, "credentials"))
 
     @post("/{provider:str}/delete", guards=[requires_tenant_admin])
     async def delete(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -89,6 +90,24 @@ def render(
     else:
         html = env.get_template(template).render(ctx)
     return Response(html, media_type=MediaType.HTML, status_code=status_code)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What a confirmation page says: the question, what will happen, the action and the way back."""
+
+    title: str
+    question: str
+    detail: str
+    action: str
+    button: str
+    cancel: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def confirm_page(request: Request[Any, Any, Any], confirm: Confirmation, **context: Any) -> Response[str]:
+    """The confirmation page (templates/confirm.html) asked before anything destructive."""
+    return render(request, "confirm.html", {"confirm": confirm, **context})
 
 
 def redirect_after_change(

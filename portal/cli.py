@@ -33,9 +33,9 @@ def main() -> None:
 @main.command("generate-encryption-key")
 def generate_encryption_key() -> None:
     """Print a new Fernet key for ENCRYPTION_KEY."""
-    from cryptography.fernet import Fernet
+    from portal.crypto.keyring import new_master_key
 
-    click.echo(Fernet.generate_key().decode())
+    click.echo(new_master_key())
 
 
 @main.group()

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet
-
+from portal.crypto.keyring import is_master_key
 from portal.identity.federation.tenant_configs import (
     TenantConfig,
     TenantConfigError,
@@ -97,14 +96,6 @@ def _parse_bool(name: str, raw: str | None, default: bool, problems: list[str]) 
     return default
 
 
-def _valid_fernet_key(value: str) -> bool:
-    try:
-        Fernet(value.encode())
-    except (ValueError, TypeError):
-        return False
-    return True
-
-
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and check every setting; raise ConfigError naming each problem and its fix."""
     env = dict(os.environ if environ is None else environ)
@@ -124,12 +115,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     encryption_key = (env.get("ENCRYPTION_KEY") or "").strip()
     if not encryption_key:
         problems.append(f"ENCRYPTION_KEY: not set; {KEYGEN_HINT}")
-    elif not _valid_fernet_key(encryption_key):
+    elif not is_master_key(encryption_key):
         problems.append(f"ENCRYPTION_KEY: not a valid Fernet key; {KEYGEN_HINT}")
 
     previous = tuple(k.strip() for k in (env.get("ENCRYPTION_KEY_PREVIOUS") or "").split(",") if k.strip())
     for position, key in enumerate(previous, start=1):
-        if not _valid_fernet_key(key):
+        if not is_master_key(key):
             problems.append(f"ENCRYPTION_KEY_PREVIOUS: key #{position} is not a valid Fernet key")
 
     session_secret = (env.get("SESSION_SECRET") or "").strip()

@@ -23,6 +23,20 @@ def key_id(fernet_key: str) -> str:
     return hashlib.sha256(b"portal-master-key-id:" + fernet_key.encode()).hexdigest()[:16]
 
 
+def new_master_key() -> str:
+    """A new Fernet key for ENCRYPTION_KEY."""
+    return Fernet.generate_key().decode()
+
+
+def is_master_key(value: str) -> bool:
+    """Whether the text is a usable Fernet key (32 url-safe base64 bytes)."""
+    try:
+        Fernet(value.encode())
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def new_data_key() -> bytes:
     return os.urandom(DATA_KEY_BYTES)
 

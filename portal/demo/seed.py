@@ -6,13 +6,13 @@ import os
 import secrets
 from pathlib import Path
 
-from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from portal.audit.actor import Actor
 from portal.catalog.services import sync_builtin_catalog
 from portal.config import Settings
 from portal.credentials.services import create_custom_provider_with_key, save_credential
+from portal.crypto.keyring import new_master_key
 from portal.crypto.vault import Vault
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.models import Tenant, User
@@ -34,7 +34,7 @@ def load_or_create_demo_env(var_dir: Path) -> dict[str, str]:
                 key, value = line.split("=", 1)
                 values[key] = value
     defaults = {
-        "ENCRYPTION_KEY": lambda: Fernet.generate_key().decode(),
+        "ENCRYPTION_KEY": new_master_key,
         "SESSION_SECRET": lambda: secrets.token_urlsafe(48),
         "API_KEY_SECRET": lambda: secrets.token_urlsafe(48),
         "SUPER_API_KEY": lambda: "demo_" + secrets.token_urlsafe(24),

@@ -97,7 +97,7 @@ def audit_key_of(session: AsyncSession) -> AuditKey:
     key = session.get_bind().get_execution_options().get(AUDIT_KEY_OPTION)
     if key is None:
         raise RuntimeError("the session's engine has no audit key: make it with db.engine.create_engine")
-    return key  # type: ignore[no-any-return]
+    return key
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -45,7 +45,7 @@ def escape_like(value: str) -> str:
 
 def starts_with(column: Any, text: str) -> ColumnElement[bool]:
     """Case-insensitive prefix match; `text` is matched literally."""
-    return func.lower(column).like(escape_like(text.lower()) + "%", escape=LIKE_ESCAPE)  # type: ignore[no-any-return]
+    return func.lower(column).like(escape_like(text.lower()) + "%", escape=LIKE_ESCAPE)
 
 
 def contains_any(text: str, *columns: Any) -> ColumnElement[bool]:

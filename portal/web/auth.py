@@ -233,7 +233,8 @@ class PrincipalMiddleware(ASGIMiddleware):
         authorization = _header(scope, b"authorization")
         if authorization is not None and authorization[:7].lower() == "bearer ":
             return await _service_key(scope, authorization[7:].strip())
-        session = scope.get("session") or {}
+        raw_session = scope.get("session")
+        session: dict[str, Any] = raw_session if isinstance(raw_session, dict) else {}
         user_id = session.get("user_id") if isinstance(session, dict) else None
         auth = session_auth(session)
         if not user_id or auth is None:
@@ -308,7 +309,7 @@ async def _service_key(scope: Scope, presented: str) -> AuthState:
     """An issued API key binds the request to its tenant; the key's hash decides, never its prefix."""
     hotpath = scope["litestar_app"].state.get("hotpath")
     caller = await hotpath.authenticate(presented) if hotpath is not None and presented else None
-    if caller is None:
+    if hotpath is None or caller is None:
         refusal = Refusal("unknown_key")
         return AuthState(None, refusal.detail, refusal=refusal)
     try:

@@ -45,15 +45,15 @@ async def provide_db(state: State, request: Request[Any, Any, Any]) -> AsyncGene
 
 
 def provide_settings(state: State) -> Settings:
-    return state.portal.settings  # type: ignore[no-any-return]
+    return state.portal.settings
 
 
 def provide_vault(state: State) -> Vault:
-    return state.portal.vault  # type: ignore[no-any-return]
+    return state.portal.vault
 
 
 def provide_http(state: State) -> httpx.AsyncClient:
-    return state.portal.http  # type: ignore[no-any-return]
+    return state.portal.http
 
 
 def provide_actor(request: Request[Any, Any, Any]) -> Actor:

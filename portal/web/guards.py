@@ -4,7 +4,7 @@ session must carry the CSRF header (pages are covered by the CSRF middleware).""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
@@ -64,7 +64,7 @@ async def _tenant_in_path(connection: ASGIConnection[Any, Any, Any, Any]) -> uui
     """The id of the tenant the path names, resolved once per request by the rule the loaders use
     (portal.tenants.refs); the loaders then load that tenant by this id."""
     if RESOLVED_TENANT_ID in connection.scope:
-        return connection.scope[RESOLVED_TENANT_ID]  # type: ignore[no-any-return]
+        return cast("uuid.UUID | None", cast("dict[str, Any]", connection.scope)[RESOLVED_TENANT_ID])
     ref = connection.path_params.get("tenant_id") or connection.path_params.get("slug")
     tenant_id = None
     if ref is not None:

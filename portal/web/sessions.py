@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders
@@ -19,7 +19,7 @@ from litestar.stores.base import Store
 from litestar.stores.file import FileStore
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
-from litestar.types import Empty, Message, ScopeSession
+from litestar.types import Message, ScopeSession
 
 from portal.config import Settings
 
@@ -47,8 +47,8 @@ def _alive(data: dict[str, Any], now: float) -> bool:
 
 class PortalSessionBackend(ServerSideSessionBackend):
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-        renewed = connection.scope.get(RENEWED_ID_KEY)  # type: ignore[call-overload]
-        return renewed if renewed else super().get_session_id(connection)
+        renewed = cast("dict[str, Any]", connection.scope).get(RENEWED_ID_KEY)
+        return str(renewed) if renewed else super().get_session_id(connection)
 
     async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
         data = await super().load_from_connection(connection)
@@ -61,7 +61,7 @@ class PortalSessionBackend(ServerSideSessionBackend):
     async def store_in_message(
         self, scope_session: ScopeSession, message: Message, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> None:
-        if scope_session and scope_session is not Empty:
+        if isinstance(scope_session, dict) and scope_session:
             scope_session.setdefault(BORN_KEY, time.time())
             await super().store_in_message(scope_session, message, connection)
             return

@@ -297,4 +297,4 @@ class Throttle:
 
 def throttle_of(connection: Any) -> Throttle:
     """The app's throttle, from a request or connection."""
-    return connection.app.state.portal.throttle  # type: ignore[no-any-return]
+    return connection.app.state.portal.throttle

@@ -3,6 +3,8 @@
 Secrets go to standard output alone (`create`, `rotate`), so `KEY=$(portal keys create …)` works;
 everything else a person should read goes to standard error or, for reports, standard output.
 Changes reach running servers through Redis where REDIS_URL is set, else through their poll.
+Each command runs in one transaction (portal.db.session). One piece: the `keys` click group, one
+function per command, sharing the output helpers and columns above them.
 """
 
 from __future__ import annotations
@@ -113,6 +115,26 @@ def _share(view: KeyView) -> str:
     return "" if view.share is None else f"{view.share:.0%}"
 
 
+# A key's columns in the listings and reports, by header.
+COLUMNS: dict[str, Callable[[KeyView], Any]] = {
+    "id": lambda v: v.key.id,
+    "tenant": lambda v: v.tenant_slug,
+    "name": lambda v: v.key.name,
+    "key": lambda v: v.display,
+    "state": lambda v: v.state,
+    "spent": lambda v: format_usd(v.spent_micros),
+    "limit": lambda v: format_usd(v.key.limit_micros),
+    "reset": lambda v: v.key.reset_period,
+    "share": _share,
+    "expires": lambda v: _when(v.key.expires_at),
+    "metadata": lambda v: json.dumps(v.key.key_metadata) if v.key.key_metadata else "",
+}
+
+
+def _cells(view: KeyView, headers: Sequence[str]) -> list[Any]:
+    return [COLUMNS[h](view) for h in headers]
+
+
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
@@ -194,22 +216,8 @@ def list_keys(
         return await queries.list_keys(db, await _tenant(db, tenant_ref), now=utcnow(), filters=filters)
 
     views = _run(work)
-    rows = [
-        [
-            v.key.id,
-            v.tenant_slug,
-            v.key.name,
-            v.display,
-            v.state,
-            format_usd(v.spent_micros),
-            format_usd(v.key.limit_micros),
-            v.key.reset_period,
-            _when(v.key.expires_at),
-            json.dumps(v.key.key_metadata) if v.key.key_metadata else "",
-        ]
-        for v in views
-    ]
     headers = ["id", "tenant", "name", "key", "state", "spent", "limit", "reset", "expires", "metadata"]
+    rows = [_cells(v, headers) for v in views]
     _emit(headers, rows, fmt)
     if fmt == "table":
         click.echo(f"{len(rows)} key(s).", err=True)
@@ -328,14 +336,7 @@ def health_check(tenant_ref: str | None, fmt: str) -> None:
         last = await last_used(db, [v.key.lineage_id for v in views])
         return [
             [
-                v.key.id,
-                v.tenant_slug,
-                v.key.name,
-                v.display,
-                v.state,
-                format_usd(v.spent_micros),
-                format_usd(v.key.limit_micros),
-                _share(v),
+                *_cells(v, ["id", "tenant", "name", "key", "state", "spent", "limit", "share"]),
                 _when(v.key.expires_at) or "never",
                 "; ".join(problems_of(v, now, last.get(v.key.lineage_id), statuses.get(v.key.tenant_id, "")))
                 or "ok",
@@ -412,20 +413,10 @@ def alert_if_over(threshold: str, tenant_ref: str | None) -> None:
         return [v for v in views if v.usable and v.share is not None and v.share >= share]
 
     over = _run(work)
-    rows = [
-        [
-            v.key.id,
-            v.tenant_slug,
-            v.key.name,
-            v.display,
-            format_usd(v.spent_micros),
-            format_usd(v.key.limit_micros),
-            _share(v),
-        ]
-        for v in over
-    ]
+    headers = ["id", "tenant", "name", "key", "spent", "limit", "share"]
+    rows = [_cells(v, headers) for v in over]
     if rows:
-        click.echo(_table(["id", "tenant", "name", "key", "spent", "limit", "share"], rows))
+        click.echo(_table(headers, rows))
         click.echo(f"{len(rows)} key(s) at or over {threshold}.", err=True)
         sys.exit(1)
     click.echo(f"No key is at or over {threshold} of its limit.", err=True)

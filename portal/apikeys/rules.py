@@ -12,15 +12,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from portal.apikeys.money import share, usd_to_micros
 from portal.apikeys.periods import parse_duration
+from portal.db.models import ApiKey
 from portal.db.models.apikeys import ResetPeriod, Scope
 from portal.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from portal.db.models import ApiKey
 
 SCOPES = tuple(s.value for s in Scope)
 DEFAULT_SCOPES = (Scope.RESOLVE.value, Scope.USAGE_WRITE.value)

@@ -17,6 +17,7 @@ from litestar.static_files import create_static_files_router
 
 from portal import __version__
 from portal.apikeys.api import ApiKeysApi
+from portal.apikeys.bulk_pages import ApiKeyBulkPages
 from portal.apikeys.hotpath import HotPath
 from portal.apikeys.pages import ApiKeyPages
 from portal.apikeys.refusals import Refusal
@@ -46,6 +47,7 @@ from portal.net.egress import egress_client
 from portal.tenants.api import TenantsApi
 from portal.tenants.pages import AdminTenantPages, TenantPages
 from portal.usage.pages import UsagePages
+from portal.usage.service_api import UsageServiceApi
 from portal.web import log_redaction
 from portal.web.auth import CSRF_COOKIE, CSRF_HEADER, PrincipalMiddleware
 from portal.web.deps import dependencies
@@ -151,7 +153,9 @@ def create_app(
             CatalogPages,
             ApiKeysApi,
             ServiceApi,
+            UsageServiceApi,
             ApiKeyPages,
+            ApiKeyBulkPages,
             UsagePages,
             MembersApi,
             AdminUsersApi,

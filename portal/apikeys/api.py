@@ -9,9 +9,13 @@ from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.params import Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.apikeys import services
+from portal.apikeys import services, spend
 from portal.apikeys.deps import BY_ID
+from portal.apikeys.money import micros_to_usd
+from portal.apikeys.plans import list_plans, save_plans
+from portal.apikeys.queries import KeyFilter, list_keys, view_of, views_of
 from portal.apikeys.refusals import NO_STORE
+from portal.apikeys.rules import KeyView
 from portal.apikeys.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -25,13 +29,12 @@ from portal.apikeys.schemas import (
 )
 from portal.audit.actor import Actor
 from portal.config import Settings
-from portal.db.models import Tenant
-from portal.usage import services as usage
+from portal.db.models import ApiKey, Tenant
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
 from portal.web.openapi import CHANGE, READ
 
 
-def _created(view: services.KeyView, secret: str) -> Response[ApiKeyCreated]:
+def _created(view: KeyView, secret: str) -> Response[ApiKeyCreated]:
     out = ApiKeyCreated(
         **{f: getattr(ApiKeyOut.of(view), f) for f in ApiKeyOut.__struct_fields__}, key=secret
     )
@@ -56,9 +59,8 @@ class ApiKeysApi(Controller):
             default=None, description="key=value pairs the key's metadata must hold, e.g. env=prod"
         ),
     ) -> list[ApiKeyOut]:
-        wanted = services.parse_metadata_filter(metadata or [])
-        views = await services.list_keys(db, tenant, now=now, name=name, state=state_filter, metadata=wanted)
-        return [ApiKeyOut.of(v) for v in views]
+        filters = KeyFilter.of(name, state_filter, metadata or [])
+        return [ApiKeyOut.of(v) for v in await list_keys(db, tenant, now=now, filters=filters)]
 
     @post("/api-keys", guards=[requires_tenant_admin], responses=CHANGE)
     async def create_key(
@@ -87,33 +89,30 @@ class ApiKeysApi(Controller):
             metadata=data.metadata,
             disabled=data.disabled,
         )
-        return _created(await services.view_of(db, key, now), secret)
+        return _created(await view_of(db, key, now), secret)
 
     @post("/api-keys/revoke-older", guards=[requires_tenant_admin], status_code=200, responses=CHANGE)
     async def revoke_older(
         self, db: AsyncSession, actor: Actor, tenant: Tenant, now: datetime, data: RevokeOlderIn
     ) -> list[ApiKeyOut]:
         keys = await services.revoke_older_than(db, actor, data.older_than, tenant=tenant, now=now)
-        return [ApiKeyOut.of(v) for v in await services.views_of(db, keys, now, tenant.id)]
+        return [ApiKeyOut.of(v) for v in await views_of(db, keys, now, tenant.id)]
 
     @get("/api-keys/{key_id:str}", responses=READ)
-    async def get_key(self, db: AsyncSession, tenant: Tenant, now: datetime, key_id: str) -> ApiKeyOut:
-        key = await services.find_key(db, key_id, tenant)
-        return ApiKeyOut.of(await services.view_of(db, key, now))
+    async def get_key(self, db: AsyncSession, tenant: Tenant, now: datetime, key: ApiKey) -> ApiKeyOut:
+        return ApiKeyOut.of(await view_of(db, key, now))
 
     @patch("/api-keys/{key_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
     async def update_key(
-        self, db: AsyncSession, actor: Actor, tenant: Tenant, now: datetime, key_id: str, data: ApiKeyUpdate
+        self, db: AsyncSession, actor: Actor, tenant: Tenant, now: datetime, key: ApiKey, data: ApiKeyUpdate
     ) -> ApiKeyOut:
-        key = await services.find_key(db, key_id, tenant)
         key = await services.update_key(db, actor, tenant, key, data.changes(), now=now)
-        return ApiKeyOut.of(await services.view_of(db, key, now))
+        return ApiKeyOut.of(await view_of(db, key, now))
 
     @delete("/api-keys/{key_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
     async def revoke_key(
-        self, db: AsyncSession, actor: Actor, tenant: Tenant, now: datetime, key_id: str
+        self, db: AsyncSession, actor: Actor, tenant: Tenant, now: datetime, key: ApiKey
     ) -> None:
-        key = await services.find_key(db, key_id, tenant)
         await services.revoke_key(db, actor, key, now=now)
 
     @post("/api-keys/{key_id:str}/rotate", guards=[requires_tenant_admin], responses=CHANGE)
@@ -124,14 +123,13 @@ class ApiKeysApi(Controller):
         actor: Actor,
         tenant: Tenant,
         now: datetime,
-        key_id: str,
+        key: ApiKey,
         data: RotateIn | None = None,
     ) -> Response[ApiKeyCreated]:
-        key = await services.find_key(db, key_id, tenant)
         new, secret = await services.rotate_key(
             db, settings, actor, tenant, key, (data or RotateIn()).grace, now=now
         )
-        return _created(await services.view_of(db, new, now), secret)
+        return _created(await view_of(db, new, now), secret)
 
     @post(
         "/api-keys/{key_id:str}/increase-limit",
@@ -145,12 +143,11 @@ class ApiKeysApi(Controller):
         actor: Actor,
         tenant: Tenant,
         now: datetime,
-        key_id: str,
+        key: ApiKey,
         data: IncreaseLimitIn,
     ) -> ApiKeyOut:
-        key = await services.find_key(db, key_id, tenant)
         key = await services.increase_limit(db, actor, key, data.amount_usd, now=now)
-        return ApiKeyOut.of(await services.view_of(db, key, now))
+        return ApiKeyOut.of(await view_of(db, key, now))
 
     @get("/api-keys/{key_id:str}/usage", responses=READ)
     async def key_usage(
@@ -158,15 +155,14 @@ class ApiKeysApi(Controller):
         db: AsyncSession,
         tenant: Tenant,
         now: datetime,
-        key_id: str,
+        key: ApiKey,
         days: int = Parameter(default=30, ge=1, le=366),
     ) -> dict[str, Any]:
-        key = await services.find_key(db, key_id, tenant)
-        view = await services.view_of(db, key, now)
-        series = await usage.daily_series(
+        view = await view_of(db, key, now)
+        series = await spend.daily_series(
             db, now=now, days=days, tenant_id=tenant.id, lineage_id=key.lineage_id
         )
-        forecast = (await usage.forecasts(db, [view], now, tenant.id))[0]
+        forecast = (await spend.forecasts(db, [view], now, tenant.id))[0]
         return {
             "key": ApiKeyOut.of(view),
             "days": [_day(p) for p in series],
@@ -177,8 +173,8 @@ class ApiKeysApi(Controller):
     async def tenant_usage(
         self, db: AsyncSession, tenant: Tenant, now: datetime, days: int = Parameter(default=30, ge=1, le=366)
     ) -> dict[str, Any]:
-        series = await usage.daily_series(db, now=now, days=days, tenant_id=tenant.id)
-        views = await services.list_keys(db, tenant, now=now)
+        series = await spend.daily_series(db, now=now, days=days, tenant_id=tenant.id)
+        views = await list_keys(db, tenant, now=now)
         return {
             "days": [_day(p) for p in series],
             "keys": [
@@ -188,7 +184,7 @@ class ApiKeysApi(Controller):
                     "display": v.display,
                     "state": v.state,
                     "spent_usd": v.spent_micros / 1e6,
-                    "limit_usd": None if v.key.limit_micros is None else v.key.limit_micros / 1e6,
+                    "limit_usd": micros_to_usd(v.key.limit_micros),
                     "share": v.share,
                     "warning": v.warning,
                 }
@@ -198,17 +194,17 @@ class ApiKeysApi(Controller):
 
     @get("/api-key-plans", responses=READ)
     async def list_plans(self, db: AsyncSession, tenant: Tenant) -> list[PlanOut]:
-        return [PlanOut.of(p) for p in await services.list_plans(db, tenant)]
+        return [PlanOut.of(p) for p in await list_plans(db, tenant)]
 
     @put("/api-key-plans", guards=[requires_tenant_admin], responses=CHANGE)
     async def save_plans(
         self, db: AsyncSession, actor: Actor, tenant: Tenant, data: dict[str, PlanIn]
     ) -> list[PlanOut]:
         plans = {name: (plan.limit_usd, plan.reset_period) for name, plan in data.items()}
-        return [PlanOut.of(p) for p in await services.save_plans(db, actor, tenant, plans)]
+        return [PlanOut.of(p) for p in await save_plans(db, actor, tenant, plans)]
 
 
-def _day(point: usage.DayPoint) -> dict[str, Any]:
+def _day(point: spend.DayPoint) -> dict[str, Any]:
     return {
         "date": point.day.isoformat(),
         "cost_usd": point.cost_micros / 1e6,

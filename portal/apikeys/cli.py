@@ -3,6 +3,8 @@
 Secrets go to standard output alone (`create`, `rotate`), so `KEY=$(portal keys create …)` works;
 everything else a person should read goes to standard error or, for reports, standard output.
 Changes reach running servers through Redis where REDIS_URL is set, else through their poll.
+Each command runs in one transaction (portal.db.session). One piece: the `keys` click group, one
+function per command, sharing the output helpers and columns above them.
 """
 
 from __future__ import annotations
@@ -14,67 +16,52 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-if TYPE_CHECKING:  # the command line imports SQLAlchemy and the services only when a command runs
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from portal.apikeys.services import KeyView
-    from portal.config import Settings
-    from portal.db.models import Tenant
+from portal.apikeys import queries, services
+from portal.apikeys.changes import ChangePublisher
+from portal.apikeys.money import format_usd
+from portal.apikeys.queries import KeyFilter, find_key, in_use, older_than
+from portal.apikeys.rules import PLANS, RESET_PERIODS, SCOPES, STATES, KeyView, check_duration
+from portal.apikeys.spend import Forecast, forecasts, last_used, problems_of
+from portal.audit.actor import Actor
+from portal.config import Settings
+from portal.db.base import utcnow
+from portal.db.models import Tenant
+from portal.db.session import database, unit_of_work
+from portal.errors import InvalidInput, ServiceError
+from portal.tenants.services import find_tenant
+from portal.usage import services as usage
 
 T = TypeVar("T")
-# The same values as portal.apikeys.services (a test keeps them equal), without importing it.
-SCOPES = ("resolve", "usage:write", "usage:read")
-RESET_PERIODS = ("none", "daily", "weekly", "monthly")
-PLANS = ("free", "basic", "pro", "enterprise")
-STATES = ("active", "grace", "disabled", "expired", "replaced", "revoked")
 
 
-def utcnow() -> datetime:
-    from portal.db.base import utcnow as now
-
-    return now()
-
-
-def format_usd(micros: int | None) -> str:
-    from portal.apikeys.periods import format_usd as fmt
-
-    return fmt(micros)
-
-
-def _actor() -> Any:
-    from portal.audit.actor import Actor
-
+def _actor() -> Actor:
     return Actor.system("cli")
 
 
 def _settings() -> Settings:
-    from portal.cli import _settings as load
+    from portal.cli import _settings as load  # the `portal` command's settings loader (it imports this)
 
     return load()
 
 
 def _run(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
-    """Run one use case against the configured database; service errors become clear messages."""
-    from portal.apikeys.changes import ChangePublisher
-    from portal.db.engine import create_engine, create_session_factory
-    from portal.errors import InvalidInput, ServiceError
-
+    """Run one use case in one transaction against the configured database; committed changes
+    reach running servers through Redis. Service errors become clear messages."""
     settings = _settings()
 
     async def run() -> T:
-        engine = create_engine(settings)
-        publisher = ChangePublisher(engine, settings)
-        try:
-            async with create_session_factory(engine)() as db:
+        async with database(settings) as (engine, sessions):
+            publisher = ChangePublisher(engine, settings)
+            async with unit_of_work(sessions) as db:
                 result = await work(db, settings)
             await publisher.flush()
             return result
-        finally:
-            await engine.dispose()
 
     try:
         return asyncio.run(run())
@@ -85,11 +72,7 @@ def _run(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
 
 
 async def _tenant(db: AsyncSession, ref: str | None) -> Tenant | None:
-    if not ref:
-        return None
-    from portal.tenants.services import find_tenant
-
-    return await find_tenant(db, ref)
+    return await find_tenant(db, ref) if ref else None
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -132,6 +115,26 @@ def _share(view: KeyView) -> str:
     return "" if view.share is None else f"{view.share:.0%}"
 
 
+# A key's columns in the listings and reports, by header.
+COLUMNS: dict[str, Callable[[KeyView], Any]] = {
+    "id": lambda v: v.key.id,
+    "tenant": lambda v: v.tenant_slug,
+    "name": lambda v: v.key.name,
+    "key": lambda v: v.display,
+    "state": lambda v: v.state,
+    "spent": lambda v: format_usd(v.spent_micros),
+    "limit": lambda v: format_usd(v.key.limit_micros),
+    "reset": lambda v: v.key.reset_period,
+    "share": _share,
+    "expires": lambda v: _when(v.key.expires_at),
+    "metadata": lambda v: json.dumps(v.key.key_metadata) if v.key.key_metadata else "",
+}
+
+
+def _cells(view: KeyView, headers: Sequence[str]) -> list[Any]:
+    return [COLUMNS[h](view) for h in headers]
+
+
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
@@ -150,7 +153,7 @@ def keys() -> None:
 )
 @click.option("--limit", "limit_usd", help="Spend limit in USD, e.g. 5.00 (default: the plan's, or none).")
 @click.option("--reset", "reset_period", type=click.Choice(RESET_PERIODS), help="Limit reset period.")
-@click.option("--plan", type=click.Choice(list(PLANS)), help="Take limit and reset from a plan.")
+@click.option("--plan", type=click.Choice(PLANS), help="Take limit and reset from a plan.")
 @click.option("--expires", "expires_in", help="Lifetime, e.g. 90d or 12w.")
 @click.option("--metadata", help='JSON object, e.g. \'{"env": "prod", "service": "api"}\'.')
 @click.option(
@@ -173,7 +176,6 @@ def create(
     models: tuple[str, ...],
 ) -> None:
     """Create a key and print it, alone, on standard output (it is never shown again)."""
-    from portal.apikeys import services
 
     async def work(db: AsyncSession, settings: Settings) -> tuple[Any, str]:
         tenant = await _tenant(db, tenant_ref)
@@ -208,31 +210,14 @@ def list_keys(
     tenant_ref: str | None, name: str, state: str | None, metadata: tuple[str, ...], fmt: str
 ) -> None:
     """List keys (never their secrets): id, tenant, name, key, state, spend, limit, expiry."""
-    from portal.apikeys import services
 
     async def work(db: AsyncSession, _settings: Settings) -> list[KeyView]:
-        wanted = services.parse_metadata_filter(metadata)
-        return await services.list_keys(
-            db, await _tenant(db, tenant_ref), now=utcnow(), name=name, state=state or "", metadata=wanted
-        )
+        filters = KeyFilter.of(name, state or "", metadata)
+        return await queries.list_keys(db, await _tenant(db, tenant_ref), now=utcnow(), filters=filters)
 
     views = _run(work)
-    rows = [
-        [
-            v.key.id,
-            v.tenant_slug,
-            v.key.name,
-            v.display,
-            v.state,
-            format_usd(v.spent_micros),
-            format_usd(v.key.limit_micros),
-            v.key.reset_period,
-            _when(v.key.expires_at),
-            json.dumps(v.key.key_metadata) if v.key.key_metadata else "",
-        ]
-        for v in views
-    ]
     headers = ["id", "tenant", "name", "key", "state", "spent", "limit", "reset", "expires", "metadata"]
+    rows = [_cells(v, headers) for v in views]
     _emit(headers, rows, fmt)
     if fmt == "table":
         click.echo(f"{len(rows)} key(s).", err=True)
@@ -242,10 +227,9 @@ def list_keys(
 @click.argument("key_id")
 def revoke(key_id: str) -> None:
     """Revoke a key at once."""
-    from portal.apikeys import services
 
     async def work(db: AsyncSession, _settings: Settings) -> Any:
-        return await services.revoke_key(db, _actor(), await services.find_key(db, key_id))
+        return await services.revoke_key(db, _actor(), await find_key(db, key_id))
 
     key = _run(work)
     click.echo(f"Revoked {key.id} ({key.name}, {key.prefix}…{key.last_four}).")
@@ -258,11 +242,9 @@ def revoke(key_id: str) -> None:
 )
 def rotate(key_id: str, grace: str) -> None:
     """Replace a key; print the new one alone on standard output. The old one stops after the grace."""
-    from portal.apikeys import services
-    from portal.db.models import Tenant
 
     async def work(db: AsyncSession, settings: Settings) -> tuple[Any, Any, str]:
-        key = await services.find_key(db, key_id)
+        key = await find_key(db, key_id)
         tenant = await db.get_one(Tenant, key.tenant_id)
         new, secret = await services.rotate_key(db, settings, _actor(), tenant, key, grace)
         return key, new, secret
@@ -281,10 +263,9 @@ def rotate(key_id: str, grace: str) -> None:
 @click.argument("amount")
 def increase_limit(key_id: str, amount: str) -> None:
     """Raise a key's spend limit by AMOUNT US dollars."""
-    from portal.apikeys import services
 
     async def work(db: AsyncSession, _settings: Settings) -> tuple[int | None, Any]:
-        key = await services.find_key(db, key_id)
+        key = await find_key(db, key_id)
         before = key.limit_micros
         return before, await services.increase_limit(db, _actor(), key, amount)
 
@@ -307,11 +288,9 @@ def enable(key_id: str) -> None:
 
 
 def _toggle(key_id: str, disabled: bool) -> None:
-    from portal.apikeys import services
-    from portal.db.models import Tenant
 
     async def work(db: AsyncSession, _settings: Settings) -> Any:
-        key = await services.find_key(db, key_id)
+        key = await find_key(db, key_id)
         tenant = await db.get_one(Tenant, key.tenant_id)
         return await services.set_disabled(db, _actor(), tenant, key, disabled)
 
@@ -320,32 +299,27 @@ def _toggle(key_id: str, disabled: bool) -> None:
 
 
 @keys.command("revoke-all")
-@click.option("--older-than", required=True, help="Age, e.g. 90d: revoke keys created before then.")
+@click.option(
+    "--older-than", "older_than_text", required=True, help="Age, e.g. 90d: revoke keys created before then."
+)
 @TENANT
 @click.option("--dry-run", is_flag=True, help="Only list the keys that would be revoked.")
-def revoke_all(older_than: str, tenant_ref: str | None, dry_run: bool) -> None:
+def revoke_all(older_than_text: str, tenant_ref: str | None, dry_run: bool) -> None:
     """Revoke every unrevoked key older than the given age."""
-    from portal.apikeys import services
-    from portal.errors import InvalidInput
 
     async def work(db: AsyncSession, _settings: Settings) -> list[Any]:
         tenant = await _tenant(db, tenant_ref)
         if dry_run:
-            from portal.apikeys.periods import parse_duration
-
-            try:
-                age = parse_duration(older_than)
-            except ValueError as exc:
-                raise InvalidInput({"older_than": str(exc)}) from exc
-            views = await services.list_keys(db, tenant, now=utcnow())
-            return [v.key for v in views if v.key.revoked_at is None and v.key.created_at < utcnow() - age]
-        return await services.revoke_older_than(db, _actor(), older_than, tenant=tenant)
+            now = utcnow()
+            age = check_duration(older_than_text, "older_than")
+            return [v.key for v in older_than(await queries.list_keys(db, tenant, now=now), now, age)]
+        return await services.revoke_older_than(db, _actor(), older_than_text, tenant=tenant)
 
     revoked = _run(work)
     for key in revoked:
         click.echo(f"{key.id}  {key.name}  {key.prefix}…{key.last_four}  created {_when(key.created_at)}")
     verb = "Would revoke" if dry_run else "Revoked"
-    click.echo(f"{verb} {len(revoked)} key(s) older than {older_than}.", err=True)
+    click.echo(f"{verb} {len(revoked)} key(s) older than {older_than_text}.", err=True)
 
 
 @keys.command("health-check")
@@ -353,34 +327,18 @@ def revoke_all(older_than: str, tenant_ref: str | None, dry_run: bool) -> None:
 @FORMAT
 def health_check(tenant_ref: str | None, fmt: str) -> None:
     """Every unrevoked key: state, spend, limit, expiry and what needs attention."""
-    from sqlalchemy import select
-
-    from portal.apikeys import services
-    from portal.db.models import Tenant
-    from portal.usage import services as usage
 
     async def work(db: AsyncSession, _settings: Settings) -> list[list[Any]]:
         now = utcnow()
         tenant = await _tenant(db, tenant_ref)
-        views = [
-            v for v in await services.list_keys(db, tenant, now=now) if v.state not in {"revoked", "replaced"}
-        ]
+        views = in_use(await queries.list_keys(db, tenant, now=now))
         statuses = dict((await db.execute(select(Tenant.id, Tenant.status))).all())
-        last = await usage.last_used(db, [v.key.lineage_id for v in views])
+        last = await last_used(db, [v.key.lineage_id for v in views])
         return [
             [
-                v.key.id,
-                v.tenant_slug,
-                v.key.name,
-                v.display,
-                v.state,
-                format_usd(v.spent_micros),
-                format_usd(v.key.limit_micros),
-                _share(v),
+                *_cells(v, ["id", "tenant", "name", "key", "state", "spent", "limit", "share"]),
                 _when(v.key.expires_at) or "never",
-                "; ".join(
-                    usage.problems_of(v, now, last.get(v.key.lineage_id), statuses.get(v.key.tenant_id, ""))
-                )
+                "; ".join(problems_of(v, now, last.get(v.key.lineage_id), statuses.get(v.key.tenant_id, "")))
                 or "ok",
             ]
             for v in views
@@ -402,7 +360,6 @@ def health_check(tenant_ref: str | None, fmt: str) -> None:
 )
 def usage_report(period: str, tenant_ref: str | None, fmt: str) -> None:
     """Requests, tokens and cost per key over a period (UTC days)."""
-    from portal.usage import services as usage
 
     async def work(db: AsyncSession, _settings: Settings) -> tuple[datetime, datetime, list[Any]]:
         since, until = usage.report_window(period, utcnow())
@@ -448,29 +405,18 @@ def _percentage(value: str) -> float:
 @TENANT
 def alert_if_over(threshold: str, tenant_ref: str | None) -> None:
     """List keys at or over THRESHOLD of their limit (say 80%); exit 1 when there is any."""
-    from portal.apikeys import services
 
     share = _percentage(threshold)
 
     async def work(db: AsyncSession, _settings: Settings) -> list[KeyView]:
-        views = await services.list_keys(db, await _tenant(db, tenant_ref), now=utcnow())
+        views = await queries.list_keys(db, await _tenant(db, tenant_ref), now=utcnow())
         return [v for v in views if v.usable and v.share is not None and v.share >= share]
 
     over = _run(work)
-    rows = [
-        [
-            v.key.id,
-            v.tenant_slug,
-            v.key.name,
-            v.display,
-            format_usd(v.spent_micros),
-            format_usd(v.key.limit_micros),
-            _share(v),
-        ]
-        for v in over
-    ]
+    headers = ["id", "tenant", "name", "key", "spent", "limit", "share"]
+    rows = [_cells(v, headers) for v in over]
     if rows:
-        click.echo(_table(["id", "tenant", "name", "key", "spent", "limit", "share"], rows))
+        click.echo(_table(headers, rows))
         click.echo(f"{len(rows)} key(s) at or over {threshold}.", err=True)
         sys.exit(1)
     click.echo(f"No key is at or over {threshold} of its limit.", err=True)
@@ -481,14 +427,12 @@ def alert_if_over(threshold: str, tenant_ref: str | None) -> None:
 @FORMAT
 def forecast(tenant_ref: str | None, fmt: str) -> None:
     """Per key with a limit: when it reaches the limit at its rate over the last seven days."""
-    from portal.apikeys import services
-    from portal.usage import services as usage
 
-    async def work(db: AsyncSession, _settings: Settings) -> list[usage.Forecast]:
+    async def work(db: AsyncSession, _settings: Settings) -> list[Forecast]:
         now = utcnow()
         tenant = await _tenant(db, tenant_ref)
-        views = [v for v in await services.list_keys(db, tenant, now=now) if v.usable and v.key.limit_micros]
-        return await usage.forecasts(db, views, now)
+        views = [v for v in await queries.list_keys(db, tenant, now=now) if v.usable and v.key.limit_micros]
+        return await forecasts(db, views, now)
 
     result = _run(work)
     rows = [

@@ -1,4 +1,5 @@
-"""Dependencies of the API-key controllers: the hot path (with the app's clock) and the time now."""
+"""Dependencies of the API-key controllers: the hot path (with the app's clock), the time now, and
+the tenant's key named by the path (404 for another tenant's or an unknown one)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from datetime import datetime
 
 from litestar.datastructures import State
 from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.apikeys.hotpath import HotPath
+from portal.apikeys.queries import find_key
+from portal.db.models import ApiKey, Tenant
 from portal.tenants.deps import provide_tenant_by_id, provide_tenant_by_slug
 
 
@@ -20,9 +24,15 @@ def provide_now(state: State) -> datetime:
     return state.hotpath.clock()  # type: ignore[no-any-return]
 
 
+async def provide_key(db: AsyncSession, tenant: Tenant, key_id: str) -> ApiKey:
+    """The key of the path's `key_id` within the path's tenant; NotFound (404) otherwise."""
+    return await find_key(db, key_id, tenant)
+
+
 COMMON = {
     "hotpath": Provide(provide_hotpath, sync_to_thread=False),
     "now": Provide(provide_now, sync_to_thread=False),
+    "key": Provide(provide_key),
 }
 BY_ID = {**COMMON, "tenant": Provide(provide_tenant_by_id)}
 BY_SLUG = {**COMMON, "tenant": Provide(provide_tenant_by_slug)}

@@ -1,18 +1,15 @@
-"""Pure rules: limit reset periods (UTC midnight, weeks from Monday), durations, money in micro-USD."""
+"""Pure rules: limit reset periods (UTC midnight, weeks from Monday) and durations."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from portal.db.models.apikeys import ResetPeriod
 
 Clock = Callable[[], datetime]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROS = 1_000_000
-MAX_USD = Decimal("1000000")  # no single limit or report above a million dollars
 _DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -53,38 +50,3 @@ def format_duration(delta: timedelta) -> str:
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
-
-
-def usd_to_micros(value: object, *, allow_zero: bool = False) -> int:
-    """A dollar amount (number or text such as '5.00' or '$5') in micro-USD; ValueError if invalid."""
-    if isinstance(value, bool) or value is None:
-        raise ValueError("a dollar amount such as 5.00")
-    raw = str(value).strip().removeprefix("$").strip()
-    try:
-        amount = Decimal(raw)
-    except InvalidOperation as exc:
-        raise ValueError("a dollar amount such as 5.00") from exc
-    if not amount.is_finite():
-        raise ValueError("a dollar amount such as 5.00")
-    if amount < 0 or (amount == 0 and not allow_zero):
-        raise ValueError("must be more than 0" if not allow_zero else "must not be negative")
-    if amount > MAX_USD:
-        raise ValueError(f"at most {MAX_USD:,} USD")
-    return int((amount * MICROS).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def micros_to_usd(micros: int | None) -> float | None:
-    return None if micros is None else micros / MICROS
-
-
-def format_usd(micros: int | None) -> str:
-    if micros is None:
-        return "no limit"
-    value = Decimal(micros) / MICROS
-    places = Decimal("0.01") if value >= Decimal("0.01") or value == 0 else Decimal("0.0001")
-    return f"${value.quantize(places, rounding=ROUND_HALF_UP):,}"
-
-
-def share(spent: int, limit: int | None) -> float | None:
-    """Spend as a fraction of the limit (may exceed 1), or None without a limit."""
-    return None if not limit else spent / limit

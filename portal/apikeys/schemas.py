@@ -8,7 +8,9 @@ from typing import Any
 
 import msgspec
 
-from portal.apikeys.services import KeyView, PlanView
+from portal.apikeys.money import micros_to_usd
+from portal.apikeys.plans import PlanView
+from portal.apikeys.rules import KeyView
 from portal.inputs import Input
 
 
@@ -97,7 +99,7 @@ class ApiKeyOut(msgspec.Struct):
             state=view.state,
             scopes=list(key.scopes),
             allowed_models=list(key.allowed_models),
-            limit_usd=None if key.limit_micros is None else key.limit_micros / 1e6,
+            limit_usd=micros_to_usd(key.limit_micros),
             reset_period=key.reset_period,
             plan=key.plan,
             spent_usd=view.spent_micros / 1e6,
@@ -119,12 +121,6 @@ class ApiKeyCreated(ApiKeyOut):
     """The new key: `key` is its secret, shown this once and never again."""
 
     key: str = ""
-
-
-class RotatedOut(msgspec.Struct):
-    new: ApiKeyCreated
-    old: ApiKeyOut
-    key: str
 
 
 class PlanOut(msgspec.Struct):

@@ -1,4 +1,4 @@
-"""The service API: tenants' backends resolve credentials and report usage with an issued key.
+"""The service API: tenants' backends resolve credentials with an issued key (usage: portal.usage).
 
 `Authorization: Bearer <issued key>` binds the request to the key's tenant (the middleware found the
 key by its hash); a guard checks the key's scope. Every answer carries `Cache-Control: no-store`.
@@ -10,20 +10,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, post
 from litestar.enums import MediaType
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-from litestar.params import HeaderParameter, Parameter
-from litestar.types import ASGIApp, Receive, Scope, Send
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.types import ASGIApp, ExceptionHandlersMap, Receive, Scope, Send
 
 from portal.apikeys.hotpath import Caller, HotPath
 from portal.apikeys.refusals import NO_STORE, Refusal
-from portal.apikeys.schemas import ResolveIn, UsageIn
-from portal.errors import InvalidInput, ServiceError
-from portal.usage import services as usage
+from portal.apikeys.schemas import ResolveIn
+from portal.errors import ServiceError
 from portal.web.auth import auth_state
 from portal.web.guards import requires_service_key
 from portal.web.openapi import service_errors
@@ -60,7 +56,7 @@ def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> 
     return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=NO_STORE)
 
 
-service_exception_handlers = {
+service_exception_handlers: ExceptionHandlersMap = {
     Refusal: handle_refusal,
     HTTPException: handle_http_error,
     ServiceError: handle_service_error,
@@ -87,7 +83,7 @@ async def _body(request: Request[Any, Any, Any]) -> bytes:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _caller(request: Request[Any, Any, Any]) -> Caller:
+def caller_of(request: Request[Any, Any, Any]) -> Caller:
     caller = auth_state(request).service
     if caller is None:  # the guard ran first; this is only a safety net
         raise Refusal("missing_key")
@@ -136,7 +132,7 @@ class ResolveOperation(Operation):
 class ServiceApi(Controller):
     path = "/api/v1"
     tags = ["service"]
-    exception_handlers = service_exception_handlers  # type: ignore[assignment]
+    exception_handlers = service_exception_handlers
 
     @post(
         "/resolve",
@@ -157,91 +153,5 @@ class ServiceApi(Controller):
             data = msgspec.json.decode(await _body(request), type=ResolveIn)
         except msgspec.DecodeError as exc:
             raise Refusal("invalid_request", str(exc)) from None
-        answer = await hotpath.resolve(_caller(request), data.provider.strip().lower(), data.model.strip())
+        answer = await hotpath.resolve(caller_of(request), data.provider.strip().lower(), data.model.strip())
         return JSONNoStore(msgspec.json.encode(answer))
-
-    @post(
-        "/usage",
-        guards=[requires_service_key("usage:write")],
-        summary="Report usage for the calling key",
-        description="An `Idempotency-Key` header makes a retried report count once: the retry answers 200 "
-        "with `duplicate: true`. `cost` is in USD.",
-        responses={
-            200: ResponseSpec(
-                data_container=dict[str, Any],
-                description="A retried report (same Idempotency-Key), counted once: `duplicate` is true",
-            ),
-            **service_errors(400, 401, 403, 409, 429),
-        },
-    )
-    async def report_usage(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        data: UsageIn,
-        idempotency_key: str | None = HeaderParameter(name="idempotency-key", default=None),
-    ) -> Response[dict[str, Any]]:
-        hotpath: HotPath = request.app.state.hotpath
-        caller = _caller(request)
-        try:
-            report = usage.UsageReport.check(
-                data.provider, data.model, data.input_tokens, data.output_tokens, data.cost
-            )
-        except InvalidInput as exc:
-            raise Refusal("invalid_request", exc.message) from None
-        try:
-            recorded = await usage.record_usage(
-                db,
-                key_id=caller.key.id,
-                lineage_id=caller.key.lineage_id,
-                tenant_id=caller.tenant.id,
-                limit_micros=caller.key.limit_micros,
-                reset_period=caller.key.reset_period,
-                label=caller.key.label,
-                report=report,
-                idempotency_key=idempotency_key,
-                now=hotpath.clock(),
-            )
-        except InvalidInput as exc:
-            raise Refusal("invalid_request", exc.message) from None
-        body = {
-            "id": recorded.event.id,
-            "duplicate": recorded.duplicate,
-            "cost_usd": recorded.event.cost_micros / 1e6,
-            "spent_usd": recorded.spent_micros / 1e6,
-            "limit_usd": None if recorded.limit_micros is None else recorded.limit_micros / 1e6,
-            "period_start": recorded.period_start.isoformat(),
-            "period_end": recorded.period_end.isoformat() if recorded.period_end else None,
-        }
-        return Response(body, status_code=200 if recorded.duplicate else 201, headers=NO_STORE)
-
-    @get(
-        "/usage",
-        guards=[requires_service_key("usage:read")],
-        summary="The calling key's spend in its current period, and per day",
-        responses=service_errors(400, 401, 403, 429),
-    )
-    async def read_usage(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        days: int = Parameter(default=30, ge=1, le=366),
-    ) -> Response[dict[str, Any]]:
-        hotpath: HotPath = request.app.state.hotpath
-        caller = _caller(request)
-        spend = await hotpath.spend(caller.key)
-        series = await usage.daily_series(
-            db, now=hotpath.clock(), days=days, tenant_id=caller.tenant.id, lineage_id=caller.key.lineage_id
-        )
-        body = {
-            "key": {"id": str(caller.key.id), "name": caller.key.name},
-            "spent_usd": spend.micros / 1e6,
-            "limit_usd": None if spend.limit_micros is None else spend.limit_micros / 1e6,
-            "period_start": spend.period_start.isoformat(),
-            "period_end": spend.period_end.isoformat() if spend.period_end else None,
-            "days": [
-                {"date": p.day.isoformat(), "cost_usd": p.cost_micros / 1e6, "requests": p.requests}
-                for p in series
-            ],
-        }
-        return Response(body, headers=NO_STORE)

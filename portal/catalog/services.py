@@ -13,9 +13,9 @@ from sqlalchemy.orm import selectinload
 
 from portal.audit import services as audit
 from portal.audit.actor import Actor
-from portal.catalog.sources import CredentialSource, source_for
 from portal.catalog.spec import ProviderSpec, builtin_specs, check_url, custom_provider_spec
 from portal.config import Settings
+from portal.credentials.effective import CredentialSource, effective_credential
 from portal.db.models import CatalogRemoval, Credential, Model, Provider, Tenant, TenantModel
 from portal.db.models.catalog import BUILTIN_OWNER
 from portal.errors import Conflict, InvalidInput, NotFound
@@ -95,7 +95,7 @@ async def providers_for_tenant(db: AsyncSession, settings: Settings, tenant: Ten
             ProviderView(
                 provider=provider,
                 spec=spec,
-                source=source_for(settings, spec, credential is not None),
+                source=effective_credential(settings, spec, credential).source,
                 credential=credential,
                 enabled_models=sum(1 for m in provider.models if m.id in enabled),
             )

@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import services as audit
 from portal.audit.actor import Actor
 from portal.catalog.services import find_provider, spec_for
-from portal.catalog.sources import CredentialSource, base_url_for, shared_values
+from portal.catalog.sources import base_url_for
 from portal.catalog.spec import ProviderSpec
 from portal.config import Settings
+from portal.credentials.effective import CredentialSource, effective_credential
 from portal.credentials.services import _existing, open_credential
 from portal.crypto.sealing import Undecryptable
 from portal.crypto.vault import Vault
@@ -99,11 +100,11 @@ async def test_credential(
 ) -> TestResult:
     provider = await find_provider(db, tenant, provider_ref)
     spec = spec_for(provider)
-    credential = await _existing(db, tenant, provider)
+    effective = effective_credential(settings, spec, await _existing(db, tenant, provider))
     base_url = base_url_for(spec, settings.environ, provider.base_url)
-    source = CredentialSource.TENANT if credential else CredentialSource.NONE
+    source = effective.source
     reason: str | None
-    if credential is not None:
+    if (credential := effective.own) is not None:
         try:
             values = {**credential.config, **open_credential(vault, tenant, credential)}
         except Undecryptable as exc:
@@ -113,9 +114,8 @@ async def test_credential(
         credential.last_test_at = utcnow()
         credential.last_test_ok = reason is None
         credential.last_test_reason = reason
-    elif (shared := shared_values(settings, spec)) is not None:
-        source = CredentialSource.SHARED
-        reason = await call_provider(http, spec, shared, base_url, settings.provider_test_timeout)
+    elif effective.shared is not None:
+        reason = await call_provider(http, spec, effective.shared, base_url, settings.provider_test_timeout)
     else:
         reason = "no credential: this tenant has none for this provider" + (
             "" if settings.strict_credentials else " and no shared one is configured"

@@ -1,19 +1,22 @@
-"""Usage that services report, spend per key and period, reports, alerts and forecasts."""
+"""Usage that services report (recorded once per Idempotency-Key, limits audited once per period)
+and the usage report per key. Spend over time, forecasts and health: portal.apikeys.spend."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.apikeys.periods import period_bounds, usd_to_micros
+from portal.apikeys.money import micros_to_usd, usd_to_micros
+from portal.apikeys.periods import period_bounds
 from portal.apikeys.refusals import Refusal
-from portal.apikeys.services import WARN_SHARE, KeyView
+from portal.apikeys.rules import WARN_SHARE
+from portal.apikeys.spend import spent
 from portal.audit import services as audit
 from portal.audit.actor import Actor
 from portal.db.models import ApiKey, Tenant, UsageEvent
@@ -22,7 +25,6 @@ from portal.errors import InvalidInput
 NAME_MAX = 200
 TOKENS_MAX = 10**12
 REPORT_PERIODS = ("yesterday", "7d", "30d")
-RATE_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -66,15 +68,6 @@ class Recorded:
     limit_micros: int | None
     period_start: datetime
     period_end: datetime | None
-
-
-async def _spent(db: AsyncSession, lineage_id: uuid.UUID, start: datetime, end: datetime | None) -> int:
-    query = select(func.coalesce(func.sum(UsageEvent.cost_micros), 0)).where(
-        UsageEvent.lineage_id == lineage_id, UsageEvent.occurred_at >= start
-    )
-    if end is not None:
-        query = query.where(UsageEvent.occurred_at < end)
-    return int(await db.scalar(query) or 0)
 
 
 def _same(event: UsageEvent, report: UsageReport) -> bool:
@@ -133,21 +126,21 @@ async def record_usage(
         idempotency_key=idempotency_key,
         occurred_at=now,
     )
-    db.add(event)
     try:
-        await db.flush()
+        async with db.begin_nested():  # a clash undoes this insert alone
+            db.add(event)
     except IntegrityError:
-        await db.rollback()  # the same Idempotency-Key, committed by a concurrent retry
+        # The same Idempotency-Key, committed by a concurrent retry.
         found = await _existing(db, lineage_id, idempotency_key or "")
         if found is None:
             raise
         return await _duplicate(db, found, report, lineage_id, limit_micros, start, end)
-    spent = await _spent(db, lineage_id, start, end)
+    total = await spent(db, lineage_id, start, end)
     if limit_micros is not None:
         actor = Actor(label=label)
         for column, action, reached in (
-            (ApiKey.warned_for, "api_key.limit_warning", spent >= WARN_SHARE * limit_micros),
-            (ApiKey.exhausted_for, "api_key.limit_reached", spent >= limit_micros),
+            (ApiKey.warned_for, "api_key.limit_warning", total >= WARN_SHARE * limit_micros),
+            (ApiKey.exhausted_for, "api_key.limit_reached", total >= limit_micros),
         ):
             if not reached:
                 continue
@@ -165,14 +158,14 @@ async def record_usage(
                     tenant_id=tenant_id,
                     target=f"api_key:{key_id}",
                     details={
-                        "spent_usd": spent / 1e6,
-                        "limit_usd": limit_micros / 1e6,
-                        "share": round(spent / limit_micros, 4),
+                        "spent_usd": micros_to_usd(total),
+                        "limit_usd": micros_to_usd(limit_micros),
+                        "share": round(total / limit_micros, 4),
                         "period_start": start.isoformat(),
                     },
                 )
-    await db.commit()
-    return Recorded(event, False, spent, limit_micros, start, end)
+    await db.flush()
+    return Recorded(event, False, total, limit_micros, start, end)
 
 
 async def _duplicate(
@@ -185,69 +178,8 @@ async def _duplicate(
     end: datetime | None,
 ) -> Recorded:
     if not _same(found, report):
-        await db.rollback()
         raise Refusal("idempotency_conflict")
-    spent = await _spent(db, lineage_id, start, end)
-    db.expunge(found)  # keeps its loaded values once the transaction ends
-    await db.rollback()
-    return Recorded(found, True, spent, limit_micros, start, end)
-
-
-# ---------------------------------------------------------------------------- series and reports
-
-
-@dataclass(frozen=True)
-class DayPoint:
-    day: date
-    cost_micros: int
-    requests: int
-    input_tokens: int
-    output_tokens: int
-
-
-def _day_of(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
-async def daily_series(
-    db: AsyncSession,
-    *,
-    now: datetime,
-    days: int = 30,
-    tenant_id: uuid.UUID | None = None,
-    lineage_id: uuid.UUID | None = None,
-) -> list[DayPoint]:
-    """Spend per UTC day over the last `days` days (today included), zero-filled."""
-    today = now.astimezone(UTC).date()
-    first = today - timedelta(days=days - 1)
-    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    at = UsageEvent.occurred_at
-    day = func.date(func.timezone("UTC", at)) if db.get_bind().dialect.name == "postgresql" else func.date(at)
-    query = select(
-        day,
-        func.sum(UsageEvent.cost_micros),
-        func.count(UsageEvent.id),
-        func.sum(UsageEvent.input_tokens),
-        func.sum(UsageEvent.output_tokens),
-    ).where(at >= since, at < since + timedelta(days=days))
-    if tenant_id is not None:
-        query = query.where(UsageEvent.tenant_id == tenant_id)
-    if lineage_id is not None:
-        query = query.where(UsageEvent.lineage_id == lineage_id)
-    totals = {
-        _day_of(bucket): [int(cost or 0), int(n), int(i or 0), int(o or 0)]
-        for bucket, cost, n, i, o in (await db.execute(query.group_by(day))).all()
-    }
-    points = []
-    for offset in range(days):
-        day = first + timedelta(days=offset)
-        cost, requests, tokens_in, tokens_out = totals.get(day, [0, 0, 0, 0])
-        points.append(DayPoint(day, cost, requests, tokens_in, tokens_out))
-    return points
+    return Recorded(found, True, await spent(db, lineage_id, start, end), limit_micros, start, end)
 
 
 def report_window(period: str, now: datetime) -> tuple[datetime, datetime]:
@@ -299,108 +231,3 @@ async def usage_report(
         ReportRow(slug, key_id, name, f"{prefix}…{last4}", int(n), int(i), int(o), int(c))
         for slug, key_id, name, prefix, last4, n, i, o, c in (await db.execute(query)).all()
     ]
-
-
-# ---------------------------------------------------------------------------- forecasts
-
-
-@dataclass(frozen=True)
-class Forecast:
-    view: KeyView
-    rate_micros_per_day: float
-    reaches_at: datetime | None
-    note: str
-
-
-async def recent_rates(
-    db: AsyncSession, lineages: list[uuid.UUID], now: datetime, tenant_id: uuid.UUID | None = None
-) -> dict[uuid.UUID, int]:
-    """Spend per lineage over the last seven days."""
-    if not lineages:
-        return {}
-    query = select(UsageEvent.lineage_id, func.sum(UsageEvent.cost_micros)).where(
-        UsageEvent.occurred_at >= now - RATE_WINDOW, UsageEvent.occurred_at < now + timedelta(seconds=1)
-    )
-    if tenant_id is not None:
-        query = query.where(UsageEvent.tenant_id == tenant_id)
-    wanted = set(lineages)
-    return {
-        lineage: int(total or 0)
-        for lineage, total in (await db.execute(query.group_by(UsageEvent.lineage_id))).all()
-        if lineage in wanted
-    }
-
-
-def forecast_one(view: KeyView, recent_micros: int, now: datetime) -> Forecast:
-    """When the key reaches its limit at its rate over the last seven days (or since it was created)."""
-    key = view.key
-    window_days = max(1.0, min(RATE_WINDOW, now - key.created_at).total_seconds() / 86400)
-    rate = recent_micros / window_days
-    if key.limit_micros is None:
-        return Forecast(view, rate, None, "no limit")
-    if view.spent_micros >= key.limit_micros:
-        return Forecast(view, rate, now, "limit reached")
-    if rate <= 0:
-        return Forecast(view, rate, None, "no recent spend: not at this rate")
-    reaches = now + timedelta(days=(key.limit_micros - view.spent_micros) / rate)
-    if view.period_end is not None and reaches >= view.period_end:
-        return Forecast(view, rate, None, f"resets first ({view.period_end:%Y-%m-%d})")
-    return Forecast(view, rate, reaches, f"around {reaches:%Y-%m-%d %H:%M} UTC")
-
-
-async def forecasts(
-    db: AsyncSession, views: list[KeyView], now: datetime, tenant_id: uuid.UUID | None = None
-) -> list[Forecast]:
-    rates = await recent_rates(db, [v.key.lineage_id for v in views], now, tenant_id)
-    return [forecast_one(v, rates.get(v.key.lineage_id, 0), now) for v in views]
-
-
-async def last_used(db: AsyncSession, lineages: list[uuid.UUID]) -> dict[uuid.UUID, datetime]:
-    if not lineages:
-        return {}
-    rows = await db.execute(
-        select(UsageEvent.lineage_id, func.max(UsageEvent.occurred_at)).group_by(UsageEvent.lineage_id)
-    )
-    wanted = set(lineages)
-    result = {}
-    for lineage, at in rows.all():
-        if lineage in wanted and at is not None:
-            result[lineage] = at if isinstance(at, datetime) and at.tzinfo else _aware(at)
-    return result
-
-
-def _aware(value: Any) -> datetime:
-    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
-
-
-def problems_of(
-    view: KeyView, now: datetime, last: datetime | None, tenant_status: str = "active"
-) -> list[str]:
-    """What an operator should look at for one key (health-check)."""
-    key = view.key
-    found: list[str] = []
-    if view.state in {"revoked", "replaced"}:
-        return found
-    if tenant_status != "active":
-        found.append("tenant suspended")
-    if view.state == "expired":
-        found.append("expired")
-    elif key.expires_at is not None and key.expires_at - now < timedelta(days=7):
-        found.append(f"expires in {max(0, (key.expires_at - now).days)} days")
-    if view.state == "disabled":
-        found.append("disabled")
-    if view.state == "grace" and key.grace_ends_at is not None:
-        found.append(f"rotated: stops at {key.grace_ends_at:%Y-%m-%d %H:%M} UTC")
-    if key.limit_micros is None:
-        found.append("no spend limit")
-    elif view.spent_micros >= key.limit_micros:
-        found.append("limit reached")
-    elif view.share is not None and view.share >= WARN_SHARE:
-        found.append(f"at {view.share:.0%} of its limit")
-    if last is None:
-        if now - key.created_at > timedelta(days=7):
-            found.append("never used")
-    elif now - last > timedelta(days=30):
-        found.append(f"unused for {(now - last).days} days")
-    return found

@@ -19,6 +19,7 @@ from litestar.utils.empty import value_or_default
 from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup, escape
 
+from portal.apikeys.money import format_usd
 from portal.config import REPO_ROOT
 from portal.web.auth import principal_of
 from portal.web.layout import acting_tenant
@@ -33,6 +34,7 @@ def _format_time(value: datetime | None) -> str:
 def _configure(engine: JinjaTemplateEngine) -> None:
     env = engine.engine
     env.filters["when"] = _format_time
+    env.filters["money"] = format_usd  # micro-USD as people read it: $5.00, $0.0012, "no limit"
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:

@@ -1,4 +1,6 @@
-"""`portal keys …` run as operators run it: real processes on a temporary SQLite database."""
+"""`portal keys …` run as operators run it, on a temporary SQLite database: the first command and a
+refused one as real processes (the secret alone on standard output, the exit status), the rest
+in-process through click's runner (same code and streams, without a process start-up each)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import re
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,16 +20,15 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import update
 
-from portal.apikeys import services
+from portal.apikeys import queries
 from portal.audit.actor import Actor
 from portal.catalog.services import sync_builtin_catalog
 from portal.config import load_settings
-from portal.crypto.keyring import MasterKeyring
 from portal.crypto.vault import Vault
 from portal.db.base import utcnow
-from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
 from portal.db.models import ApiKey
+from portal.db.session import command_session
 from portal.tenants.services import create_tenant
 from portal.usage.services import UsageReport, record_usage
 
@@ -40,7 +42,7 @@ def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path, pycache: Path) -> dict[str, str]:
+def cli_env(tmp_path: Path, pycache: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     env = {
         "PORTAL_VAR_DIR": str(tmp_path),
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}",
@@ -50,26 +52,32 @@ def cli_env(tmp_path: Path, pycache: Path) -> dict[str, str]:
         "PYTHONPYCACHEPREFIX": str(pycache),
         "REDIS_URL": "",
     }
+    for name, value in env.items():  # for the commands run in-process
+        monkeypatch.setenv(name, value)
 
     async def seed() -> None:
         settings = load_settings(env)
         await upgrade(settings)
-        engine = create_engine(settings)
-        try:
-            async with create_session_factory(engine)() as db:
-                await sync_builtin_catalog(db)
-                vault = Vault(MasterKeyring(settings.encryption_key))
-                await create_tenant(db, vault, Actor.system("test"), name="Acme", slug="acme")
-        finally:
-            await engine.dispose()
+        async with command_session(settings) as db:
+            await sync_builtin_catalog(db)
+            vault = Vault.of_keys(settings.encryption_key, settings.encryption_key_previous)
+            await create_tenant(db, vault, Actor.system("test"), name="Acme", slug="acme")
 
     asyncio.run(seed())
     return env
 
 
-def keys(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def process(*args: str, env: dict[str, str]) -> Ran:
+    """`portal keys …` as a real process."""
     environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "portal.cli", "keys", *args],
         capture_output=True,
         text=True,
@@ -77,6 +85,20 @@ def keys(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+    return Ran(done.returncode, done.stdout, done.stderr)
+
+
+def keys(*args: str, env: dict[str, str]) -> Ran:
+    """`portal keys …` in this process (the fixture put `env` in the environment)."""
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
+    assert all(os.environ.get(k) == v for k, v in env.items())
+    result = CliRunner().invoke(main, ["keys", *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
 
 
 def rows(output: str) -> list[dict[str, str]]:
@@ -85,41 +107,30 @@ def rows(output: str) -> list[dict[str, str]]:
 
 async def _spend(env: dict[str, str], key_id: str, dollars: str) -> None:
     """What a service's usage reports would have recorded."""
-    settings = load_settings(env)
-    engine = create_engine(settings)
-    try:
-        async with create_session_factory(engine)() as db:
-            key = await services.find_key(db, key_id)
-            await record_usage(
-                db,
-                key_id=key.id,
-                lineage_id=key.lineage_id,
-                tenant_id=key.tenant_id,
-                limit_micros=key.limit_micros,
-                reset_period=key.reset_period,
-                label="test",
-                report=UsageReport.check("openai", "gpt-4o", 1200, 300, dollars),
-                idempotency_key=None,
-                now=utcnow(),
-            )
-    finally:
-        await engine.dispose()
+    async with command_session(load_settings(env)) as db:
+        key = await queries.find_key(db, key_id)
+        await record_usage(
+            db,
+            key_id=key.id,
+            lineage_id=key.lineage_id,
+            tenant_id=key.tenant_id,
+            limit_micros=key.limit_micros,
+            reset_period=key.reset_period,
+            label="test",
+            report=UsageReport.check("openai", "gpt-4o", 1200, 300, dollars),
+            idempotency_key=None,
+            now=utcnow(),
+        )
 
 
 async def _age(env: dict[str, str], key_id: str, days: int) -> None:
-    settings = load_settings(env)
-    engine = create_engine(settings)
-    try:
-        async with create_session_factory(engine)() as db:
-            old = utcnow() - timedelta(days=days)
-            await db.execute(update(ApiKey).where(ApiKey.id == uuid.UUID(key_id)).values(created_at=old))
-            await db.commit()
-    finally:
-        await engine.dispose()
+    async with command_session(load_settings(env)) as db:
+        old = utcnow() - timedelta(days=days)
+        await db.execute(update(ApiKey).where(ApiKey.id == uuid.UUID(key_id)).values(created_at=old))
 
 
 def test_keys_commands_end_to_end(cli_env):
-    created = keys(
+    created = process(
         "create",
         "--tenant",
         "acme",
@@ -198,7 +209,7 @@ def test_keys_commands_end_to_end(cli_env):
 
 
 def test_keys_commands_refuse_bad_input_clearly(cli_env, monkeypatch):
-    bad = keys("create", "--tenant", "acme", "--name", "x", "--limit", "five", env=cli_env)
+    bad = process("create", "--tenant", "acme", "--name", "x", "--limit", "five", env=cli_env)
     assert bad.returncode == 1 and bad.stdout == ""
     assert "limit_usd: a dollar amount such as 5.00" in bad.stderr
     # The rest in-process (same code, no process start-up).
@@ -206,8 +217,6 @@ def test_keys_commands_refuse_bad_input_clearly(cli_env, monkeypatch):
 
     from portal.cli import main
 
-    for name, value in cli_env.items():
-        monkeypatch.setenv(name, value)
     runner = CliRunner()
     unknown = runner.invoke(main, ["keys", "revoke", str(uuid.uuid4())])
     assert unknown.exit_code == 1 and "API key not found" in unknown.output

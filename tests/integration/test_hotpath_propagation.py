@@ -13,13 +13,14 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from portal.apikeys import services
+from portal.apikeys import queries, services
 from portal.apikeys.changes import ChangePublisher
 from portal.asgi import create_app
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
+from portal.db.session import unit_of_work
 from tests.conftest import client_for
 from tests.integration.apikeys_support import create_key, resolve
 from tests.integration.helpers import TENANTS, credentials_url, new_tenant, portal_url
@@ -169,8 +170,8 @@ async def test_a_process_without_a_hot_path_reaches_the_servers_through_redis(re
         engine = create_engine(settings)
         publisher = ChangePublisher(engine, settings)
         try:
-            async with create_session_factory(engine)() as db:
-                found = await services.find_key(db, key["id"])
+            async with unit_of_work(create_session_factory(engine)) as db:
+                found = await queries.find_key(db, key["id"])
                 await services.revoke_key(db, Actor.system("cli"), found)
             await publisher.flush()
         finally:

@@ -11,11 +11,12 @@ from types import SimpleNamespace
 import pytest
 
 from portal.apikeys import cli as keys_cli
-from portal.apikeys import services
+from portal.apikeys import rules
 from portal.apikeys.changes import changes_from_audit
-from portal.apikeys.periods import format_usd, parse_duration, period_bounds, usd_to_micros
+from portal.apikeys.money import format_usd, usd_to_micros
+from portal.apikeys.periods import parse_duration, period_bounds
+from portal.apikeys.spend import forecast_one
 from portal.crypto.issued_keys import key_digest, looks_like_issued_key, new_issued_key
-from portal.usage.services import forecast_one
 
 SECRET = "s" * 40
 
@@ -155,10 +156,10 @@ def test_forecast_at_the_recent_rate():
 
 
 def test_the_command_line_offers_exactly_the_services_choices():
-    assert keys_cli.SCOPES == services.SCOPES
-    assert keys_cli.RESET_PERIODS == services.RESET_PERIODS
-    assert tuple(services.DEFAULT_PLANS) == keys_cli.PLANS
-    assert keys_cli.STATES == services.STATES
+    assert keys_cli.SCOPES == rules.SCOPES
+    assert keys_cli.RESET_PERIODS == rules.RESET_PERIODS
+    assert tuple(rules.DEFAULT_PLANS) == keys_cli.PLANS
+    assert keys_cli.STATES == rules.STATES
 
 
 def test_a_tenant_opener_opens_its_own_sealed_fields_only():

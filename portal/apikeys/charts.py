@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-from portal.apikeys.periods import format_usd
-from portal.usage.services import DayPoint
+from portal.apikeys.money import format_usd
+from portal.apikeys.spend import DayPoint
 
 _ids = itertools.count(1)
 

@@ -1,0 +1,136 @@
+"""What the resolve hot path keeps in memory: immutable copies of keys, tenants (with their sealed
+credentials), providers and spend, made from database rows once per load."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from portal.catalog.spec import ProviderSpec, builtin_specs, custom_provider_spec
+from portal.crypto.vault import TenantOpener
+from portal.db.models import ApiKey, Provider
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEntry:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    lineage_id: uuid.UUID
+    name: str
+    prefix: str
+    last_four: str
+    scopes: frozenset[str]
+    allowed_models: frozenset[str]
+    limit_micros: int | None
+    reset_period: str
+    expires_at: datetime | None
+    grace_ends_at: datetime | None
+    revoked_at: datetime | None
+    disabled: bool
+    public: dict[str, str]  # what the resolve answer says of the key, made once
+
+    @property
+    def label(self) -> str:
+        return f"api-key:{self.prefix}…{self.last_four}"
+
+    @classmethod
+    def of(cls, row: ApiKey) -> KeyEntry:
+        return cls(
+            id=row.id,
+            tenant_id=row.tenant_id,
+            lineage_id=row.lineage_id,
+            name=row.name,
+            prefix=row.prefix,
+            last_four=row.last_four,
+            scopes=frozenset(row.scopes),
+            allowed_models=frozenset(row.allowed_models),
+            limit_micros=row.limit_micros,
+            reset_period=row.reset_period,
+            expires_at=row.expires_at,
+            grace_ends_at=row.grace_ends_at,
+            revoked_at=row.revoked_at,
+            disabled=row.disabled,
+            public={"id": str(row.id), "name": row.name},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEntry:
+    id: uuid.UUID
+    name: str
+    spec: ProviderSpec
+    base_url: str | None
+    models: dict[str, uuid.UUID]  # model name -> id
+
+    @classmethod
+    def of(cls, provider: Provider) -> ProviderEntry:
+        spec = (
+            builtin_specs()[provider.name]
+            if provider.tenant_id is None and provider.name in builtin_specs()
+            else custom_provider_spec(provider.name, provider.display_name, provider.base_url)
+        )
+        return cls(
+            id=provider.id,
+            name=provider.name,
+            spec=spec,
+            base_url=provider.base_url,
+            models={m.name: m.id for m in provider.models},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialEntry:
+    id: uuid.UUID
+    sealed_fields: dict[str, str]  # sealed: opened per request, never kept open
+    config: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TenantEntry:
+    id: uuid.UUID
+    slug: str
+    status: str
+    opener: TenantOpener  # the data key, unwrapped once; secrets stay sealed
+    custom_providers: dict[str, ProviderEntry]
+    enabled_models: frozenset[uuid.UUID]
+    credentials: dict[uuid.UUID, CredentialEntry]  # provider id -> credential
+    public: dict[str, str]  # what the resolve answer says of the tenant, made once
+
+
+@dataclass(slots=True)
+class SpendEntry:
+    period: str
+    start: datetime
+    end: datetime | None
+    micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    micros: int
+    limit_micros: int | None
+    period_start: datetime
+    period_end: datetime | None
+
+    @property
+    def exhausted(self) -> bool:
+        return self.limit_micros is not None and self.micros >= self.limit_micros
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    key: KeyEntry
+    tenant: TenantEntry
+
+
+@dataclass
+class Stats:
+    key_hits: int = 0
+    key_loads: int = 0
+    tenant_loads: int = 0
+    spend_loads: int = 0
+    invalidations: int = 0
+    redis_messages: int = 0
+    polls: int = 0
+    extra: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,116 @@
+"""The service API's usage calls: report usage for the calling key, and read its spend.
+
+`Authorization: Bearer <issued key>` binds the request to the key's tenant; a guard checks the
+key's scope. Every answer carries `Cache-Control: no-store`, errors in the service API's shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import HeaderParameter, Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.apikeys.hotpath import HotPath
+from portal.apikeys.money import micros_to_usd
+from portal.apikeys.refusals import NO_STORE, Refusal
+from portal.apikeys.schemas import UsageIn
+from portal.apikeys.service_api import caller_of, service_exception_handlers
+from portal.apikeys.spend import daily_series
+from portal.errors import InvalidInput
+from portal.usage import services as usage
+from portal.web.guards import requires_service_key
+from portal.web.openapi import service_errors
+
+
+class UsageServiceApi(Controller):
+    path = "/api/v1"
+    tags = ["service"]
+    exception_handlers = service_exception_handlers
+
+    @post(
+        "/usage",
+        guards=[requires_service_key("usage:write")],
+        summary="Report usage for the calling key",
+        description="An `Idempotency-Key` header makes a retried report count once: the retry answers 200 "
+        "with `duplicate: true`. `cost` is in USD.",
+        responses={
+            200: ResponseSpec(
+                data_container=dict[str, Any],
+                description="A retried report (same Idempotency-Key), counted once: `duplicate` is true",
+            ),
+            **service_errors(400, 401, 403, 409, 429),
+        },
+    )
+    async def report_usage(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        data: UsageIn,
+        idempotency_key: str | None = HeaderParameter(name="idempotency-key", default=None),
+    ) -> Response[dict[str, Any]]:
+        hotpath: HotPath = request.app.state.hotpath
+        caller = caller_of(request)
+        try:
+            report = usage.UsageReport.check(
+                data.provider, data.model, data.input_tokens, data.output_tokens, data.cost
+            )
+        except InvalidInput as exc:
+            raise Refusal("invalid_request", exc.message) from None
+        try:
+            recorded = await usage.record_usage(
+                db,
+                key_id=caller.key.id,
+                lineage_id=caller.key.lineage_id,
+                tenant_id=caller.tenant.id,
+                limit_micros=caller.key.limit_micros,
+                reset_period=caller.key.reset_period,
+                label=caller.key.label,
+                report=report,
+                idempotency_key=idempotency_key,
+                now=hotpath.clock(),
+            )
+        except InvalidInput as exc:
+            raise Refusal("invalid_request", exc.message) from None
+        body = {
+            "id": recorded.event.id,
+            "duplicate": recorded.duplicate,
+            "cost_usd": micros_to_usd(recorded.event.cost_micros),
+            "spent_usd": micros_to_usd(recorded.spent_micros),
+            "limit_usd": micros_to_usd(recorded.limit_micros),
+            "period_start": recorded.period_start.isoformat(),
+            "period_end": recorded.period_end.isoformat() if recorded.period_end else None,
+        }
+        return Response(body, status_code=200 if recorded.duplicate else 201, headers=NO_STORE)
+
+    @get(
+        "/usage",
+        guards=[requires_service_key("usage:read")],
+        summary="The calling key's spend in its current period, and per day",
+        responses=service_errors(400, 401, 403, 429),
+    )
+    async def read_usage(
+        self,
+        request: Request[Any, Any, Any],
+        db: AsyncSession,
+        days: int = Parameter(default=30, ge=1, le=366),
+    ) -> Response[dict[str, Any]]:
+        hotpath: HotPath = request.app.state.hotpath
+        caller = caller_of(request)
+        spend = await hotpath.spend(caller.key)
+        series = await daily_series(
+            db, now=hotpath.clock(), days=days, tenant_id=caller.tenant.id, lineage_id=caller.key.lineage_id
+        )
+        body = {
+            "key": {"id": str(caller.key.id), "name": caller.key.name},
+            "spent_usd": micros_to_usd(spend.micros),
+            "limit_usd": micros_to_usd(spend.limit_micros),
+            "period_start": spend.period_start.isoformat(),
+            "period_end": spend.period_end.isoformat() if spend.period_end else None,
+            "days": [
+                {"date": p.day.isoformat(), "cost_usd": micros_to_usd(p.cost_micros), "requests": p.requests}
+                for p in series
+            ],
+        }
+        return Response(body, headers=NO_STORE)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import services as audit
 from portal.audit.actor import Actor
 from portal.config import Settings
-from portal.identity.oidc.flow import SSO_KEY, end_session_url, session_data
+from portal.identity.oidc.completion import SSO_KEY, end_session_url, session_data
 from portal.identity.oidc.pages import login_page
 from portal.identity.second_factor_pages import CHECK_PATH, PENDING_KEY, SETUP_PATH, pending_second_factor
 from portal.identity.services import authenticate_admin

@@ -40,7 +40,9 @@ from portal.identity.oidc.pages import SsoPages
 from portal.identity.pages import SignInPages
 from portal.identity.second_factor_pages import SecondFactorPages
 from portal.identity.services import record_throttled_account
-from portal.impersonation.web import ImpersonationApi, ImpersonationExpiryMiddleware, ImpersonationPages
+from portal.impersonation.api import ImpersonationApi
+from portal.impersonation.middleware import ImpersonationExpiryMiddleware
+from portal.impersonation.pages import ImpersonationPages
 from portal.members.api import AdminUsersApi, MembersApi
 from portal.members.pages import AdminUserPages, MemberPages
 from portal.net.egress import egress_client

@@ -117,6 +117,5 @@ class SignInPages(Controller):
                 target=f"user:{actor.label}",
                 details={"method": "oidc" if sso else "password", "provider_logout": bool(provider_logout)},
             )
-            await db.commit()
         request.clear_session()
         return Redirect(provider_logout or "/login?signed_out=true", status_code=303)

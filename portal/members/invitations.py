@@ -22,7 +22,7 @@ from portal.db.base import utcnow
 from portal.db.models import Invitation, Membership, Role, Tenant, User
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.members import mail
-from portal.members.memberships import check_role
+from portal.members.memberships import check_role, id_or_404
 from portal.members.tokens import hash_token, new_token
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -109,16 +109,13 @@ async def list_pending_invitations(db: AsyncSession, tenant_id: uuid.UUID) -> li
 async def find_invitation(
     db: AsyncSession, tenant_id: uuid.UUID, invitation_id: str | uuid.UUID
 ) -> Invitation:
-    try:
-        wanted = invitation_id if isinstance(invitation_id, uuid.UUID) else uuid.UUID(str(invitation_id))
-    except ValueError:
-        raise NotFound("Invitation not found") from None
-    invitation = await db.scalar(
+    wanted = id_or_404(invitation_id, "Invitation not found")
+    found = await db.scalar(
         select(Invitation).where(Invitation.id == wanted, Invitation.tenant_id == tenant_id)
     )
-    if invitation is None:
+    if found is None:
         raise NotFound("Invitation not found")
-    return invitation
+    return found
 
 
 async def open_invitation(db: AsyncSession, token: str) -> OpenInvitation:

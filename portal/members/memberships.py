@@ -35,17 +35,22 @@ async def list_members(db: AsyncSession, tenant_id: uuid.UUID) -> list[Membershi
     return list(rows.unique())
 
 
-async def find_member(db: AsyncSession, tenant_id: uuid.UUID, user_id: str | uuid.UUID) -> Membership:
+def id_or_404(value: str | uuid.UUID, missing: str) -> uuid.UUID:
+    """The id in a path; NotFound (`missing`) when it is not one."""
     try:
-        wanted = user_id if isinstance(user_id, uuid.UUID) else uuid.UUID(str(user_id))
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     except ValueError:
-        raise NotFound("Member not found") from None
-    membership = await db.scalar(
+        raise NotFound(missing) from None
+
+
+async def find_member(db: AsyncSession, tenant_id: uuid.UUID, user_id: str | uuid.UUID) -> Membership:
+    wanted = id_or_404(user_id, "Member not found")
+    found = await db.scalar(
         select(Membership).where(Membership.user_id == wanted, Membership.tenant_id == tenant_id)
     )
-    if membership is None:
+    if found is None:
         raise NotFound("Member not found")
-    return membership
+    return found
 
 
 async def _lock_tenant(db: AsyncSession, tenant_id: uuid.UUID) -> None:

@@ -29,6 +29,15 @@ def _url(tenant: Tenant) -> str:
     return f"/t/{tenant.slug}/members"
 
 
+def _confirm(
+    request: Request[Any, Any, Any], tenant: Tenant, what: str, question: str, detail: str, action: str
+) -> Response[Any]:
+    """The confirmation page of `what` (also its button), posting to `action` below the members page."""
+    base = _url(tenant)
+    confirm = Confirmation(what, question, detail, f"{base}/{action}", what, base)
+    return confirm_page(request, confirm, **tenant_page(tenant, "members"))
+
+
 class MemberPages(Controller):
     path = "/t/{slug:str}/members"
     guards = [requires_tenant_admin]
@@ -121,16 +130,14 @@ class MemberPages(Controller):
     async def confirm_revoke(
         self, request: Request[Any, Any, Any], tenant: Tenant, invitation: Invitation
     ) -> Response[Any]:
-        confirm = Confirmation(
-            title="Revoke invitation",
-            question=f"Revoke the invitation for {invitation.email}?",
-            detail=f"Invited as {invitation.role} by {invitation.invited_by}. "
-            "Its link stops working at once.",
-            action=f"{_url(tenant)}/invitations/{invitation.id}/revoke",
-            button="Revoke invitation",
-            cancel=_url(tenant),
+        return _confirm(
+            request,
+            tenant,
+            "Revoke invitation",
+            f"Revoke the invitation for {invitation.email}?",
+            f"Invited as {invitation.role} by {invitation.invited_by}. Its link stops working at once.",
+            f"invitations/{invitation.id}/revoke",
         )
-        return confirm_page(request, confirm, **tenant_page(tenant, "members"))
 
     @post("/invitations/{invitation_id:str}/revoke")
     async def revoke(
@@ -172,16 +179,15 @@ class MemberPages(Controller):
         self, request: Request[Any, Any, Any], tenant: Tenant, membership: Membership
     ) -> Response[Any]:
         person = membership.user
-        confirm = Confirmation(
-            title="Remove member",
-            question=f"Remove {person.email} from {tenant.name}?",
-            detail=f"{person.name or person.email} is {membership.role} of {tenant.name}. They lose access "
-            "to it at once; their other tenants stay.",
-            action=f"{_url(tenant)}/users/{membership.user_id}/remove",
-            button="Remove member",
-            cancel=_url(tenant),
+        return _confirm(
+            request,
+            tenant,
+            "Remove member",
+            f"Remove {person.email} from {tenant.name}?",
+            f"{person.name or person.email} is {membership.role} of {tenant.name}. They lose access to it "
+            "at once; their other tenants stay.",
+            f"users/{membership.user_id}/remove",
         )
-        return confirm_page(request, confirm, **tenant_page(tenant, "members"))
 
     @post("/users/{user_id:str}/remove")
     async def remove(

@@ -76,6 +76,19 @@ class Identified:
     id_token: str
 
 
+@dataclass(frozen=True)
+class CodeGrant:
+    """What the token endpoint is sent for the code: the client, its authentication, the code and
+    the PKCE verifier of this sign-in."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    method: str
+    code: str
+    redirect_uri: str
+    verifier: str
+
+
 class TokenError(Exception):
     """The token endpoint refused the code (an OAuth error answer)."""
 
@@ -177,23 +190,11 @@ class OidcClient:
             status_code=502,
         )
 
-    async def exchange_code(
-        self,
-        metadata: ProviderMetadata,
-        *,
-        client_id: str,
-        client_secret: str,
-        method: str,
-        code: str,
-        redirect_uri: str,
-        verifier: str,
-    ) -> dict[str, Any]:
+    async def exchange_code(self, metadata: ProviderMetadata, grant: CodeGrant) -> dict[str, Any]:
         """The token endpoint's answer to the code and the PKCE verifier."""
         name = self.name
         try:
-            return await self._post_code(
-                metadata, client_id, client_secret, method, code, redirect_uri, verifier
-            )
+            return await self._post_code(metadata, grant)
         except TokenError as exc:
             # The provider's own words (error_description, an unknown error code) go to the log
             # only: the token endpoint is a URL from a fetched document, and its answer is not echoed.
@@ -216,22 +217,16 @@ class OidcClient:
             reason = f"{name}'s identity provider answered unreadably."
             raise SignInRefused("token_unreadable", reason, status_code=502) from exc
 
-    async def _post_code(
-        self,
-        metadata: ProviderMetadata,
-        client_id: str,
-        client_secret: str,
-        method: str,
-        code: str,
-        redirect_uri: str,
-        verifier: str,
-    ) -> dict[str, Any]:
+    async def _post_code(self, metadata: ProviderMetadata, grant: CodeGrant) -> dict[str, Any]:
         """POST the code to the token endpoint, authenticating the client with authlib's encoders."""
         body = prepare_token_request(
-            "authorization_code", code=code, redirect_uri=redirect_uri, code_verifier=verifier
+            "authorization_code",
+            code=grant.code,
+            redirect_uri=grant.redirect_uri,
+            code_verifier=grant.verifier,
         )
         headers = {"content-type": "application/x-www-form-urlencoded", "accept": "application/json"}
-        url, headers, body = ClientAuth(client_id, client_secret, method).prepare(
+        url, headers, body = ClientAuth(grant.client_id, grant.client_secret, grant.method).prepare(
             "POST", metadata.token_endpoint, headers, body
         )
         response = await self.http.post(url, content=body, headers=headers, timeout=self.seconds)

@@ -27,7 +27,7 @@ from portal.crypto.sealing import Undecryptable
 from portal.db.models import IdentityProvider, Tenant
 from portal.db.session import unit_of_work
 from portal.identity.federation.services import open_client_secret, redirect_url_for
-from portal.identity.oidc.client import Authorization, OidcClient
+from portal.identity.oidc.client import Authorization, CodeGrant, OidcClient
 from portal.identity.oidc.completion import (
     Completion,
     ask_to_confirm_link,
@@ -332,15 +332,8 @@ async def _through_provider(
         client_secret = open_client_secret(portal_of(request).vault, tenant, idp)
     except Undecryptable as exc:
         raise secret_undecryptable(name, exc) from None
-    token = await client.exchange_code(
-        metadata,
-        client_id=client_id,
-        client_secret=client_secret,
-        method=method,
-        code=answer.code,
-        redirect_uri=pending.redirect_uri,
-        verifier=pending.verifier,
-    )
+    grant = CodeGrant(client_id, client_secret, method, answer.code, pending.redirect_uri, pending.verifier)
+    token = await client.exchange_code(metadata, grant)
     needed = {"email", str((idp.role_mapping or {}).get("claim") or "email")}
     found = await client.identify(
         metadata, token, client_id=client_id, nonce=pending.nonce, needed_claims=needed

@@ -36,13 +36,16 @@ from portal.db.engine import create_engine, create_session_factory
 from portal.identity.federation.api import FederationApi
 from portal.identity.federation.pages import FederationPages
 from portal.identity.federation.tenant_import import import_tenant_configs
+from portal.identity.invitation_pages import InvitationPages
 from portal.identity.oidc.pages import SsoPages
 from portal.identity.pages import SignInPages
 from portal.identity.second_factor_pages import SecondFactorPages
 from portal.identity.services import record_throttled_account
-from portal.impersonation.web import ImpersonationApi, ImpersonationExpiryMiddleware, ImpersonationPages
+from portal.impersonation.api import ImpersonationApi
+from portal.impersonation.middleware import ImpersonationExpiryMiddleware
+from portal.impersonation.pages import ImpersonationPages
 from portal.members.api import AdminUsersApi, MembersApi
-from portal.members.pages import AdminUserPages, InvitationPages, MemberPages
+from portal.members.pages import AdminUserPages, MemberPages
 from portal.net.egress import egress_client
 from portal.tenants.api import TenantsApi
 from portal.tenants.pages import AdminTenantPages, TenantPages

@@ -22,7 +22,7 @@ from portal.db.engine import create_engine, create_session_factory
 from portal.db.models import Identity, Membership, Tenant, User
 from portal.demo.identity_provider import DemoClient, DemoIdentityProvider, DemoUser
 from portal.identity.federation.services import FederationInput, callback_url, save_federation
-from portal.identity.oidc.flow import SIGNED_OUT_PATH
+from portal.identity.oidc.completion import SIGNED_OUT_PATH
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import services as audit
 from portal.audit.actor import Actor
 from portal.config import Settings
-from portal.identity.oidc.flow import SSO_KEY, end_session_url, session_data
+from portal.identity.forms import PasswordData
+from portal.identity.oidc.completion import SSO_KEY, end_session_url, session_data
 from portal.identity.oidc.pages import login_page
 from portal.identity.second_factor_pages import CHECK_PATH, PENDING_KEY, SETUP_PATH, pending_second_factor
 from portal.identity.services import authenticate_admin
 from portal.web.auth import AUTH_KEY, Principal, password_auth, principal_of
-from portal.web.forms import FormData, safe_next, text
+from portal.web.forms import safe_next
 from portal.web.guards import allow_anyone
 from portal.web.sessions import renew_session_id
 from portal.web.templating import redirect_after_change
@@ -72,9 +73,9 @@ class SignInPages(Controller):
         db: AsyncSession,
         settings: Settings,
         actor: Actor,
-        data: FormData,
+        data: PasswordData,
     ) -> Response[Any]:
-        email, password, next_url = text(data, "email"), text(data, "password"), text(data, "next")
+        email, password, next_url = data.email, data.password, data.next
         attempt = await throttle_of(request).check("sign_in", client_ip=actor.ip, account=email)
         user = await authenticate_admin(db, actor, email, password)
         if user is None:
@@ -117,6 +118,5 @@ class SignInPages(Controller):
                 target=f"user:{actor.label}",
                 details={"method": "oidc" if sso else "password", "provider_logout": bool(provider_logout)},
             )
-            await db.commit()
         request.clear_session()
         return Redirect(provider_logout or "/login?signed_out=true", status_code=303)

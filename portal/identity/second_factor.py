@@ -116,7 +116,7 @@ async def enrol(
     user.totp_last_step = step
     user.recovery_code_hashes = [recovery_hash(c, settings) for c in codes]
     await audit.record(db, _who(user, actor), "user.second_factor_enrolled", target=f"user:{user.email}")
-    await db.commit()
+    await db.flush()
     return codes
 
 
@@ -150,6 +150,8 @@ async def check(
         outcome="success" if used else "failure",
         details=details,
     )
+    # Committed at once, like a refusal: the code is crossed out and the attempt on record before
+    # the throttle hears of it (it writes in a transaction of its own, which SQLite would make wait).
     await db.commit()
     return used
 

@@ -22,8 +22,9 @@ from portal.crypto.vault import Vault
 from portal.db.models import User
 from portal.errors import InvalidInput
 from portal.identity import second_factor
+from portal.identity.forms import CodeData
 from portal.web.auth import AUTH_KEY, password_auth, principal_of
-from portal.web.forms import FormData, safe_next, text
+from portal.web.forms import safe_next
 from portal.web.guards import allow_anyone
 from portal.web.sessions import renew_session_id
 from portal.web.templating import redirect_after_change, render
@@ -106,14 +107,14 @@ class SecondFactorPages(Controller):
         vault: Vault,
         settings: Settings,
         actor: Actor,
-        data: FormData,
+        data: CodeData,
     ) -> Response[Any]:
         found = await _pending_user(request, db)
         if found is None or found[1].get("enrol"):
             return redirect_after_change(request, "/login", EXPIRED, "error")
         user, pending = found
         attempt = await throttle_of(request).check("second_factor", client_ip=actor.ip, account=user.email)
-        used = await second_factor.check(db, vault, settings, actor, user, text(data, "code"))
+        used = await second_factor.check(db, vault, settings, actor, user, data.code)
         await (attempt.succeeded() if used else attempt.failed())
         if used is None:
             errors = {
@@ -157,7 +158,7 @@ class SecondFactorPages(Controller):
         vault: Vault,
         settings: Settings,
         actor: Actor,
-        data: FormData,
+        data: CodeData,
     ) -> Response[Any]:
         found = await _enrolling_user(request, db)
         secret = _session(request).get(ENROL_SECRET_KEY)
@@ -165,9 +166,7 @@ class SecondFactorPages(Controller):
             return redirect_after_change(request, "/login", EXPIRED, "error")
         user, next_url = found
         try:
-            codes = await second_factor.enrol(
-                db, vault, settings, actor, user, secret=secret, code=text(data, "code")
-            )
+            codes = await second_factor.enrol(db, vault, settings, actor, user, secret=secret, code=data.code)
         except InvalidInput as exc:
             return self._setup_page(request, user, exc.errors, status_code=400)
         await _signed_in(request, user)

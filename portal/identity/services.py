@@ -109,7 +109,7 @@ async def authenticate_admin(db: AsyncSession, actor: Actor, email: str, passwor
         target=f"user:{email}",
         details={"method": "password"},
     )
-    await db.commit()
+    await db.flush()
     return user
 
 

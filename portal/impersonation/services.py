@@ -50,7 +50,7 @@ async def start_impersonation(db: AsyncSession, actor: Actor, *, tenant_ref: str
         target=f"tenant:{tenant.slug}",
         details={"reason": reason, "expires_at": started.expires_at.isoformat()},
     )
-    await db.commit()
+    await db.flush()
     return started
 
 
@@ -78,4 +78,4 @@ async def end_impersonation(
             "minutes": round((now - started_at).total_seconds() / 60, 1),
         },
     )
-    await db.commit()
+    await db.flush()

@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.actor import Actor
 from portal.config import Settings
-from portal.db.models import Tenant
-from portal.members import services
+from portal.db.models import Invitation, Tenant
+from portal.members import invitations, memberships, users
+from portal.members.deps import provide_invitation
 from portal.members.schemas import (
     InvitationCreate,
     InvitationOut,
@@ -31,14 +32,14 @@ class MembersApi(Controller):
     path = "/api/portal/tenants/{tenant_id:str}"
     tags = ["members"]
     guards = [requires_tenant_admin]
-    dependencies = {"tenant": Provide(provide_tenant_by_id)}
+    dependencies = {"tenant": Provide(provide_tenant_by_id), "invitation": Provide(provide_invitation)}
 
     @get("/users", responses=READ)
     async def list_users(self, db: AsyncSession, tenant: Tenant) -> TenantUsers:
         """The tenant's members and its pending (or expired, not yet revoked) invitations."""
-        members = await services.list_members(db, tenant.id)
-        invitations = await services.list_pending_invitations(db, tenant.id)
-        return TenantUsers([MemberOut.of(m) for m in members], [InvitationOut.of(i) for i in invitations])
+        members = await memberships.list_members(db, tenant.id)
+        pending = await invitations.list_pending_invitations(db, tenant.id)
+        return TenantUsers([MemberOut.of(m) for m in members], [InvitationOut.of(i) for i in pending])
 
     @post("/invitations", responses=CHANGE)
     async def invite(
@@ -46,32 +47,32 @@ class MembersApi(Controller):
     ) -> InvitationOut:
         """Invite by e-mail with a role (admin or member). Mailed when SMTP_URL is set; otherwise
         (or when mailing failed) the answer holds the link to pass on; it is never shown again."""
-        issued = await services.invite(db, settings, actor, tenant, email=data.email, role=data.role)
+        issued = await invitations.invite(db, settings, actor, tenant, email=data.email, role=data.role)
         return InvitationOut.issued(issued)
 
     @post("/invitations/{invitation_id:str}/resend", status_code=200, responses=CHANGE)
     async def resend(
-        self, db: AsyncSession, settings: Settings, actor: Actor, tenant: Tenant, invitation_id: str
+        self, db: AsyncSession, settings: Settings, actor: Actor, tenant: Tenant, invitation: Invitation
     ) -> InvitationOut:
         """A new token and expiry; the previous link stops working."""
-        issued = await services.resend_invitation(db, settings, actor, tenant, invitation_id)
+        issued = await invitations.resend_invitation(db, settings, actor, tenant, invitation)
         return InvitationOut.issued(issued)
 
     @delete("/invitations/{invitation_id:str}", responses=CHANGE)
-    async def revoke(self, db: AsyncSession, actor: Actor, tenant: Tenant, invitation_id: str) -> None:
-        await services.revoke_invitation(db, actor, tenant, invitation_id)
+    async def revoke(self, db: AsyncSession, actor: Actor, invitation: Invitation) -> None:
+        await invitations.revoke_invitation(db, actor, invitation)
 
     @patch("/users/{user_id:str}", responses=CHANGE)
     async def change_role(
         self, db: AsyncSession, actor: Actor, tenant: Tenant, user_id: str, data: MemberUpdate
     ) -> MemberOut:
         """Change a member's role; 409 for the tenant's last admin."""
-        return MemberOut.of(await services.change_role(db, actor, tenant, user_id, data.role))
+        return MemberOut.of(await memberships.change_role(db, actor, tenant, user_id, data.role))
 
     @delete("/users/{user_id:str}", responses=CHANGE)
     async def remove(self, db: AsyncSession, actor: Actor, tenant: Tenant, user_id: str) -> None:
         """Remove a member from this tenant; 409 for the tenant's last admin."""
-        await services.remove_member(db, actor, tenant, user_id)
+        await memberships.remove_member(db, actor, tenant, user_id)
 
 
 class AdminUsersApi(Controller):
@@ -93,5 +94,5 @@ class AdminUsersApi(Controller):
     ) -> UserList:
         """Every user of the portal with their memberships."""
         found = await find_tenant(db, tenant) if tenant else None
-        result = await services.list_users(db, tenant=found, role=role, q=q, page=page, per_page=per_page)
+        result = await users.list_users(db, tenant=found, role=role, q=q, page=page, per_page=per_page)
         return UserList([UserOut.of(r) for r in result.items], result.total, result.page, result.per_page)

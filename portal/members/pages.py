@@ -1,8 +1,7 @@
-"""Member pages: a tenant's members and invitations, the invitation link's page, the platform's users."""
+"""Member pages: a tenant's members and invitations, and the platform's users."""
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -10,28 +9,43 @@ from litestar.di import Provide
 from litestar.plugins.flash import flash
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit import anonymous
 from portal.audit.actor import Actor
 from portal.config import Settings
-from portal.db.models import Tenant
+from portal.db.models import Invitation, Membership, Tenant
 from portal.errors import Conflict, InvalidInput, NotFound
-from portal.members import services
+from portal.members import invitations, memberships, users
+from portal.members.deps import provide_invitation, provide_membership
+from portal.members.schemas import InviteData, RoleData
 from portal.tenants.deps import provide_tenant_by_slug
 from portal.tenants.services import find_tenant, list_tenants
-from portal.web.forms import FormData, text
-from portal.web.guards import allow_anyone, requires_platform_admin, requires_tenant_admin
+from portal.web.guards import requires_platform_admin, requires_tenant_admin
 from portal.web.paging import page_parameter
-from portal.web.templating import redirect_after_change, render
-from portal.web.throttle import throttle_of
+from portal.web.templating import Confirmation, confirm_page, redirect_after_change, render, tenant_page
 
 TEMPLATE = "members/index.html"
-NO_REFERRER = {"Referrer-Policy": "no-referrer"}  # the token in the URL goes nowhere else
+
+
+def _url(tenant: Tenant) -> str:
+    return f"/t/{tenant.slug}/members"
+
+
+def _confirm(
+    request: Request[Any, Any, Any], tenant: Tenant, what: str, question: str, detail: str, action: str
+) -> Response[Any]:
+    """The confirmation page of `what` (also its button), posting to `action` below the members page."""
+    base = _url(tenant)
+    confirm = Confirmation(what, question, detail, f"{base}/{action}", what, base)
+    return confirm_page(request, confirm, **tenant_page(tenant, "members"))
 
 
 class MemberPages(Controller):
     path = "/t/{slug:str}/members"
     guards = [requires_tenant_admin]
-    dependencies = {"tenant": Provide(provide_tenant_by_slug)}
+    dependencies = {
+        "tenant": Provide(provide_tenant_by_slug),
+        "invitation": Provide(provide_invitation),
+        "membership": Provide(provide_membership),
+    }
     include_in_schema = False
 
     async def _page(
@@ -42,23 +56,20 @@ class MemberPages(Controller):
         *,
         form: dict[str, str] | None = None,
         errors: dict[str, str] | None = None,
-        issued: services.IssuedInvitation | None = None,
+        issued: invitations.IssuedInvitation | None = None,
         status_code: int = 200,
     ) -> Response[Any]:
-        context = {
-            "tenant": tenant,
-            "tab": "members",
-            "members": await services.list_members(db, tenant.id),
-            "invitations": await services.list_pending_invitations(db, tenant.id),
-            "status_of": services.invitation_status,
-            "form": form or {"role": "member"},
-            "errors": errors or {},
-            "issued": issued,
-        }
+        context = tenant_page(
+            tenant,
+            "members",
+            members=await memberships.list_members(db, tenant.id),
+            invitations=await invitations.list_pending_invitations(db, tenant.id),
+            status_of=invitations.invitation_status,
+            form=form or {"role": "member"},
+            errors=errors or {},
+            issued=issued,
+        )
         return render(request, TEMPLATE, context, status_code=status_code)
-
-    def _url(self, tenant: Tenant) -> str:
-        return f"/t/{tenant.slug}/members"
 
     @get("/")
     async def index(self, request: Request[Any, Any, Any], db: AsyncSession, tenant: Tenant) -> Response[Any]:
@@ -69,14 +80,12 @@ class MemberPages(Controller):
         request: Request[Any, Any, Any],
         db: AsyncSession,
         tenant: Tenant,
-        issued: services.IssuedInvitation,
+        issued: invitations.IssuedInvitation,
         verb: str,
     ) -> Response[Any]:
         email = issued.invitation.email
         if issued.mailed:
-            return redirect_after_change(
-                request, self._url(tenant), f"Invitation {verb} and mailed to {email}."
-            )
+            return redirect_after_change(request, _url(tenant), f"Invitation {verb} and mailed to {email}.")
         # The link exists only in this answer (the token is stored hashed), so this page shows it
         # instead of redirecting: it is never put in a URL, a flash or the session.
         flash(request, f"Invitation {verb} for {email}: pass the link below on to them.", "success")
@@ -90,11 +99,11 @@ class MemberPages(Controller):
         settings: Settings,
         actor: Actor,
         tenant: Tenant,
-        data: FormData,
+        data: InviteData,
     ) -> Response[Any]:
-        form = {"email": text(data, "email"), "role": text(data, "role") or "member"}
+        form = {"email": data.email, "role": data.role or "member"}
         try:
-            issued = await services.invite(
+            issued = await invitations.invite(
                 db, settings, actor, tenant, email=form["email"], role=form["role"]
             )
         except InvalidInput as exc:
@@ -109,21 +118,26 @@ class MemberPages(Controller):
         settings: Settings,
         actor: Actor,
         tenant: Tenant,
-        invitation_id: str,
+        invitation: Invitation,
     ) -> Response[Any]:
         try:
-            issued = await services.resend_invitation(db, settings, actor, tenant, invitation_id)
+            issued = await invitations.resend_invitation(db, settings, actor, tenant, invitation)
         except Conflict as exc:
-            return redirect_after_change(request, self._url(tenant), exc.message, "error")
+            return redirect_after_change(request, _url(tenant), exc.message, "error")
         return await self._issued(request, db, tenant, issued, "sent again with a new link")
 
     @get("/invitations/{invitation_id:str}/revoke")
     async def confirm_revoke(
-        self, request: Request[Any, Any, Any], db: AsyncSession, tenant: Tenant, invitation_id: str
+        self, request: Request[Any, Any, Any], tenant: Tenant, invitation: Invitation
     ) -> Response[Any]:
-        invitation = await services.find_invitation(db, tenant.id, invitation_id)
-        context = {"tenant": tenant, "tab": "members", "invitation": invitation}
-        return render(request, "members/revoke.html", context)
+        return _confirm(
+            request,
+            tenant,
+            "Revoke invitation",
+            f"Revoke the invitation for {invitation.email}?",
+            f"Invited as {invitation.role} by {invitation.invited_by}. Its link stops working at once.",
+            f"invitations/{invitation.id}/revoke",
+        )
 
     @post("/invitations/{invitation_id:str}/revoke")
     async def revoke(
@@ -132,16 +146,14 @@ class MemberPages(Controller):
         db: AsyncSession,
         actor: Actor,
         tenant: Tenant,
-        invitation_id: str,
+        invitation: Invitation,
     ) -> Response[Any]:
         try:
-            invitation = await services.revoke_invitation(db, actor, tenant, invitation_id)
+            await invitations.revoke_invitation(db, actor, invitation)
         except Conflict as exc:
-            return redirect_after_change(request, self._url(tenant), exc.message, "error")
+            return redirect_after_change(request, _url(tenant), exc.message, "error")
         return redirect_after_change(
-            request,
-            self._url(tenant),
-            f"Invitation for {invitation.email} revoked: its link no longer works.",
+            request, _url(tenant), f"Invitation for {invitation.email} revoked: its link no longer works."
         )
 
     @post("/users/{user_id:str}/role")
@@ -152,91 +164,40 @@ class MemberPages(Controller):
         actor: Actor,
         tenant: Tenant,
         user_id: str,
-        data: FormData,
+        data: RoleData,
     ) -> Response[Any]:
         try:
-            membership = await services.change_role(db, actor, tenant, user_id, text(data, "role"))
+            membership = await memberships.change_role(db, actor, tenant, user_id, data.role)
         except (Conflict, InvalidInput) as exc:
-            return redirect_after_change(request, self._url(tenant), exc.message, "error")
+            return redirect_after_change(request, _url(tenant), exc.message, "error")
         return redirect_after_change(
-            request, self._url(tenant), f"{membership.user.email} is now {membership.role} of {tenant.name}."
+            request, _url(tenant), f"{membership.user.email} is now {membership.role} of {tenant.name}."
         )
 
     @get("/users/{user_id:str}/remove")
     async def confirm_remove(
-        self, request: Request[Any, Any, Any], db: AsyncSession, tenant: Tenant, user_id: str
+        self, request: Request[Any, Any, Any], tenant: Tenant, membership: Membership
     ) -> Response[Any]:
-        membership = await services.find_member(db, tenant.id, user_id)
-        context = {"tenant": tenant, "tab": "members", "membership": membership}
-        return render(request, "members/remove.html", context)
+        person = membership.user
+        return _confirm(
+            request,
+            tenant,
+            "Remove member",
+            f"Remove {person.email} from {tenant.name}?",
+            f"{person.name or person.email} is {membership.role} of {tenant.name}. They lose access to it "
+            "at once; their other tenants stay.",
+            f"users/{membership.user_id}/remove",
+        )
 
     @post("/users/{user_id:str}/remove")
     async def remove(
         self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, tenant: Tenant, user_id: str
     ) -> Response[Any]:
         try:
-            email = await services.remove_member(db, actor, tenant, user_id)
+            email = await memberships.remove_member(db, actor, tenant, user_id)
         except Conflict as exc:
-            return redirect_after_change(request, self._url(tenant), exc.message, "error")
-        return redirect_after_change(request, self._url(tenant), f"{email} removed from {tenant.name}.")
-
-
-class InvitationPages(Controller):
-    """The page an invitation link opens: anyone may open it; the token decides what it shows."""
-
-    path = "/invite/{token:str}"
-    guards = [allow_anyone]
-    include_in_schema = False
-
-    def _refused(self, request: Request[Any, Any, Any], exc: NotFound | InvalidInput) -> Response[Any]:
-        status = 404 if isinstance(exc, NotFound) else 410
-        response = render(request, "members/invitation.html", {"refusal": exc.message}, status_code=status)
-        response.headers.update(NO_REFERRER)
-        return response
-
-    async def _open(
-        self, request: Request[Any, Any, Any], db: AsyncSession, token: str
-    ) -> services.OpenInvitation | Response[Any]:
-        """The invitation, or the refusal page; guessing tokens is throttled per address."""
-        client = request.client.host if request.client else None
-        attempt = await throttle_of(request).check("invitation", client_ip=client)
-        try:
-            found = await services.open_invitation(db, token)
-        except NotFound as exc:
-            anonymous.note("invitation: unknown token")
-            await attempt.failed()
-            return self._refused(request, exc)
-        except InvalidInput as exc:  # a real invitation, expired or used: not a guess
-            await attempt.succeeded()
-            return self._refused(request, exc)
-        await attempt.succeeded()
-        return found
-
-    @get("/")
-    async def show(self, request: Request[Any, Any, Any], db: AsyncSession, token: str) -> Response[Any]:
-        found = await self._open(request, db, token)
-        if isinstance(found, Response):
-            return found
-        context = {"invitation": found.invitation, "target_tenant": found.tenant, "token": token}
-        response = render(request, "members/invitation.html", context)
-        response.headers.update(NO_REFERRER)
-        return response
-
-    @post("/accept")
-    async def accept(self, request: Request[Any, Any, Any], db: AsyncSession, token: str) -> Response[Any]:
-        """Off to the tenant's identity provider; its callback accepts the invitation."""
-        found = await self._open(request, db, token)
-        if isinstance(found, Response):
-            return found
-        try:
-            from portal.identity.oidc.flow import start_sign_in
-        except ImportError:
-            message = "Sign-in through the tenant's identity provider is not available on this portal yet."
-            return render(request, "members/invitation.html", {"refusal": message}, status_code=503)
-        response = start_sign_in(request, found.tenant, next_url="", invitation_token=token)
-        if inspect.isawaitable(response):
-            response = await response
-        return response  # type: ignore[no-any-return]
+            return redirect_after_change(request, _url(tenant), exc.message, "error")
+        return redirect_after_change(request, _url(tenant), f"{email} removed from {tenant.name}.")
 
 
 class AdminUserPages(Controller):
@@ -261,10 +222,10 @@ class AdminUserPages(Controller):
                 found = await find_tenant(db, tenant)
             except NotFound:
                 errors["tenant"] = f"no tenant {tenant}"
-        if role and role not in services.USER_ROLE_FILTERS:
+        if role and role not in users.USER_ROLE_FILTERS:
             errors["role"] = "choose admin, member or platform admin"
             role = ""
-        result = await services.list_users(db, tenant=found, role=role, q=q, page=page, per_page=50)
+        result = await users.list_users(db, tenant=found, role=role, q=q, page=page, per_page=50)
         if errors.get("tenant"):
             result = type(result)([], 0, 1, 50)
         tenants = await list_tenants(db, per_page=200)

@@ -1,13 +1,19 @@
+"""The members' JSON bodies and answers, and the member pages' HTML forms."""
+
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
 
 from portal.db.models import Invitation, Membership
 from portal.inputs import Input
-from portal.members.services import IssuedInvitation, UserRow, invitation_status
+from portal.members.invitations import IssuedInvitation, invitation_status
+from portal.members.users import UserRow
 
 
 class InvitationCreate(Input):
@@ -17,6 +23,21 @@ class InvitationCreate(Input):
 
 class MemberUpdate(Input):
     role: str
+
+
+class InviteForm(msgspec.Struct):
+    """The invitation form (every field optional: a browser may leave one out)."""
+
+    email: str = ""
+    role: str = ""
+
+
+class RoleForm(msgspec.Struct):
+    role: str = ""
+
+
+InviteData = Annotated[InviteForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
+RoleData = Annotated[RoleForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 class MemberOut(msgspec.Struct):

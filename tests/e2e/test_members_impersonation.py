@@ -13,7 +13,8 @@ from playwright.async_api import Dialog, Page, expect
 from portal.audit.actor import Actor
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.models import Tenant, User
-from portal.members import services as members
+from portal.db.session import unit_of_work
+from portal.members import invitations as members
 from tests.e2e.conftest import LiveServer
 from tests.e2e.support import ADMIN_EMAIL, sign_in, snap
 from tests.support import API_KEY
@@ -37,7 +38,7 @@ async def _tenant_with_people(live_server: LiveServer) -> tuple[str, str, str]:
             (f"peter-{suffix}@initech.example", "admin"),
             (f"milton-{suffix}@initech.example", "member"),
         ):
-            async with sessions() as db:
+            async with unit_of_work(sessions) as db:
                 tenant = await db.get(Tenant, uuid.UUID(tenant_id))
                 issued = await members.invite(
                     db, live_server.settings, Actor.system("e2e"), tenant, email=email, role=role

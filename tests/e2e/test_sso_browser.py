@@ -27,8 +27,9 @@ from portal.config import Settings
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
 from portal.db.models import AuditEvent, Tenant
+from portal.db.session import unit_of_work
 from portal.identity.services import create_platform_admin
-from portal.members import services as members
+from portal.members import invitations as members
 from tests.e2e.conftest import _wait_for_health
 from tests.e2e.oidc_provider import OidcProvider, need_oidc_provider, start_oidc_provider
 from tests.e2e.support import ADMIN_EMAIL, ADMIN_PASSWORD, new_context, sign_in, snap
@@ -261,7 +262,7 @@ async def test_an_invited_person_lands_in_the_right_tenant_with_the_right_role(
 ) -> None:
     engine = create_engine(world.settings)
     try:
-        async with create_session_factory(engine)() as db:
+        async with unit_of_work(create_session_factory(engine)) as db:
             tenant = await db.get(Tenant, uuid.UUID(world.b.id))
             issued = await members.invite(
                 db, world.settings, Actor.system("e2e"), tenant, email="erin@b-corp.example", role="admin"

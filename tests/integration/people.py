@@ -19,7 +19,8 @@ from sqlalchemy import select
 from portal.audit.actor import Actor
 from portal.db.base import utcnow
 from portal.db.models import Membership, Tenant, User
-from portal.members import services as members
+from portal.db.session import unit_of_work
+from portal.members import invitations as members
 from portal.web.auth import (
     AUTH_KEY,
     CSRF_COOKIE,
@@ -57,12 +58,12 @@ async def tenant_row(app: Litestar, tenant_id: str) -> Tenant:
 
 async def invite(app: Litestar, tenant_id: str, email: str, role: str = "member") -> members.IssuedInvitation:
     tenant = await tenant_row(app, tenant_id)
-    async with app.state.portal.sessions() as db:
+    async with unit_of_work(app.state.portal.sessions) as db:
         return await members.invite(db, app.state.portal.settings, SYSTEM, tenant, email=email, role=role)
 
 
 async def accept(app: Litestar, token: str, user: User, tenant_id: str) -> Any:
-    async with app.state.portal.sessions() as db:
+    async with unit_of_work(app.state.portal.sessions) as db:
         return await members.accept_invitation(
             db, SYSTEM, token=token, user=user, tenant_id=uuid.UUID(tenant_id)
         )

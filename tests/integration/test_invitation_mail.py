@@ -14,6 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from portal.db.session import unit_of_work
 from portal.members.mail import parse_smtp_url
 from portal.members.schemas import InvitationOut
 from tests.integration.helpers import closed_port, new_tenant
@@ -68,7 +69,7 @@ async def smtp_sink() -> AsyncIterator[tuple[Sink, int]]:
 
 
 async def test_the_link_is_mailed_and_not_shown(app, api, tmp_path, smtp_sink):
-    from portal.members import services
+    from portal.members import invitations as services
 
     sink, port = smtp_sink
     settings = make_settings(
@@ -77,7 +78,7 @@ async def test_the_link_is_mailed_and_not_shown(app, api, tmp_path, smtp_sink):
         SMTP_FROM="portal@example.com",
     )
     tenant = await tenant_row(app, (await new_tenant(api, name="Mailed Co"))["id"])
-    async with app.state.portal.sessions() as db:
+    async with unit_of_work(app.state.portal.sessions) as db:
         issued = await services.invite(db, settings, SYSTEM, tenant, email="bob@example.com", role="admin")
     assert issued.mailed and issued.mail_problem is None
     await asyncio.wait_for(sink.received.wait(), 10)
@@ -92,11 +93,11 @@ async def test_the_link_is_mailed_and_not_shown(app, api, tmp_path, smtp_sink):
 
 
 async def test_a_failing_mail_server_leaves_the_link_to_pass_on(app, api, tmp_path):
-    from portal.members import services
+    from portal.members import invitations as services
 
     settings = make_settings(tmp_path, SMTP_URL=f"smtp://127.0.0.1:{closed_port()}")
     tenant = await tenant_row(app, (await new_tenant(api))["id"])
-    async with app.state.portal.sessions() as db:
+    async with unit_of_work(app.state.portal.sessions) as db:
         issued = await services.invite(
             db, settings, SYSTEM, tenant, email=f"{uuid.uuid4().hex[:6]}@example.com", role="member"
         )

@@ -13,6 +13,7 @@ from portal.credentials.services import list_credentials, open_credential, save_
 from portal.crypto.keyring import MasterKeyring
 from portal.crypto.vault import Vault
 from portal.db.models import AuditEvent, Credential, Tenant, User
+from portal.db.session import unit_of_work
 from portal.tenants.key_rotation import rotate_master_key
 from portal.tenants.services import create_tenant, delete_tenant
 
@@ -128,7 +129,7 @@ async def test_rotation_re_wraps_the_platform_admins_totp_seeds(fresh_database):
     settings, sessions = fresh_database
     old_key, new_key = settings.encryption_key, Fernet.generate_key().decode()
     old_vault = Vault(MasterKeyring(old_key))
-    async with sessions() as db:
+    async with unit_of_work(sessions) as db:
         admin = await create_platform_admin(
             db, ACTOR, email="rot-admin@example.com", password="a long enough password"
         )

@@ -457,10 +457,11 @@ async def test_switching_between_ones_tenants(api, anon, app, idp):
 
 async def _invite(app, tenant_id: str, email: str, role: str) -> str:
     from portal.audit.actor import Actor
-    from portal.members.services import invite
+    from portal.db.session import unit_of_work
+    from portal.members.invitations import invite
     from portal.tenants.services import find_tenant
 
-    async with app.state.portal.sessions() as db:
+    async with unit_of_work(app.state.portal.sessions) as db:
         tenant = await find_tenant(db, tenant_id)
         issued = await invite(
             db, app.state.portal.settings, Actor.system("test"), tenant, email=email, role=role

@@ -12,6 +12,7 @@ from portal.audit.actor import Actor
 from portal.crypto.keyring import MasterKeyring
 from portal.crypto.vault import Vault
 from portal.db.models import AuditEvent, IdentityProvider, Tenant
+from portal.db.session import unit_of_work
 from portal.identity.federation import services as federation
 from portal.identity.federation.tenant_configs import TenantConfigError, parse_tenant_configs
 from portal.identity.federation.tenant_import import import_tenant_configs
@@ -81,7 +82,7 @@ async def test_import_creates_then_changes_nothing_then_updates(fresh_database):
 async def test_settings_made_by_admins_survive_a_reimport(fresh_database):
     settings, sessions = fresh_database
     await run_import(settings, sessions, [ACME])
-    async with sessions() as db:
+    async with unit_of_work(sessions) as db:
         acme = await db.scalar(select(Tenant).where(Tenant.slug == "acme"))
         submitted = federation.FederationInput(
             issuer=ACME["oidc_issuer"],

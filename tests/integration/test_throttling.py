@@ -158,11 +158,12 @@ async def test_a_valid_key_used_often_is_never_throttled(app, api):
 
 
 async def test_invitation_token_guessing_is_throttled(app, api):
-    from portal.members.services import invite
+    from portal.db.session import unit_of_work
+    from portal.members.invitations import invite
     from portal.tenants.services import find_tenant
 
     tenant = await new_tenant(api)
-    async with app.state.portal.sessions() as db:
+    async with unit_of_work(app.state.portal.sessions) as db:
         found = await find_tenant(db, tenant["id"])
         issued = await invite(
             db, app.state.portal.settings, Actor.system("test"), found, email="i@example.com", role="member"

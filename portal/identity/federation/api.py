@@ -12,7 +12,7 @@ from portal.config import Settings
 from portal.crypto.vault import Vault
 from portal.db.models import Tenant
 from portal.errors import NotFound
-from portal.identity.federation import services
+from portal.identity.federation import discovery, services
 from portal.identity.federation.schemas import DiscoveryOut, DiscoveryTestIn, FederationIn, FederationOut
 from portal.tenants.deps import provide_tenant_by_id
 from portal.web.guards import requires_tenant_admin
@@ -31,7 +31,7 @@ class FederationApi(Controller):
     ) -> FederationOut:
         view = await services.get_federation(db, vault, settings, tenant)
         if view is None:
-            raise NotFound("This tenant has no identity provider settings")
+            raise NotFound(services.NO_SETTINGS)
         return FederationOut.of(view)
 
     @put("/", summary="Create or replace the tenant's identity provider settings", responses=CHANGE)
@@ -70,7 +70,7 @@ class FederationApi(Controller):
         tenant: Tenant,
         data: DiscoveryTestIn | None = None,
     ) -> DiscoveryOut:
-        report = await services.test_discovery(
+        report = await discovery.test_discovery(
             db, settings, http, actor, tenant, issuer=data.issuer if data else None
         )
         return DiscoveryOut.of(report)

@@ -2,36 +2,74 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.crypto.vault import Vault
 from portal.db.models import Tenant
-from portal.errors import InvalidInput
+from portal.errors import InvalidInput, NotFound
 from portal.identity.federation import services
-from portal.identity.federation.services import FederationInput, FederationView
-from portal.identity.oidc.flow import SIGNED_OUT_PATH
+from portal.identity.federation.checks import FederationInput
+from portal.identity.federation.discovery import DiscoveryReport, test_discovery
+from portal.identity.federation.services import FederationView
+from portal.identity.oidc.completion import SIGNED_OUT_PATH
 from portal.tenants.deps import provide_tenant_by_slug
-from portal.web.forms import FormData, text
 from portal.web.guards import requires_tenant_admin
-from portal.web.templating import htmx_of, redirect_after_change, render
+from portal.web.templating import (
+    Confirmation,
+    confirm_page,
+    htmx_of,
+    redirect_after_change,
+    render,
+    tenant_page,
+)
 
 TEMPLATE = "federation/sso.html"
-FORM_FIELDS = (
-    "issuer",
-    "client_id",
-    "scopes",
-    "allowed_domains",
-    "role_claim",
-    "admin_values",
-    "redirect_url",
-)
+
+
+class SsoForm(msgspec.Struct):
+    """The settings form (every field optional: a browser leaves unticked boxes out)."""
+
+    issuer: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    scopes: str = ""
+    allowed_domains: str = ""
+    role_claim: str = ""
+    admin_values: str = ""
+    redirect_url: str = ""
+    jit_provisioning: str = ""
+    enabled: str = ""
+    emails_verified: str = ""
+
+    def shown(self) -> dict[str, Any]:
+        """What the form shows again after a problem: everything but the secret, which is typed again."""
+        shown: dict[str, Any] = msgspec.structs.asdict(self)
+        del shown["client_secret"]
+        for box in ("jit_provisioning", "enabled", "emails_verified"):
+            shown[box] = shown[box] == "on"
+        return shown
+
+    def submitted(self) -> FederationInput:
+        shown = self.shown()
+        return FederationInput(**shown, client_secret=self.client_secret)
+
+
+class TestForm(msgspec.Struct):
+    issuer: str = ""
+
+
+SsoData = Annotated[SsoForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
+TestData = Annotated[TestForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
 LABELS = {
     "issuer": "Issuer URL",
     "client_id": "Client ID",
@@ -82,22 +120,21 @@ class FederationPages(Controller):
         *,
         form: dict[str, Any] | None = None,
         errors: dict[str, str] | None = None,
-        discovery: services.DiscoveryReport | None = None,
         status_code: int = 200,
     ) -> Response[Any]:
         view = await services.get_federation(db, vault, settings, tenant)
-        context = {
-            "tenant": tenant,
-            "tab": "sso",
-            "view": view,
-            "form": form if form is not None else _form_of(view),
-            "errors": errors or {},
-            "labels": LABELS,
-            "discovery": discovery,
-            "callback_url": view.redirect_url if view else services.callback_url(settings),
-            "signed_out_url": f"{settings.public_url}{SIGNED_OUT_PATH}",
-            "sign_in_link": f"{settings.public_url}/t/{tenant.slug}/login",
-        }
+        context = tenant_page(
+            tenant,
+            "sso",
+            view=view,
+            form=form if form is not None else _form_of(view),
+            errors=errors or {},
+            labels=LABELS,
+            discovery=None,
+            callback_url=view.redirect_url if view else services.callback_url(settings),
+            signed_out_url=f"{settings.public_url}{SIGNED_OUT_PATH}",
+            sign_in_link=f"{settings.public_url}/t/{tenant.slug}/login",
+        )
         return render(request, TEMPLATE, context, status_code=status_code)
 
     @get("/")
@@ -120,31 +157,14 @@ class FederationPages(Controller):
         settings: Settings,
         actor: Actor,
         tenant: Tenant,
-        data: FormData,
+        data: SsoData,
     ) -> Response[Any]:
-        form: dict[str, Any] = {name: text(data, name) for name in FORM_FIELDS}
-        form["jit_provisioning"] = text(data, "jit_provisioning") == "on"
-        form["enabled"] = text(data, "enabled") == "on"
-        form["emails_verified"] = text(data, "emails_verified") == "on"
-        submitted = FederationInput(
-            issuer=form["issuer"],
-            client_id=form["client_id"],
-            client_secret=text(data, "client_secret"),
-            scopes=form["scopes"],
-            allowed_domains=form["allowed_domains"],
-            role_claim=form["role_claim"],
-            admin_values=form["admin_values"],
-            jit_provisioning=form["jit_provisioning"],
-            enabled=form["enabled"],
-            redirect_url=form["redirect_url"],
-            emails_verified=form["emails_verified"],
-        )
         try:
-            view = await services.save_federation(db, vault, settings, actor, tenant, submitted)
+            view = await services.save_federation(db, vault, settings, actor, tenant, data.submitted())
         except InvalidInput as exc:
             # The secret is never sent back: it must be typed again.
             return await self._page(
-                request, db, vault, settings, tenant, form=form, errors=exc.errors, status_code=400
+                request, db, vault, settings, tenant, form=data.shown(), errors=exc.errors, status_code=400
             )
         state = "on" if view.enabled else "off"
         return redirect_after_change(
@@ -163,13 +183,13 @@ class FederationPages(Controller):
         http: httpx.AsyncClient,
         actor: Actor,
         tenant: Tenant,
-        data: FormData,
+        data: TestData,
     ) -> Response[Any]:
-        issuer = text(data, "issuer").strip() or None
+        issuer = data.issuer.strip() or None
         try:
-            report = await services.test_discovery(db, settings, http, actor, tenant, issuer=issuer)
+            report = await test_discovery(db, settings, http, actor, tenant, issuer=issuer)
         except InvalidInput as exc:
-            report = services.DiscoveryReport(False, issuer or "", exc.errors.get("issuer", exc.message))
+            report = DiscoveryReport(False, issuer or "", exc.errors.get("issuer", exc.message))
         if htmx_of(request):
             return render(
                 request, TEMPLATE, {"tenant": tenant, "discovery": report}, block="discovery_result"
@@ -189,7 +209,19 @@ class FederationPages(Controller):
         tenant: Tenant,
     ) -> Response[Any]:
         view = await services.get_federation(db, vault, settings, tenant)
-        return render(request, "federation/delete.html", {"tenant": tenant, "tab": "sso", "view": view})
+        if view is None:
+            raise NotFound(services.NO_SETTINGS)
+        base = f"/t/{tenant.slug}/sso"
+        confirm = Confirmation(
+            title="Delete single sign-on",
+            question=f"Delete the single sign-on settings of {tenant.name}?",
+            detail=f"Its people will no longer be able to sign in through {view.issuer}. Their memberships "
+            f"stay; the sealed client secret ({view.secret_hint}) is deleted.",
+            action=f"{base}/delete",
+            button="Delete settings",
+            cancel=base,
+        )
+        return confirm_page(request, confirm, **tenant_page(tenant, "sso"))
 
     @post("/delete")
     async def delete(

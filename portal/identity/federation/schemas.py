@@ -8,7 +8,9 @@ from typing import Annotated
 
 import msgspec
 
-from portal.identity.federation.services import DiscoveryReport, FederationInput, FederationView
+from portal.identity.federation.checks import FederationInput
+from portal.identity.federation.discovery import DiscoveryReport
+from portal.identity.federation.services import FederationView
 from portal.inputs import Input
 
 

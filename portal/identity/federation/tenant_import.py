@@ -95,7 +95,7 @@ async def _apply(
         )
         try:
             view = await federation.save_federation(
-                db, vault, settings, actor, tenant, submitted, commit=False, frontend_url=config.frontend_url
+                db, vault, settings, actor, tenant, submitted, frontend_url=config.frontend_url
             )
         except ServiceError as exc:
             detail = "; ".join(f"oidc_{k}: {v}" for k, v in getattr(exc, "errors", {}).items()) or exc.message

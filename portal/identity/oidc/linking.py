@@ -15,8 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.actor import Actor
 from portal.db.models import Tenant
-from portal.identity.oidc.flow import LINK_KEY, Completion, complete_sign_in, idp_of, refuse, session_data
-from portal.identity.oidc.services import SignInRefused, VerifiedPerson, admit
+from portal.identity.oidc.client import VerifiedPerson
+from portal.identity.oidc.completion import LINK_KEY, Completion, complete_sign_in, session_data
+from portal.identity.oidc.flow import refuse
+from portal.identity.oidc.refusals import SignInRefused
+from portal.identity.oidc.services import Admission, admit, enabled_provider
 from portal.web.auth import authenticated_at, principal_of
 from portal.web.templating import render
 
@@ -50,10 +53,14 @@ NOTHING_TO_LINK = (
 )
 
 
+def _nothing_to_link() -> SignInRefused:
+    return SignInRefused("nothing_to_link", NOTHING_TO_LINK, status_code=400)
+
+
 async def confirmation_page(request: Request[Any, Any, Any]) -> Response[Any]:
     pending = _pending(request)
     if pending is None:
-        return await refuse(request, "nothing_to_link", NOTHING_TO_LINK, status_code=400)
+        return await refuse(request, _nothing_to_link())
     done = Completion.from_session(pending["completion"])
     context = {
         "issuer": pending["person"]["issuer"],
@@ -70,26 +77,41 @@ async def confirm(request: Request[Any, Any, Any], db: AsyncSession, actor: Acto
     pending = _pending(request)
     request.set_session({k: v for k, v in session_data(request).items() if k != LINK_KEY})  # single use
     if pending is None:
-        return await refuse(request, "nothing_to_link", NOTHING_TO_LINK, status_code=400, db=db)
+        return await refuse(request, _nothing_to_link(), db=db)
     done = Completion.from_session(pending["completion"])
-    where: dict[str, Any] = {"db": db, "tenant_id": done.tenant_id, "tenant_name": done.tenant_name}
+    try:
+        admission = await _admit(request, db, actor, pending)
+    except SignInRefused as refusal:
+        return await refuse(request, refusal.at(done.tenant_id, done.tenant_name), db=db)
+    return await complete_sign_in(request, admission, done)
+
+
+async def _admit(
+    request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, pending: dict[str, Any]
+) -> Admission:
+    """The person admitted through the confirmed link; refused for a platform admin, a session that
+    signed in too long ago, or a provider that changed meanwhile."""
     principal = principal_of(request)
     if principal is None or principal.user_id is None or principal.is_platform_admin:
         reason = "Platform admin accounts cannot be reached through an organisation's identity provider."
-        return await refuse(request, "platform_admin_link", reason, who=actor.label, **where)
+        raise SignInRefused("platform_admin_link", reason).by(actor.label)
     if not _fresh(request):
         reason = (
             f"To link a new sign-in to {pending['email']}, that account must have signed in within the last "
             f"{FRESH_SECONDS // 60} minutes. Sign out, sign in to it again, then start this sign-in again."
         )
-        return await refuse(request, "link_not_fresh", reason, who=actor.label, **where)
-    tenant = await db.get(Tenant, done.tenant_id)
-    idp = await idp_of(db, tenant.id) if tenant is not None else None
+        raise SignInRefused("link_not_fresh", reason).by(actor.label)
+    done = Completion.from_session(pending["completion"])
     person = VerifiedPerson(**pending["person"])
-    if tenant is None or idp is None or not idp.enabled or idp.issuer != person.issuer:
-        return await refuse(request, "sso_unavailable", NOTHING_TO_LINK, status_code=404, **where)
+    tenant = await db.get(Tenant, done.tenant_id)
+    if tenant is None:
+        raise SignInRefused("sso_unavailable", NOTHING_TO_LINK, status_code=404)
     try:
-        admission = await admit(
+        idp = await enabled_provider(db, tenant, issuer=person.issuer)
+    except SignInRefused:
+        raise SignInRefused("sso_unavailable", NOTHING_TO_LINK, status_code=404) from None
+    try:
+        return await admit(
             db,
             actor,
             tenant,
@@ -99,8 +121,5 @@ async def confirm(request: Request[Any, Any, Any], db: AsyncSession, actor: Acto
             signed_in_user_id=principal.user_id,
             link_confirmed=True,
         )
-    except SignInRefused as exc:
-        return await refuse(
-            request, exc.code, exc.reason, status_code=exc.status_code, who=actor.label, **where
-        )
-    return await complete_sign_in(request, admission, done)
+    except SignInRefused as refusal:
+        raise refusal.by(actor.label) from None

@@ -14,10 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.models import IdentityProvider, Tenant
+from portal.identity.forms import NextData, SsoEmailData, TenantData
 from portal.identity.oidc import flow, linking
+from portal.identity.oidc.completion import LINK_PATH, session_data
+from portal.identity.oidc.refusals import unavailable
+from portal.identity.oidc.services import idp_of
 from portal.identity.second_factor_pages import PENDING_KEY as SECOND_FACTOR_PENDING
 from portal.web.auth import principal_of
-from portal.web.forms import FormData, text
 from portal.web.guards import allow_anyone, requires_signed_in
 from portal.web.templating import redirect_after_change, render
 
@@ -73,13 +76,9 @@ class SsoPages(Controller):
 
     @post("/login/sso")
     async def sso_by_email(
-        self, request: Request[Any, Any, Any], db: AsyncSession, settings: Settings, data: FormData
+        self, request: Request[Any, Any, Any], db: AsyncSession, settings: Settings, data: SsoEmailData
     ) -> Response[Any]:
-        email, next_url, chosen = (
-            text(data, "sso_email").strip().lower(),
-            text(data, "next"),
-            text(data, "tenant"),
-        )
+        email, next_url, chosen = data.sso_email.strip().lower(), data.next, data.tenant
         if not re.fullmatch(EMAIL_PATTERN, email):
             errors = {"sso_email": "enter your work e-mail address, e.g. you@company.example"}
             return await login_page(
@@ -113,25 +112,25 @@ class SsoPages(Controller):
         tenant = await _tenant_or_refusal(request, db, slug)
         if not isinstance(tenant, Tenant):
             return tenant
-        idp = await flow.idp_of(db, tenant.id)
+        idp = await idp_of(db, tenant.id)
         if _has_session(request) and idp is not None and idp.enabled:
             return render(request, "auth/sso_start.html", {"target": tenant, "next": next})
         return await flow.start_sign_in(request, tenant, next_url=next)
 
     @post("/t/{slug:str}/login")
     async def tenant_sign_in_confirmed(
-        self, request: Request[Any, Any, Any], db: AsyncSession, slug: str, data: FormData
+        self, request: Request[Any, Any, Any], db: AsyncSession, slug: str, data: NextData
     ) -> Response[Any]:
         tenant = await _tenant_or_refusal(request, db, slug)
         if not isinstance(tenant, Tenant):
             return tenant
-        return await flow.start_sign_in(request, tenant, next_url=text(data, "next"))
+        return await flow.start_sign_in(request, tenant, next_url=data.next)
 
-    @get(flow.LINK_PATH)
+    @get(LINK_PATH)
     async def link_form(self, request: Request[Any, Any, Any]) -> Response[Any]:
         return await linking.confirmation_page(request)
 
-    @post(flow.LINK_PATH)
+    @post(LINK_PATH)
     async def link(self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor) -> Response[Any]:
         return await linking.confirm(request, db, actor)
 
@@ -151,11 +150,11 @@ class SsoPages(Controller):
 
     @post("/auth/tenant", guards=[requires_signed_in])
     async def switch_tenant(
-        self, request: Request[Any, Any, Any], db: AsyncSession, data: FormData
+        self, request: Request[Any, Any, Any], db: AsyncSession, data: TenantData
     ) -> Response[Any]:
         """Act in another of one's tenants (the header's switcher)."""
         principal = principal_of(request)
-        slug = text(data, "slug")
+        slug = data.slug
         access = next((m for m in principal.memberships if m.slug == slug), None) if principal else None
         if (
             principal
@@ -171,14 +170,14 @@ class SsoPages(Controller):
             return render(
                 request, "error.html", {"status": 404, "message": "There is nothing here."}, status_code=404
             )
-        request.set_session({**flow.session_data(request), "tenant_id": str(access.tenant_id)})
+        request.set_session({**session_data(request), "tenant_id": str(access.tenant_id)})
         return redirect_after_change(
             request, f"/t/{access.slug}", f"You are now acting in {access.name or access.slug}."
         )
 
 
 def _has_session(request: Request[Any, Any, Any]) -> bool:
-    session = flow.session_data(request)
+    session = session_data(request)
     return bool(session.get("user_id") or session.get(SECOND_FACTOR_PENDING))
 
 
@@ -188,10 +187,4 @@ async def _tenant_or_refusal(
     tenant = await db.scalar(select(Tenant).where(Tenant.slug == slug.lower()))
     if tenant is not None:
         return tenant
-    return await flow.refuse(
-        request,
-        "sso_unavailable",
-        flow.unavailable_reason(f"The organisation {slug[:63]!r}"),
-        db=db,
-        status_code=404,
-    )
+    return await flow.refuse(request, unavailable(f"The organisation {slug[:63]!r}"), db=db)

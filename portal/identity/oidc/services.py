@@ -8,7 +8,7 @@ linking a second provider to an existing account) when the provider has not said
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,36 +20,9 @@ from portal.audit.actor import Actor
 from portal.db.base import utcnow
 from portal.db.models import Identity, IdentityProvider, Membership, Role, Tenant, User
 from portal.errors import InvalidInput, NotFound, ServiceError
-
-
-class SignInRefused(Exception):
-    """The person may not come in; `reason` is shown to them, `code` goes to the audit log."""
-
-    def __init__(self, code: str, reason: str, *, status_code: int = 403) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.status_code = status_code
-
-
-@dataclass(frozen=True)
-class VerifiedPerson:
-    """What the provider vouched for: the ID token's claims, completed from userinfo where needed."""
-
-    issuer: str
-    subject: str
-    email: str | None
-    email_verified: bool | None
-    name: str
-    claims: dict[str, Any] = field(repr=False)
-
-    @property
-    def domain(self) -> str | None:
-        return self.email.rsplit("@", 1)[1] if self.email and "@" in self.email else None
-
-    @property
-    def label(self) -> str:
-        return self.email or f"{self.subject} at {self.issuer}"
+from portal.identity.oidc.client import VerifiedPerson
+from portal.identity.oidc.refusals import SignInRefused, unavailable
+from portal.members.invitations import accept_invitation
 
 
 @dataclass(frozen=True)
@@ -58,6 +31,20 @@ class Admission:
     email: str
     role: str
     via: str  # "member" | "invitation" | "jit"
+
+
+async def idp_of(db: AsyncSession, tenant_id: uuid.UUID) -> IdentityProvider | None:
+    return await db.scalar(select(IdentityProvider).where(IdentityProvider.tenant_id == tenant_id))
+
+
+async def enabled_provider(
+    db: AsyncSession, tenant: Tenant, *, issuer: str | None = None
+) -> IdentityProvider:
+    """The tenant's identity provider when it is switched on (and still `issuer`, when given)."""
+    idp = await idp_of(db, tenant.id)
+    if idp is None or not idp.enabled or (issuer is not None and idp.issuer != issuer):
+        raise unavailable(tenant.name)
+    return idp
 
 
 def mapped_role(role_mapping: dict[str, Any], claims: dict[str, Any]) -> str:
@@ -171,7 +158,8 @@ async def admit(
     link_confirmed: bool = False,
 ) -> Admission:
     """Let the person in as an existing member, through their invitation, or by just-in-time
-    provisioning; commit and audit. SignInRefused (nothing written) says why not."""
+    provisioning, audited; the caller's unit of work commits. SignInRefused says why not (the caller
+    rolls back what was flushed)."""
     tenant_id, tenant_name, tenant_slug = tenant.id, tenant.name, tenant.slug
     identity = await db.scalar(
         select(Identity).where(Identity.issuer == person.issuer, Identity.subject == person.subject)
@@ -233,17 +221,13 @@ async def admit(
     via = "member"
 
     if invitation_token is not None:
-        from portal.members.services import accept_invitation
-
         try:
             membership = await accept_invitation(
                 db, who, token=invitation_token, user=user, tenant_id=tenant_id
             )
         except (InvalidInput, NotFound) as exc:
-            await db.rollback()
             raise SignInRefused("invitation_refused", exc.message) from exc
         except ServiceError as exc:
-            await db.rollback()
             raise SignInRefused("invitation_refused", exc.message, status_code=409) from exc
         via = "invitation"
     elif membership is None:
@@ -269,9 +253,8 @@ async def admit(
         details={"method": "oidc", "issuer": person.issuer, "via": via, "role": role, "tenant": tenant_slug},
     )
     try:
-        await db.commit()
+        await db.flush()
     except IntegrityError as exc:
-        await db.rollback()
         raise SignInRefused(
             "conflict",
             "Your account changed at the same moment elsewhere; please sign in again.",

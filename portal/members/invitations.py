@@ -1,7 +1,7 @@
-"""Members and invitations of a tenant; the platform's list of users.
+"""Invitations to a tenant: issuing, resending and revoking them, and accepting one.
 
 Rules: an invitation link carries a single-use token (stored hashed) that expires; resending
-issues a new token (the old one stops working); a tenant always keeps at least one admin.
+issues a new token (the old one stops working); accepting never takes rights away.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,15 +20,13 @@ from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.base import utcnow
 from portal.db.models import Invitation, Membership, Role, Tenant, User
-from portal.db.paging import Page, contains_any, paginate
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.members import mail
+from portal.members.memberships import check_role, id_or_404
 from portal.members.tokens import hash_token, new_token
 
-ROLES = (Role.ADMIN.value, Role.MEMBER.value)
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 EMAIL_MAX = 320
-ROLE_PROBLEM = "choose admin or member"
 
 INVITATION_UNKNOWN = (
     "This invitation link is not valid. Check that the whole link was copied, "
@@ -94,20 +92,6 @@ class OpenInvitation:
     tenant: Tenant
 
 
-# ---------------------------------------------------------------------------------------------
-# Reading
-
-
-async def list_members(db: AsyncSession, tenant_id: uuid.UUID) -> list[Membership]:
-    rows = await db.scalars(
-        select(Membership)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.tenant_id == tenant_id)
-        .order_by(Membership.role, User.email)
-    )
-    return list(rows.unique())
-
-
 async def list_pending_invitations(db: AsyncSession, tenant_id: uuid.UUID) -> list[Invitation]:
     """Invitations not yet accepted or revoked (expired ones included, to be resent or revoked)."""
     rows = await db.scalars(
@@ -125,29 +109,13 @@ async def list_pending_invitations(db: AsyncSession, tenant_id: uuid.UUID) -> li
 async def find_invitation(
     db: AsyncSession, tenant_id: uuid.UUID, invitation_id: str | uuid.UUID
 ) -> Invitation:
-    try:
-        wanted = invitation_id if isinstance(invitation_id, uuid.UUID) else uuid.UUID(str(invitation_id))
-    except ValueError:
-        raise NotFound("Invitation not found") from None
-    invitation = await db.scalar(
+    wanted = id_or_404(invitation_id, "Invitation not found")
+    found = await db.scalar(
         select(Invitation).where(Invitation.id == wanted, Invitation.tenant_id == tenant_id)
     )
-    if invitation is None:
+    if found is None:
         raise NotFound("Invitation not found")
-    return invitation
-
-
-async def find_member(db: AsyncSession, tenant_id: uuid.UUID, user_id: str | uuid.UUID) -> Membership:
-    try:
-        wanted = user_id if isinstance(user_id, uuid.UUID) else uuid.UUID(str(user_id))
-    except ValueError:
-        raise NotFound("Member not found") from None
-    membership = await db.scalar(
-        select(Membership).where(Membership.user_id == wanted, Membership.tenant_id == tenant_id)
-    )
-    if membership is None:
-        raise NotFound("Member not found")
-    return membership
+    return found
 
 
 async def open_invitation(db: AsyncSession, token: str) -> OpenInvitation:
@@ -172,17 +140,6 @@ async def _by_token(db: AsyncSession, token: str) -> Invitation:
     return invitation
 
 
-# ---------------------------------------------------------------------------------------------
-# Invitations
-
-
-def _check_role(role: str, errors: dict[str, str]) -> str:
-    role = (role or "").strip().lower()
-    if role not in ROLES:
-        errors["role"] = ROLE_PROBLEM
-    return role
-
-
 async def invite(
     db: AsyncSession, settings: Settings, actor: Actor, tenant: Tenant, *, email: str, role: str
 ) -> IssuedInvitation:
@@ -193,7 +150,7 @@ async def invite(
         errors["email"] = "required: the e-mail address to invite, e.g. ada@example.com"
     elif len(email) > EMAIL_MAX or not EMAIL_PATTERN.fullmatch(email):
         errors["email"] = "not an e-mail address; use the form name@example.com"
-    role = _check_role(role, errors)
+    role = check_role(role, errors)
     if errors:
         raise InvalidInput(errors)
     member = await db.scalar(
@@ -225,39 +182,35 @@ async def invite(
         expires_at=utcnow() + timedelta(days=settings.invitation_ttl_days),
     )
     db.add(invitation)
-    await audit.record(
-        db,
-        actor,
-        "invitation.created",
-        tenant_id=tenant.id,
-        target=f"invitation:{email}",
-        details={"invitation_id": str(invitation.id), "email": email, "role": role},
-    )
-    await db.commit()
+    await _audit(db, actor, "invitation.created", invitation)
     return await _deliver(settings, actor, tenant, invitation, token)
 
 
 async def resend_invitation(
-    db: AsyncSession, settings: Settings, actor: Actor, tenant: Tenant, invitation_id: str | uuid.UUID
+    db: AsyncSession, settings: Settings, actor: Actor, tenant: Tenant, invitation: Invitation
 ) -> IssuedInvitation:
     """A new token and a new expiry; the old link stops working at once."""
-    invitation = await find_invitation(db, tenant.id, invitation_id)
     status = invitation_status(invitation)
     if status in {"accepted", "revoked"}:
         raise Conflict(f"This invitation was {status} already; invite {invitation.email} again instead")
     token, token_hash = new_token()
     invitation.token_hash = token_hash
     invitation.expires_at = utcnow() + timedelta(days=settings.invitation_ttl_days)
+    await _audit(db, actor, "invitation.resent", invitation)
+    return await _deliver(settings, actor, tenant, invitation, token)
+
+
+async def _audit(db: AsyncSession, actor: Actor, action: str, invitation: Invitation) -> None:
+    """An invitation's event (created, resent, revoked), written with the change."""
     await audit.record(
         db,
         actor,
-        "invitation.resent",
-        tenant_id=tenant.id,
+        action,
+        tenant_id=invitation.tenant_id,
         target=f"invitation:{invitation.email}",
         details={"invitation_id": str(invitation.id), "email": invitation.email, "role": invitation.role},
     )
-    await db.commit()
-    return await _deliver(settings, actor, tenant, invitation, token)
+    await db.flush()
 
 
 async def _deliver(
@@ -278,23 +231,12 @@ async def _deliver(
     return IssuedInvitation(invitation, link, mailed=problem is None, mail_problem=problem)
 
 
-async def revoke_invitation(
-    db: AsyncSession, actor: Actor, tenant: Tenant, invitation_id: str | uuid.UUID
-) -> Invitation:
-    invitation = await find_invitation(db, tenant.id, invitation_id)
+async def revoke_invitation(db: AsyncSession, actor: Actor, invitation: Invitation) -> Invitation:
     status = invitation_status(invitation)
     if status in {"accepted", "revoked"}:
         raise Conflict(f"This invitation was {status} already")
     invitation.revoked_at = utcnow()
-    await audit.record(
-        db,
-        actor,
-        "invitation.revoked",
-        tenant_id=tenant.id,
-        target=f"invitation:{invitation.email}",
-        details={"invitation_id": str(invitation.id), "email": invitation.email, "role": invitation.role},
-    )
-    await db.commit()
+    await _audit(db, actor, "invitation.revoked", invitation)
     return invitation
 
 
@@ -306,7 +248,7 @@ async def accept_invitation(
     Refuses a used, expired, revoked, unknown or other tenant's token with InvalidInput or
     NotFound whose message is meant for the person. A refusal writes nothing: the caller rolls
     back and audits it like its other sign-in refusals. On success the membership, the
-    invitation's acceptance and the audit event are committed in one transaction; of two
+    invitation's acceptance and the audit event are flushed, for the caller's unit of work; of two
     concurrent acceptances of one token exactly one wins (a conditional UPDATE decides).
     An existing admin keeps the admin role when invited as a member: invitations never take rights away.
     """
@@ -366,137 +308,8 @@ async def accept_invitation(
         },
     )
     try:
-        await db.commit()
+        await db.flush()
     except IntegrityError as exc:
-        await db.rollback()
         raise Conflict("The membership changed at the same time; sign in again") from exc
     await db.refresh(membership)
     return membership
-
-
-# ---------------------------------------------------------------------------------------------
-# Members
-
-
-async def _lock_tenant(db: AsyncSession, tenant_id: uuid.UUID) -> None:
-    """Serialise membership changes of one tenant (PostgreSQL row lock; SQLite writers are serial)."""
-    await db.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
-
-
-async def _admin_count(db: AsyncSession, tenant_id: uuid.UUID) -> int:
-    return (
-        await db.scalar(
-            select(func.count())
-            .select_from(Membership)
-            .where(Membership.tenant_id == tenant_id, Membership.role == Role.ADMIN)
-        )
-        or 0
-    )
-
-
-def _last_admin(tenant: Tenant, membership: Membership) -> Conflict:
-    return Conflict(
-        f"{membership.user.email} is the last admin of {tenant.name}: make another member admin first"
-    )
-
-
-async def change_role(
-    db: AsyncSession, actor: Actor, tenant: Tenant, user_id: str | uuid.UUID, role: str
-) -> Membership:
-    errors: dict[str, str] = {}
-    role = _check_role(role, errors)
-    if errors:
-        raise InvalidInput(errors)
-    await _lock_tenant(db, tenant.id)
-    membership = await find_member(db, tenant.id, user_id)
-    if membership.role == role:
-        return membership
-    if membership.role == Role.ADMIN and await _admin_count(db, tenant.id) <= 1:
-        raise _last_admin(tenant, membership)
-    previous = membership.role
-    membership.role = role
-    await audit.record(
-        db,
-        actor,
-        "member.role_changed",
-        tenant_id=tenant.id,
-        target=f"user:{membership.user.email}",
-        details={"user_id": str(membership.user_id), "from": previous, "to": role},
-    )
-    await db.commit()
-    return membership
-
-
-async def remove_member(db: AsyncSession, actor: Actor, tenant: Tenant, user_id: str | uuid.UUID) -> str:
-    """Remove the membership (the person's other tenants stay); returns the removed person's e-mail."""
-    await _lock_tenant(db, tenant.id)
-    membership = await find_member(db, tenant.id, user_id)
-    if membership.role == Role.ADMIN and await _admin_count(db, tenant.id) <= 1:
-        raise _last_admin(tenant, membership)
-    email, role = membership.user.email, membership.role
-    # Every session of the person ends: none keeps what it learnt or held of this tenant.
-    membership.user.sessions_not_before = utcnow()
-    await db.delete(membership)
-    await audit.record(
-        db,
-        actor,
-        "member.removed",
-        tenant_id=tenant.id,
-        target=f"user:{email}",
-        details={"user_id": str(membership.user_id), "role": role},
-    )
-    await db.commit()
-    return email
-
-
-# ---------------------------------------------------------------------------------------------
-# The platform's users
-
-
-@dataclass(frozen=True)
-class UserRow:
-    user: User
-    memberships: list[Membership]
-
-
-USER_ROLE_FILTERS = ("admin", "member", "platform_admin")
-
-
-async def list_users(
-    db: AsyncSession,
-    *,
-    tenant: Tenant | None = None,
-    role: str = "",
-    q: str = "",
-    page: int = 1,
-    per_page: int = 50,
-) -> Page[UserRow]:
-    """Every user, filtered by tenant (members of it), role (admin/member in that tenant or in any,
-    or platform_admin) and a search on e-mail and name."""
-    if role and role not in USER_ROLE_FILTERS:
-        raise InvalidInput({"role": "choose admin, member or platform_admin"})
-    query = select(User)
-    membership = select(Membership.user_id).where(Membership.user_id == User.id)
-    if tenant is not None:
-        membership = membership.where(Membership.tenant_id == tenant.id)
-    if role in ("admin", "member"):
-        membership = membership.where(Membership.role == role)
-    if tenant is not None or role in ("admin", "member"):
-        query = query.where(exists(membership))
-    if role == "platform_admin":
-        query = query.where(User.is_platform_admin.is_(True))
-    if q.strip():
-        query = query.where(contains_any(q, User.email, User.name))
-    found = await paginate(db, query, page=page, per_page=per_page, order_by=(User.email,))
-    users = found.items
-    by_user: dict[uuid.UUID, list[Membership]] = {u.id: [] for u in users}
-    if users:
-        rows = await db.scalars(
-            select(Membership)
-            .join(Tenant, Tenant.id == Membership.tenant_id)
-            .where(Membership.user_id.in_(list(by_user)))
-            .order_by(Tenant.slug)
-        )
-        for m in rows.unique():
-            by_user[m.user_id].append(m)
-    return Page([UserRow(u, by_user[u.id]) for u in users], found.total, found.page, found.per_page)

@@ -52,7 +52,7 @@ def _actor() -> Any:
 
 
 def _settings() -> Settings:
-    from portal.cli import _settings as load
+    from portal.cli.common import settings_or_exit as load
 
     return load()
 

@@ -14,8 +14,8 @@ from portal.catalog.services import sync_builtin_catalog
 from portal.config import Settings
 from portal.credentials.services import create_custom_provider_with_key, save_credential
 from portal.crypto.vault import Vault
-from portal.db.engine import create_engine, create_session_factory
 from portal.db.models import Tenant, User
+from portal.db.session import command_session
 from portal.demo.usage_seed import seed_api_keys
 from portal.identity.services import create_platform_admin
 from portal.tenants.services import create_tenant
@@ -56,66 +56,62 @@ def load_or_create_demo_env(var_dir: Path) -> dict[str, str]:
 
 
 async def seed_demo(settings: Settings, admin_password: str, stub_url: str) -> None:
-    engine = create_engine(settings)
-    sessions = create_session_factory(engine)
+    """The demo's platform admin, tenants, credentials and keys: one transaction, safe to run again."""
     vault = Vault.of_keys(settings.encryption_key, settings.encryption_key_previous)
     actor = Actor.system("demo-seed")
-    try:
-        async with sessions() as db:
-            await sync_builtin_catalog(db)
-            if await db.scalar(select(User.id).where(User.email == ADMIN_EMAIL)) is None:
-                await create_platform_admin(
-                    db, actor, email=ADMIN_EMAIL, password=admin_password, name="Demo Admin"
-                )
-            if await db.scalar(select(Tenant.id).where(Tenant.slug == "acme")) is not None:
-                return
-            acme = await create_tenant(db, vault, actor, name="Acme Corp", slug="acme")
-            globex = await create_tenant(db, vault, actor, name="Globex", slug="globex")
-            await save_credential(
-                db,
-                vault,
-                settings,
-                actor,
-                acme,
-                "openai",
-                {"api_key": DEMO_PROVIDER_KEY, "label": "Production"},
+    async with command_session(settings) as db:
+        await sync_builtin_catalog(db)
+        if await db.scalar(select(User.id).where(User.email == ADMIN_EMAIL)) is None:
+            await create_platform_admin(
+                db, actor, email=ADMIN_EMAIL, password=admin_password, name="Demo Admin"
             )
-            await save_credential(
-                db,
-                vault,
-                settings,
-                actor,
-                acme,
-                "azure",
-                {
-                    "api_key": DEMO_PROVIDER_KEY,
-                    "endpoint": stub_url,
-                    "api_version": "2024-10-21",
-                    "deployment_name": "gpt-4o-prod",
-                    "label": "Azure EU",
-                },
-            )
-            await save_credential(
-                db,
-                vault,
-                settings,
-                actor,
-                globex,
-                "anthropic",
-                {"api_key": "sk-ant-demo-wrong-key-000", "label": "Old key (fails the test)"},
-            )
-            await create_custom_provider_with_key(
-                db,
-                vault,
-                settings,
-                actor,
-                globex,
-                name="globex-gateway",
-                display_name="Globex gateway",
-                base_url=f"{stub_url}/v1",
-                models=["llama-3.1-70b", "qwen-2.5-coder"],
-                api_key=DEMO_PROVIDER_KEY,
-            )
-            await seed_api_keys(db, settings, actor, acme)
-    finally:
-        await engine.dispose()
+        if await db.scalar(select(Tenant.id).where(Tenant.slug == "acme")) is not None:
+            return
+        acme = await create_tenant(db, vault, actor, name="Acme Corp", slug="acme")
+        globex = await create_tenant(db, vault, actor, name="Globex", slug="globex")
+        await save_credential(
+            db,
+            vault,
+            settings,
+            actor,
+            acme,
+            "openai",
+            {"api_key": DEMO_PROVIDER_KEY, "label": "Production"},
+        )
+        await save_credential(
+            db,
+            vault,
+            settings,
+            actor,
+            acme,
+            "azure",
+            {
+                "api_key": DEMO_PROVIDER_KEY,
+                "endpoint": stub_url,
+                "api_version": "2024-10-21",
+                "deployment_name": "gpt-4o-prod",
+                "label": "Azure EU",
+            },
+        )
+        await save_credential(
+            db,
+            vault,
+            settings,
+            actor,
+            globex,
+            "anthropic",
+            {"api_key": "sk-ant-demo-wrong-key-000", "label": "Old key (fails the test)"},
+        )
+        await create_custom_provider_with_key(
+            db,
+            vault,
+            settings,
+            actor,
+            globex,
+            name="globex-gateway",
+            display_name="Globex gateway",
+            base_url=f"{stub_url}/v1",
+            models=["llama-3.1-70b", "qwen-2.5-coder"],
+            api_key=DEMO_PROVIDER_KEY,
+        )
+        await seed_api_keys(db, settings, actor, acme)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db.models import Tenant
 from portal.errors import NotFound
-from portal.tenants.refs import RESOLVED_TENANT_ID
+from portal.tenant_refs import RESOLVED_TENANT_ID
 from portal.tenants.services import find_tenant
 
 

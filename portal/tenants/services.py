@@ -18,7 +18,7 @@ from portal.db.models import Model, Provider, Tenant, TenantModel
 from portal.db.models.tenants import SLUG_PATTERN, TenantStatus
 from portal.db.paging import Page, contains_any, paginate
 from portal.errors import Conflict, InvalidInput, NotFound
-from portal.tenants.refs import UUID_SLUG_PROBLEM, as_tenant_id, looks_like_uuid
+from portal.tenant_refs import UUID_SLUG_PROBLEM, as_tenant_id, looks_like_uuid
 
 NAME_MAX = 200
 # What a destroyed data key is replaced with (master-key rotation leaves such rows alone).
@@ -53,7 +53,7 @@ def validate_tenant_fields(
 
 
 def _named_by(ref: str):  # type: ignore[no-untyped-def]
-    """The condition for the tenant a reference names (see portal.tenants.refs: a UUID is an id)."""
+    """The condition for the tenant a reference names (see portal.tenant_refs: a UUID is an id)."""
     tenant_id = as_tenant_id(ref)
     return Tenant.id == tenant_id if tenant_id else Tenant.slug == normalise_slug(ref)
 

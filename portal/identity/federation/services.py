@@ -21,14 +21,14 @@ from portal.crypto.vault import Vault
 from portal.db.base import utcnow
 from portal.db.models import IdentityProvider, Tenant
 from portal.errors import Conflict, InvalidInput, NotFound
-from portal.identity.federation.tenant_configs import (
+from portal.identity.oidc.metadata import DiscoveryError, ProviderMetadata, fetch_discovery
+from portal.tenant_configs import (
     CALLBACK_PATH,
     DEFAULT_SCOPES,
     normalise_scopes,
     redirect_url_problem,
     url_problem,
 )
-from portal.identity.oidc.metadata import DiscoveryError, ProviderMetadata, fetch_discovery
 
 TABLE = "identity_providers"
 SECRET_FIELD = "client_secret"

@@ -20,7 +20,7 @@ from portal.crypto.vault import Vault
 from portal.db.models import Tenant
 from portal.errors import ServiceError
 from portal.identity.federation import services as federation
-from portal.identity.federation.tenant_configs import TenantConfig, TenantConfigError
+from portal.tenant_configs import TenantConfig, TenantConfigError
 from portal.tenants import services as tenants
 
 

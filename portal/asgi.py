@@ -23,7 +23,8 @@ from portal.apikeys.refusals import Refusal
 from portal.apikeys.service_api import ServiceApi
 from portal.audit import anonymous
 from portal.audit.actor import Actor
-from portal.audit.pages import AdminAuditApi, AdminAuditPages, TenantAuditApi, TenantAuditPages
+from portal.audit.api import AdminAuditApi, TenantAuditApi
+from portal.audit.pages import AdminAuditPages, TenantAuditPages
 from portal.catalog.api import ProvidersApi
 from portal.catalog.pages import CatalogPages, ProviderPages
 from portal.catalog.services import sync_builtin_catalog

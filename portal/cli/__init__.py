@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import click
 
-from portal.cli.admin import create_admin, rotate_master_key
-from portal.cli.audit import audit
-from portal.cli.keys import keys
-from portal.cli.server import db, demo, generate_encryption_key, serve
-from portal.cli.tenants import import_tenants
+from portal.cli import admin, audit, keys, server, tenants
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,15 +17,15 @@ def main() -> None:
 
 
 for command in (
-    generate_encryption_key,
-    db,
-    create_admin,
-    rotate_master_key,
-    serve,
-    demo,
-    audit,
-    import_tenants,
-    keys,
+    server.generate_encryption_key,
+    server.db,
+    admin.create_admin,
+    admin.rotate_master_key,
+    server.serve,
+    server.demo,
+    audit.audit,
+    tenants.import_tenants,
+    keys.keys,
 ):
     main.add_command(command)
 

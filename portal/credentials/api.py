@@ -8,9 +8,12 @@ from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.actor import Actor
+from portal.catalog.deps import NAMED_PROVIDER
+from portal.catalog.services import find_provider
 from portal.config import Settings
 from portal.credentials import services
 from portal.credentials.connection_test import test_credential
+from portal.credentials.deps import CREDENTIAL_BY_ID, PROVIDER_CREDENTIAL
 from portal.credentials.schemas import (
     ConnectionTestOut,
     CredentialFields,
@@ -20,7 +23,7 @@ from portal.credentials.schemas import (
     MaskedCredential,
 )
 from portal.crypto.vault import Vault
-from portal.db.models import Tenant
+from portal.db.models import Credential, Provider, Tenant
 from portal.errors import InvalidInput
 from portal.tenants.deps import provide_tenant_by_id
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
@@ -40,7 +43,7 @@ class SysadminCredentialsApi(Controller):
         views = await services.list_credentials(db, vault, tenant)
         return CredentialList([MaskedCredential.of(v) for v in views])
 
-    @put("/{provider:str}", guards=[requires_tenant_admin], responses=CHANGE)
+    @put("/{provider:str}", guards=[requires_tenant_admin], dependencies=NAMED_PROVIDER, responses=CHANGE)
     async def put_credential(
         self,
         db: AsyncSession,
@@ -48,15 +51,20 @@ class SysadminCredentialsApi(Controller):
         settings: Settings,
         actor: Actor,
         tenant: Tenant,
-        provider: str,
+        named_provider: Provider,
         data: CredentialFields,
     ) -> MaskedCredential:
-        view = await services.save_credential(db, vault, settings, actor, tenant, provider, data.values())
+        view = await services.save_credential(
+            db, vault, settings, actor, tenant, named_provider, data.values()
+        )
         return MaskedCredential.of(view)
 
-    @delete("/{provider:str}", guards=[requires_tenant_admin], responses=CHANGE)
-    async def delete_credential(self, db: AsyncSession, actor: Actor, tenant: Tenant, provider: str) -> None:
-        credential = await services.find_credential(db, tenant, provider_ref=provider)
+    @delete(
+        "/{provider:str}", guards=[requires_tenant_admin], dependencies=PROVIDER_CREDENTIAL, responses=CHANGE
+    )
+    async def delete_credential(
+        self, db: AsyncSession, actor: Actor, tenant: Tenant, credential: Credential
+    ) -> None:
         await services.delete_credential(db, actor, tenant, credential)
 
 
@@ -84,17 +92,24 @@ class LlmKeysApi(Controller):
             raise InvalidInput({"provider": "required: a provider name such as openai or azure"})
         values = data.values()
         values.pop("provider")
+        provider = await find_provider(db, tenant, data.provider)
         view = await services.save_credential(
-            db, vault, settings, actor, tenant, data.provider, values, create_only=True
+            db, vault, settings, actor, tenant, provider, values, create_only=True
         )
         return LlmKeyOut.of(view)
 
-    @delete("/llm-keys/{key_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
-    async def delete_key(self, db: AsyncSession, actor: Actor, tenant: Tenant, key_id: str) -> None:
-        credential = await services.find_credential(db, tenant, credential_id=key_id)
+    @delete(
+        "/llm-keys/{key_id:str}",
+        guards=[requires_tenant_admin],
+        dependencies=CREDENTIAL_BY_ID,
+        responses=CHANGE,
+    )
+    async def delete_key(
+        self, db: AsyncSession, actor: Actor, tenant: Tenant, credential: Credential
+    ) -> None:
         await services.delete_credential(db, actor, tenant, credential)
 
-    @post("/credentials/{provider:str}/test", status_code=200, responses=CHANGE)
+    @post("/credentials/{provider:str}/test", status_code=200, dependencies=NAMED_PROVIDER, responses=CHANGE)
     async def test_connection(
         self,
         db: AsyncSession,
@@ -103,7 +118,7 @@ class LlmKeysApi(Controller):
         http: httpx.AsyncClient,
         actor: Actor,
         tenant: Tenant,
-        provider: str,
+        named_provider: Provider,
     ) -> ConnectionTestOut:
-        result = await test_credential(db, vault, settings, http, actor, tenant, provider)
+        result = await test_credential(db, vault, settings, http, actor, tenant, named_provider)
         return ConnectionTestOut(ok=result.ok, reason=result.reason)

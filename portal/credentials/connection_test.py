@@ -9,15 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import services as audit
 from portal.audit.actor import Actor
-from portal.catalog.services import find_provider, spec_for
 from portal.catalog.sources import CredentialSource, base_url_for, shared_values
-from portal.catalog.spec import ProviderSpec
+from portal.catalog.spec import ProviderSpec, spec_for
 from portal.config import Settings
-from portal.credentials.services import _existing, open_credential
+from portal.credentials.services import existing_credential, open_credential
 from portal.crypto.sealing import Undecryptable
 from portal.crypto.vault import Vault
 from portal.db.base import utcnow
-from portal.db.models import Tenant
+from portal.db.models import Provider, Tenant
 from portal.net.egress import EgressRefused
 
 
@@ -95,11 +94,12 @@ async def test_credential(
     http: httpx.AsyncClient,
     actor: Actor,
     tenant: Tenant,
-    provider_ref: str,
+    provider: Provider,
 ) -> TestResult:
-    provider = await find_provider(db, tenant, provider_ref)
+    """Call the provider with the credential that applies (the tenant's own, else the shared one);
+    the outcome is kept on the tenant's credential and audited."""
     spec = spec_for(provider)
-    credential = await _existing(db, tenant, provider)
+    credential = await existing_credential(db, tenant, provider)
     base_url = base_url_for(spec, settings.environ, provider.base_url)
     source = CredentialSource.TENANT if credential else CredentialSource.NONE
     reason: str | None
@@ -129,5 +129,4 @@ async def test_credential(
         outcome="success" if reason is None else "failure",
         details={"source": source.value, "reason": reason},
     )
-    await db.commit()
     return TestResult(ok=reason is None, reason=reason, source=source)

@@ -10,12 +10,14 @@ from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.actor import Actor
-from portal.catalog.services import providers_for_tenant
+from portal.catalog.deps import NAMED_PROVIDER
+from portal.catalog.services import find_provider, providers_for_tenant
 from portal.config import Settings
 from portal.credentials import services
 from portal.credentials.connection_test import test_credential
+from portal.credentials.deps import PROVIDER_CREDENTIAL
 from portal.crypto.vault import Vault
-from portal.db.models import Tenant
+from portal.db.models import Credential, Provider, Tenant
 from portal.errors import InvalidInput
 from portal.tenants.deps import provide_tenant_by_slug
 from portal.web.forms import FormData, text
@@ -57,17 +59,17 @@ class CredentialPages(Controller):
             providers[0] if providers else None
         )
         existing = next((c for c in credentials if chosen and c.provider == chosen.provider.name), None)
-        context = {
-            "tenant": tenant,
-            "tab": "credentials",
-            "providers": providers,
-            "credentials": credentials,
-            "chosen": chosen,
-            "existing": existing,
-            "form": form or {},
-            "errors": errors or {},
-            "strict": settings.strict_credentials,
-        }
+        context = tenant_page(
+            tenant,
+            "credentials",
+            providers=providers,
+            credentials=credentials,
+            chosen=chosen,
+            existing=existing,
+            form=form or {},
+            errors=errors or {},
+            strict=settings.strict_credentials,
+        )
         return render(request, TEMPLATE, context, status_code=status_code)
 
     @get("/")
@@ -95,9 +97,10 @@ class CredentialPages(Controller):
     ) -> Response[Any]:
         form = {k: text(data, k) for k in data if not k.startswith("_")}
         provider = form.pop("provider", "")
+        chosen = await find_provider(db, tenant, provider)
         try:
             view = await services.save_credential(
-                db, vault, settings, actor, tenant, provider, form, keep_blank_secrets=True
+                db, vault, settings, actor, tenant, chosen, form, keep_blank_secrets=True
             )
         except InvalidInput as exc:
             safe_form = {
@@ -120,7 +123,7 @@ class CredentialPages(Controller):
             f"Credential for {view.provider_display_name} saved (key {view.masked_key}).",
         )
 
-    @post("/{provider:str}/test")
+    @post("/{provider:str}/test", dependencies=NAMED_PROVIDER)
     async def test(
         self,
         request: Request[Any, Any, Any],
@@ -131,8 +134,9 @@ class CredentialPages(Controller):
         actor: Actor,
         tenant: Tenant,
         provider: str,
+        named_provider: Provider,
     ) -> Response[Any]:
-        result = await test_credential(db, vault, settings, http, actor, tenant, provider)
+        result = await test_credential(db, vault, settings, http, actor, tenant, named_provider)
         if htmx_of(request):
             return render(request, TEMPLATE, {"test": result, "provider_name": provider}, block="test_result")
         message = (
@@ -144,16 +148,10 @@ class CredentialPages(Controller):
             request, f"/t/{tenant.slug}/credentials", message, "success" if result.ok else "error"
         )
 
-    @get("/{provider:str}/delete", guards=[requires_tenant_admin])
+    @get("/{provider:str}/delete", guards=[requires_tenant_admin], dependencies=PROVIDER_CREDENTIAL)
     async def confirm_delete(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        vault: Vault,
-        tenant: Tenant,
-        provider: str,
+        self, request: Request[Any, Any, Any], vault: Vault, tenant: Tenant, credential: Credential
     ) -> Response[Any]:
-        credential = await services.find_credential(db, tenant, provider_ref=provider)
         view = services.view_of(vault, tenant, credential)
         base = f"/t/{tenant.slug}/credentials"
         confirm = Confirmation(
@@ -167,16 +165,15 @@ class CredentialPages(Controller):
         )
         return confirm_page(request, confirm, **tenant_page(tenant, "credentials"))
 
-    @post("/{provider:str}/delete", guards=[requires_tenant_admin])
+    @post("/{provider:str}/delete", guards=[requires_tenant_admin], dependencies=PROVIDER_CREDENTIAL)
     async def delete(
         self,
         request: Request[Any, Any, Any],
         db: AsyncSession,
         actor: Actor,
         tenant: Tenant,
-        provider: str,
+        credential: Credential,
     ) -> Response[Any]:
-        credential = await services.find_credential(db, tenant, provider_ref=provider)
         name = credential.provider.display_name
         await services.delete_credential(db, actor, tenant, credential)
         return redirect_after_change(

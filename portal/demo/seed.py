@@ -10,9 +10,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from portal.audit.actor import Actor
-from portal.catalog.services import sync_builtin_catalog
+from portal.catalog.providers import create_custom_provider_with_key
+from portal.catalog.services import find_provider, sync_builtin_catalog
 from portal.config import Settings
-from portal.credentials.services import create_custom_provider_with_key, save_credential
+from portal.credentials.services import save_credential
 from portal.crypto.vault import Vault
 from portal.db.models import Tenant, User
 from portal.db.session import command_session
@@ -75,7 +76,7 @@ async def seed_demo(settings: Settings, admin_password: str, stub_url: str) -> N
             settings,
             actor,
             acme,
-            "openai",
+            await find_provider(db, acme, "openai"),
             {"api_key": DEMO_PROVIDER_KEY, "label": "Production"},
         )
         await save_credential(
@@ -84,7 +85,7 @@ async def seed_demo(settings: Settings, admin_password: str, stub_url: str) -> N
             settings,
             actor,
             acme,
-            "azure",
+            await find_provider(db, acme, "azure"),
             {
                 "api_key": DEMO_PROVIDER_KEY,
                 "endpoint": stub_url,
@@ -99,7 +100,7 @@ async def seed_demo(settings: Settings, admin_password: str, stub_url: str) -> N
             settings,
             actor,
             globex,
-            "anthropic",
+            await find_provider(db, globex, "anthropic"),
             {"api_key": "sk-ant-demo-wrong-key-000", "label": "Old key (fails the test)"},
         )
         await create_custom_provider_with_key(

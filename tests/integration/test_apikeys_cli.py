@@ -27,6 +27,7 @@ from portal.db.base import utcnow
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
 from portal.db.models import ApiKey
+from portal.db.session import unit_of_work
 from portal.tenants.services import create_tenant
 from portal.usage.services import UsageReport, record_usage
 
@@ -56,7 +57,7 @@ def cli_env(tmp_path: Path, pycache: Path) -> dict[str, str]:
         await upgrade(settings)
         engine = create_engine(settings)
         try:
-            async with create_session_factory(engine)() as db:
+            async with unit_of_work(create_session_factory(engine)) as db:
                 await sync_builtin_catalog(db)
                 vault = Vault(MasterKeyring(settings.encryption_key))
                 await create_tenant(db, vault, Actor.system("test"), name="Acme", slug="acme")

@@ -10,10 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from portal.apikeys import cli as keys_cli
 from portal.apikeys import services
 from portal.apikeys.changes import changes_from_audit
 from portal.apikeys.periods import format_usd, parse_duration, period_bounds, usd_to_micros
+from portal.cli import keys as keys_cli
 from portal.crypto.issued_keys import key_digest, looks_like_issued_key, new_issued_key
 from portal.usage.services import forecast_one
 

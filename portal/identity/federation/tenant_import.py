@@ -61,9 +61,7 @@ async def _apply(
     changed = False
     try:
         if tenant is None:
-            tenant = await tenants.create_tenant(
-                db, vault, actor, name=config.name, slug=config.slug, commit=False
-            )
+            tenant = await tenants.create_tenant(db, vault, actor, name=config.name, slug=config.slug)
             report.created.append(config.slug)
         elif tenant.name != config.name:
             await audit.record(

@@ -6,6 +6,8 @@ Every error has a stable `code` a client may act on; the service API sends it in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -16,6 +18,7 @@ class ServiceError(Exception):
 
     status_code = 400
     code = "invalid_request"
+    headers: Mapping[str, str] = MappingProxyType({})  # sent with the answer, e.g. Retry-After
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

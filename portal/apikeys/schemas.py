@@ -121,12 +121,6 @@ class ApiKeyCreated(ApiKeyOut):
     key: str = ""
 
 
-class RotatedOut(msgspec.Struct):
-    new: ApiKeyCreated
-    old: ApiKeyOut
-    key: str
-
-
 class PlanOut(msgspec.Struct):
     name: str
     limit_usd: float

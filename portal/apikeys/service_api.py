@@ -11,8 +11,6 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.enums import MediaType
-from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import HeaderParameter, Parameter
@@ -22,50 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.apikeys.hotpath import Caller, HotPath
 from portal.apikeys.refusals import NO_STORE, Refusal
 from portal.apikeys.schemas import ResolveIn, UsageIn
-from portal.errors import InvalidInput, ServiceError
+from portal.errors import InvalidInput
 from portal.usage import services as usage
 from portal.web.auth import auth_state
+from portal.web.errors import SERVICE_API
 from portal.web.guards import requires_service_key
 from portal.web.openapi import service_errors
-
-
-def handle_refusal(_request: Request[Any, Any, Any], exc: Refusal) -> Response[Any]:
-    return Response(
-        exc.body(), status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.response_headers()
-    )
-
-
-def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    """Other errors on the service API: JSON with a code as well, never cached."""
-    if isinstance(exc, ValidationException):
-        problems = [
-            f"{item.get('key') or 'body'}: {item.get('message')}"
-            for item in exc.extra or []
-            if isinstance(item, dict)
-        ]
-        return handle_refusal(request, Refusal("invalid_request", "; ".join(problems) or str(exc.detail)))
-    code = {401: "missing_key", 403: "scope_missing", 404: "not_found", 405: "method_not_allowed"}.get(
-        exc.status_code, "error"
-    )
-    body = {"status_code": exc.status_code, "code": code, "detail": exc.detail}
-    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=NO_STORE)
-
-
-def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> Response[Any]:
-    """A portal rule refusing input on the service API (a NUL in a parameter): in this API's shape."""
-    code = {400: "invalid_request", 403: "forbidden", 404: "not_found", 409: "conflict"}.get(
-        exc.status_code, "error"
-    )
-    body = {"status_code": exc.status_code, "code": code, "detail": exc.message}
-    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=NO_STORE)
-
-
-service_exception_handlers = {
-    Refusal: handle_refusal,
-    HTTPException: handle_http_error,
-    ServiceError: handle_service_error,
-}
-
 
 MAX_BODY = 16_384
 
@@ -136,7 +96,7 @@ class ResolveOperation(Operation):
 class ServiceApi(Controller):
     path = "/api/v1"
     tags = ["service"]
-    exception_handlers = service_exception_handlers  # type: ignore[assignment]
+    opt = {SERVICE_API: True}  # its errors in this API's JSON shape (portal.web.errors)
 
     @post(
         "/resolve",

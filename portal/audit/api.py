@@ -9,12 +9,11 @@ from typing import Any
 import msgspec
 from litestar import Controller, get
 from litestar.di import Provide
-from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import queries
-from portal.audit.filters import FILTERS, FilterFields, platform_filter
-from portal.db.models import AuditEvent, Tenant
+from portal.audit.filters import PLATFORM_FILTER, TENANT_FILTER
+from portal.db.models import AuditEvent
 from portal.errors import InvalidInput
 from portal.tenants.deps import provide_tenant_by_id
 from portal.web.guards import requires_platform_admin, requires_tenant_admin
@@ -61,36 +60,33 @@ class TenantAuditApi(Controller):
     path = "/api/portal/tenants/{tenant_id:str}/audit"
     tags = ["audit"]
     guards = [requires_tenant_admin]
-    dependencies = {"tenant": Provide(provide_tenant_by_id), **FILTERS}
+    dependencies = {"tenant": Provide(provide_tenant_by_id), **TENANT_FILTER}
 
     @get("/", responses=READ)
     async def list_events(
         self,
         db: AsyncSession,
-        tenant: Tenant,
-        fields: FilterFields,
+        audit_filter: queries.AuditFilter,
         page: int = page_parameter(),
         per_page: int = per_page_parameter(),
     ) -> AuditEventList:
         """The tenant's audit events, newest first (platform admins' impersonation included)."""
-        return await _api_list(db, fields.for_tenant(tenant.id), page, per_page)
+        return await _api_list(db, audit_filter, page, per_page)
 
 
 class AdminAuditApi(Controller):
     path = "/api/v1/admin/audit"
     tags = ["audit"]
     guards = [requires_platform_admin]
-    dependencies = FILTERS
+    dependencies = PLATFORM_FILTER
 
     @get("/", responses=READ)
     async def list_events(
         self,
         db: AsyncSession,
-        fields: FilterFields,
-        tenant: str = Parameter(default="", description="A tenant's id or slug"),
+        audit_filter: queries.AuditFilter,
         page: int = page_parameter(),
         per_page: int = per_page_parameter(),
     ) -> AuditEventList:
         """Every audit event, newest first."""
-        f = await platform_filter(db, tenant, fields)
-        return await _api_list(db, f, page, per_page)
+        return await _api_list(db, audit_filter, page, per_page)

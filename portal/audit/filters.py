@@ -11,6 +11,7 @@ from litestar.params import Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import queries
+from portal.db.models import Tenant
 from portal.errors import NotFound
 from portal.tenants.services import find_tenant
 
@@ -41,10 +42,16 @@ def provide_filter_fields(
     return FilterFields(action, who, target, since, until)
 
 
-FILTERS = {"fields": Provide(provide_filter_fields, sync_to_thread=False)}
+def provide_tenant_filter(tenant: Tenant, fields: FilterFields) -> queries.AuditFilter:
+    """The filters within the tenant the path names."""
+    return fields.for_tenant(tenant.id)
 
 
-async def platform_filter(db: AsyncSession, tenant: str, fields: FilterFields) -> queries.AuditFilter:
+async def provide_platform_filter(
+    db: AsyncSession,
+    fields: FilterFields,
+    tenant: str = Parameter(default="", description="A tenant's id or slug"),
+) -> queries.AuditFilter:
     """The filters, across tenants or for the one named by id or slug."""
     ref, tenant_id, error = tenant.strip(), None, None
     if ref:
@@ -60,3 +67,9 @@ async def platform_filter(db: AsyncSession, tenant: str, fields: FilterFields) -
     if error:
         f.errors["tenant"] = error
     return f
+
+
+FIELDS = {"fields": Provide(provide_filter_fields, sync_to_thread=False)}
+# `audit_filter`: what a tenant's pages and API read, and what the platform's read.
+TENANT_FILTER = {**FIELDS, "audit_filter": Provide(provide_tenant_filter, sync_to_thread=False)}
+PLATFORM_FILTER = {**FIELDS, "audit_filter": Provide(provide_platform_filter)}

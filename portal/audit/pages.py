@@ -11,13 +11,13 @@ from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import queries
-from portal.audit.filters import FILTERS, FilterFields, platform_filter
+from portal.audit.filters import PLATFORM_FILTER, TENANT_FILTER
 from portal.db.models import Tenant
 from portal.errors import InvalidInput
 from portal.tenants.deps import provide_tenant_by_slug
 from portal.web.guards import requires_platform_admin, requires_tenant_admin
 from portal.web.paging import page_parameter
-from portal.web.templating import render
+from portal.web.templating import render, tenant_page
 
 TEMPLATE = "audit/index.html"
 PER_PAGE = 50
@@ -60,7 +60,7 @@ async def _page(
 class TenantAuditPages(Controller):
     path = "/t/{slug:str}/audit"
     guards = [requires_tenant_admin]
-    dependencies = {"tenant": Provide(provide_tenant_by_slug), **FILTERS}
+    dependencies = {"tenant": Provide(provide_tenant_by_slug), **TENANT_FILTER}
     include_in_schema = False
 
     @get("/")
@@ -69,27 +69,23 @@ class TenantAuditPages(Controller):
         request: Request[Any, Any, Any],
         db: AsyncSession,
         tenant: Tenant,
-        fields: FilterFields,
+        audit_filter: queries.AuditFilter,
         page: int = page_parameter(),
     ) -> Response[Any]:
-        f = fields.for_tenant(tenant.id)
-        context = {"tenant": tenant, "tab": "audit", "base_url": f"/t/{tenant.slug}/audit"}
-        return await _page(request, db, f, page, context)
+        context = tenant_page(tenant, "audit", base_url=f"/t/{tenant.slug}/audit")
+        return await _page(request, db, audit_filter, page, context)
 
     @get("/csv")
     async def export(
-        self,
-        request: Request[Any, Any, Any],
-        tenant: Tenant,
-        fields: FilterFields,
+        self, request: Request[Any, Any, Any], tenant: Tenant, audit_filter: queries.AuditFilter
     ) -> Stream:
-        return _csv(request, fields.for_tenant(tenant.id), tenant.slug)
+        return _csv(request, audit_filter, tenant.slug)
 
 
 class AdminAuditPages(Controller):
     path = "/admin/audit"
     guards = [requires_platform_admin]
-    dependencies = FILTERS
+    dependencies = PLATFORM_FILTER
     include_in_schema = False
 
     @get("/")
@@ -97,21 +93,12 @@ class AdminAuditPages(Controller):
         self,
         request: Request[Any, Any, Any],
         db: AsyncSession,
-        fields: FilterFields,
-        tenant: str = "",
+        audit_filter: queries.AuditFilter,
         page: int = page_parameter(),
     ) -> Response[Any]:
-        f = await platform_filter(db, tenant, fields)
         context = {"nav": "audit", "base_url": "/admin/audit", "platform": True}
-        return await _page(request, db, f, page, context)
+        return await _page(request, db, audit_filter, page, context)
 
     @get("/csv")
-    async def export(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        fields: FilterFields,
-        tenant: str = "",
-    ) -> Stream:
-        f = await platform_filter(db, tenant, fields)
-        return _csv(request, f, "all")
+    async def export(self, request: Request[Any, Any, Any], audit_filter: queries.AuditFilter) -> Stream:
+        return _csv(request, audit_filter, "all")

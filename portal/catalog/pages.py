@@ -28,6 +28,13 @@ from portal.web.templating import Confirmation, confirm_page, redirect_after_cha
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
+def _to_provider(
+    request: Request[Any, Any, Any], tenant: Tenant, provider_id: uuid.UUID, message: str
+) -> Response[Any]:
+    """Back to the provider's page, with the message."""
+    return redirect_after_change(request, f"/t/{tenant.slug}/providers/{provider_id}", message)
+
+
 class ProviderPages(Controller):
     path = "/t/{slug:str}/providers"
     guards = [requires_tenant_member]
@@ -86,11 +93,7 @@ class ProviderPages(Controller):
                 "models": data.models,
             }
             return await self._index(request, db, settings, tenant, form, exc.errors, 400)
-        return redirect_after_change(
-            request,
-            f"/t/{tenant.slug}/providers/{provider.id}",
-            f"Custom provider {provider.display_name} created.",
-        )
+        return _to_provider(request, tenant, provider.id, f"Custom provider {provider.display_name} created.")
 
     async def _detail(
         self,
@@ -129,7 +132,7 @@ class ProviderPages(Controller):
             await providers.update_custom_provider(db, actor, tenant, provider, **form)
         except InvalidInput as exc:
             return await self._detail(request, db, tenant, provider, exc.errors, form, 400)
-        return redirect_after_change(request, f"/t/{tenant.slug}/providers/{provider.id}", "Provider saved.")
+        return _to_provider(request, tenant, provider.id, "Provider saved.")
 
     @get("/{provider_id:str}/delete", guards=[requires_tenant_admin], dependencies=PROVIDER)
     async def confirm_delete(
@@ -177,11 +180,7 @@ class ProviderPages(Controller):
             errors = {"model_name": exc.errors.get("name") or exc.message}
             form = {"model_name": data.model_name}
             return await self._detail(request, db, tenant, provider, errors, form, 400)
-        return redirect_after_change(
-            request,
-            f"/t/{tenant.slug}/providers/{provider.id}",
-            f"Model {model.name} added and enabled.",
-        )
+        return _to_provider(request, tenant, provider.id, f"Model {model.name} added and enabled.")
 
     @post("/models/{model_id:str}/enabled", guards=[requires_tenant_admin], dependencies=MODEL)
     async def set_enabled(
@@ -195,11 +194,8 @@ class ProviderPages(Controller):
     ) -> Response[Any]:
         enabled = data.enabled == "true"
         await services.set_model_enabled(db, actor, tenant, model, enabled)
-        return redirect_after_change(
-            request,
-            f"/t/{tenant.slug}/providers/{model.provider_id}",
-            f"Model {model.name} {'enabled' if enabled else 'disabled'} for {tenant.name}.",
-        )
+        done = f"Model {model.name} {'enabled' if enabled else 'disabled'} for {tenant.name}."
+        return _to_provider(request, tenant, model.provider_id, done)
 
     @post("/models/{model_id:str}/delete", guards=[requires_tenant_admin], dependencies=MODEL)
     async def delete_model(
@@ -212,9 +208,7 @@ class ProviderPages(Controller):
     ) -> Response[Any]:
         provider_id, name = model.provider_id, model.name
         await services.delete_model(db, actor, tenant, model)
-        return redirect_after_change(
-            request, f"/t/{tenant.slug}/providers/{provider_id}", f"Model {name} deleted."
-        )
+        return _to_provider(request, tenant, provider_id, f"Model {name} deleted.")
 
 
 class CatalogPages(Controller):

@@ -23,6 +23,7 @@ from portal.tenants.services import create_tenant
 
 ADMIN_EMAIL = "admin@example.com"
 DEMO_PROVIDER_KEY = "sk-demo-0123456789abcdef"
+OLD_KEY_LABEL = "Old key (fails the test)"
 
 
 def load_or_create_demo_env(var_dir: Path) -> dict[str, str]:
@@ -70,39 +71,19 @@ async def seed_demo(settings: Settings, admin_password: str, stub_url: str) -> N
             return
         acme = await create_tenant(db, vault, actor, name="Acme Corp", slug="acme")
         globex = await create_tenant(db, vault, actor, name="Globex", slug="globex")
-        await save_credential(
-            db,
-            vault,
-            settings,
-            actor,
-            acme,
-            await find_provider(db, acme, "openai"),
-            {"api_key": DEMO_PROVIDER_KEY, "label": "Production"},
-        )
-        await save_credential(
-            db,
-            vault,
-            settings,
-            actor,
-            acme,
-            await find_provider(db, acme, "azure"),
-            {
-                "api_key": DEMO_PROVIDER_KEY,
-                "endpoint": stub_url,
-                "api_version": "2024-10-21",
-                "deployment_name": "gpt-4o-prod",
-                "label": "Azure EU",
-            },
-        )
-        await save_credential(
-            db,
-            vault,
-            settings,
-            actor,
-            globex,
-            await find_provider(db, globex, "anthropic"),
-            {"api_key": "sk-ant-demo-wrong-key-000", "label": "Old key (fails the test)"},
-        )
+        azure = {"endpoint": stub_url, "api_version": "2024-10-21", "deployment_name": "gpt-4o-prod"}
+        demo_credentials = [
+            (acme, "openai", {"api_key": DEMO_PROVIDER_KEY, "label": "Production"}),
+            (acme, "azure", {"api_key": DEMO_PROVIDER_KEY, **azure, "label": "Azure EU"}),
+            (
+                globex,
+                "anthropic",
+                {"api_key": "sk-ant-demo-wrong-key-000", "label": "Old key (fails the test)"},
+            ),
+        ]
+        for tenant, provider, values in demo_credentials:
+            chosen = await find_provider(db, tenant, provider)
+            await save_credential(db, vault, settings, actor, tenant, chosen, values)
         await create_custom_provider_with_key(
             db,
             vault,

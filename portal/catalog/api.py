@@ -18,7 +18,8 @@ from portal.catalog.schemas import (
     ProviderUpdate,
 )
 from portal.config import Settings
-from portal.crypto.vault import Vault
+from portal.credentials.deps import WORK
+from portal.credentials.services import CredentialWork
 from portal.db.models import Model, Provider, Tenant
 from portal.tenants.deps import provide_tenant_by_id
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
@@ -45,53 +46,25 @@ class ProvidersApi(Controller):
         views = await services.providers_for_tenant(db, settings, tenant)
         return [ProviderOut.of(v, settings.strict_credentials) for v in views if v.has_api_key]
 
-    @post("/", guards=ADMIN, responses=CHANGE)
-    async def create_provider(
-        self,
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
-        data: CustomProviderCreate,
-    ) -> ProviderOut:
+    @post("/", guards=ADMIN, dependencies=WORK, responses=CHANGE)
+    async def create_provider(self, work: CredentialWork, data: CustomProviderCreate) -> ProviderOut:
         provider = await providers.create_custom_provider_with_key(
-            db,
-            vault,
-            settings,
-            actor,
-            tenant,
+            work,
             name=data.name,
             display_name=data.display_name,
             base_url=data.base_url,
             models=data.models,
             api_key=data.api_key,
         )
-        return await self._one(db, settings, tenant, provider)
+        return await self._one(work, provider)
 
-    @put("/{provider_id:str}", guards=ADMIN, dependencies=PROVIDER, responses=CHANGE)
+    @put("/{provider_id:str}", guards=ADMIN, dependencies={**PROVIDER, **WORK}, responses=CHANGE)
     async def update_provider(
-        self,
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
-        provider: Provider,
-        data: ProviderUpdate,
+        self, work: CredentialWork, provider: Provider, data: ProviderUpdate
     ) -> ProviderOut:
-        await providers.update_provider(
-            db,
-            vault,
-            settings,
-            actor,
-            tenant,
-            provider,
-            api_key=data.api_key,
-            display_name=data.display_name,
-            base_url=data.base_url,
-        )
-        return await self._one(db, settings, tenant, provider)
+        changes = {"display_name": data.display_name, "base_url": data.base_url}
+        await providers.update_provider(work, provider, api_key=data.api_key, **changes)
+        return await self._one(work, provider)
 
     @delete("/{provider_id:str}", guards=ADMIN, dependencies=PROVIDER, responses=CHANGE)
     async def delete_provider(
@@ -123,9 +96,7 @@ class ProvidersApi(Controller):
         await services.set_model_enabled(db, actor, tenant, model, data.enabled)
         return ModelOut.of(services.ModelView(model, data.enabled))
 
-    async def _one(
-        self, db: AsyncSession, settings: Settings, tenant: Tenant, provider: Provider
-    ) -> ProviderOut:
-        views = await services.providers_for_tenant(db, settings, tenant)
+    async def _one(self, work: CredentialWork, provider: Provider) -> ProviderOut:
+        views = await services.providers_for_tenant(work.db, work.settings, work.tenant)
         view = next(v for v in views if v.provider.id == provider.id)
-        return ProviderOut.of(view, settings.strict_credentials)
+        return ProviderOut.of(view, work.settings.strict_credentials)

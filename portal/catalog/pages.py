@@ -18,7 +18,8 @@ from portal.catalog import providers, services
 from portal.catalog.deps import MODEL, PROVIDER
 from portal.catalog.schemas import CustomProviderForm, EnabledForm, ModelForm, ProviderForm
 from portal.config import Settings
-from portal.crypto.vault import Vault
+from portal.credentials.deps import WORK
+from portal.credentials.services import CredentialWork
 from portal.db.models import Model, Provider, Tenant
 from portal.errors import InvalidInput, found
 from portal.tenants.deps import provide_tenant_by_slug
@@ -61,24 +62,14 @@ class ProviderPages(Controller):
     ) -> Response[Any]:
         return await self._index(request, db, settings, tenant)
 
-    @post("/", guards=[requires_tenant_admin])
+    @post("/", guards=[requires_tenant_admin], dependencies=WORK)
     async def create(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
-        data: Annotated[CustomProviderForm, FORM],
+        self, request: Request[Any, Any, Any], work: CredentialWork, data: Annotated[CustomProviderForm, FORM]
     ) -> Response[Any]:
+        tenant = work.tenant
         try:
             provider = await providers.create_custom_provider_with_key(
-                db,
-                vault,
-                settings,
-                actor,
-                tenant,
+                work,
                 name=data.name,
                 display_name=data.display_name,
                 base_url=data.base_url,
@@ -92,7 +83,7 @@ class ProviderPages(Controller):
                 "base_url": data.base_url,
                 "models": data.models,
             }
-            return await self._index(request, db, settings, tenant, form, exc.errors, 400)
+            return await self._index(request, work.db, work.settings, tenant, form, exc.errors, 400)
         return _to_provider(request, tenant, provider.id, f"Custom provider {provider.display_name} created.")
 
     async def _detail(

@@ -16,9 +16,7 @@ from portal.audit import services as audit
 from portal.audit.actor import Actor
 from portal.catalog.services import require_custom, validate_model_names
 from portal.catalog.spec import builtin_specs, check_url, custom_provider_spec, spec_for
-from portal.config import Settings
-from portal.credentials.services import check_values, existing_credential, save_credential
-from portal.crypto.vault import Vault
+from portal.credentials.services import CredentialWork, check_values, existing_credential, save_credential
 from portal.db.models import Model, Provider, Tenant, TenantModel
 from portal.db.models.catalog import BUILTIN_OWNER
 from portal.errors import Conflict, InvalidInput
@@ -137,11 +135,7 @@ async def delete_custom_provider(db: AsyncSession, actor: Actor, tenant: Tenant,
 
 
 async def create_custom_provider_with_key(
-    db: AsyncSession,
-    vault: Vault,
-    settings: Settings,
-    actor: Actor,
-    tenant: Tenant,
+    work: CredentialWork,
     *,
     name: str,
     display_name: str,
@@ -153,22 +147,24 @@ async def create_custom_provider_with_key(
     api_key = (api_key or "").strip() or None
     if api_key:
         spec = custom_provider_spec(name, display_name, base_url)
-        check_values(spec, {"api_key": api_key}, strict=settings.strict_credentials)
-    async with db.begin_nested():  # a refusal after the provider was written leaves nothing behind
+        check_values(spec, {"api_key": api_key}, strict=work.settings.strict_credentials)
+    async with work.db.begin_nested():  # a refusal after the provider was written leaves nothing behind
         provider = await create_custom_provider(
-            db, actor, tenant, name=name, display_name=display_name, base_url=base_url, models=models
+            work.db,
+            work.actor,
+            work.tenant,
+            name=name,
+            display_name=display_name,
+            base_url=base_url,
+            models=models,
         )
         if api_key:
-            await save_credential(db, vault, settings, actor, tenant, provider, {"api_key": api_key})
+            await save_credential(work, provider, {"api_key": api_key})
     return provider
 
 
 async def update_provider(
-    db: AsyncSession,
-    vault: Vault,
-    settings: Settings,
-    actor: Actor,
-    tenant: Tenant,
+    work: CredentialWork,
     provider: Provider,
     *,
     api_key: str | None = None,
@@ -177,15 +173,15 @@ async def update_provider(
 ) -> Provider:
     """Change a provider's API key (keeping its other settings) and, for custom ones, its name or URL."""
     values: dict[str, Any] | None = None
-    existing = await existing_credential(db, tenant, provider)
+    existing = await existing_credential(work.db, work.tenant, provider)
     if api_key is not None:
         values = {**(existing.config if existing else {}), "api_key": api_key}
-        check_values(spec_for(provider), values, strict=settings.strict_credentials)
-    async with db.begin_nested():
+        check_values(spec_for(provider), values, strict=work.settings.strict_credentials)
+    async with work.db.begin_nested():
         await update_custom_provider(
-            db, actor, tenant, provider, display_name=display_name, base_url=base_url
+            work.db, work.actor, work.tenant, provider, display_name=display_name, base_url=base_url
         )
         if values is not None:
             label = existing.label if existing else None
-            await save_credential(db, vault, settings, actor, tenant, provider, values, label=label)
+            await save_credential(work, provider, values, label=label)
     return provider

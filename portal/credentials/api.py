@@ -10,10 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit.actor import Actor
 from portal.catalog.deps import NAMED_PROVIDER
 from portal.catalog.services import find_provider
-from portal.config import Settings
 from portal.credentials import services
 from portal.credentials.connection_test import test_credential
-from portal.credentials.deps import CREDENTIAL_BY_ID, PROVIDER_CREDENTIAL
+from portal.credentials.deps import CREDENTIAL_BY_ID, PROVIDER_CREDENTIAL, WORK
 from portal.credentials.schemas import (
     ConnectionTestOut,
     CredentialFields,
@@ -22,6 +21,7 @@ from portal.credentials.schemas import (
     LlmKeyOut,
     MaskedCredential,
 )
+from portal.credentials.services import CredentialWork
 from portal.crypto.vault import Vault
 from portal.db.models import Credential, Provider, Tenant
 from portal.errors import InvalidInput
@@ -29,7 +29,7 @@ from portal.tenants.deps import provide_tenant_by_id
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
 from portal.web.openapi import CHANGE, READ
 
-TENANT = {"tenant": Provide(provide_tenant_by_id)}
+TENANT = {"tenant": Provide(provide_tenant_by_id), **WORK}
 
 
 class SysadminCredentialsApi(Controller):
@@ -45,19 +45,9 @@ class SysadminCredentialsApi(Controller):
 
     @put("/{provider:str}", guards=[requires_tenant_admin], dependencies=NAMED_PROVIDER, responses=CHANGE)
     async def put_credential(
-        self,
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
-        named_provider: Provider,
-        data: CredentialFields,
+        self, work: CredentialWork, named_provider: Provider, data: CredentialFields
     ) -> MaskedCredential:
-        view = await services.save_credential(
-            db, vault, settings, actor, tenant, named_provider, data.values()
-        )
-        return MaskedCredential.of(view)
+        return MaskedCredential.of(await services.save_credential(work, named_provider, data.values()))
 
     @delete(
         "/{provider:str}", guards=[requires_tenant_admin], dependencies=PROVIDER_CREDENTIAL, responses=CHANGE
@@ -79,24 +69,13 @@ class LlmKeysApi(Controller):
         return [LlmKeyOut.of(v) for v in await services.list_credentials(db, vault, tenant)]
 
     @post("/llm-keys", guards=[requires_tenant_admin], responses=CHANGE)
-    async def create_key(
-        self,
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
-        data: LlmKeyCreate,
-    ) -> LlmKeyOut:
+    async def create_key(self, work: CredentialWork, data: LlmKeyCreate) -> LlmKeyOut:
         if not data.provider.strip():
             raise InvalidInput({"provider": "required: a provider name such as openai or azure"})
         values = data.values()
         values.pop("provider")
-        provider = await find_provider(db, tenant, data.provider)
-        view = await services.save_credential(
-            db, vault, settings, actor, tenant, provider, values, create_only=True
-        )
-        return LlmKeyOut.of(view)
+        provider = await find_provider(work.db, work.tenant, data.provider)
+        return LlmKeyOut.of(await services.save_credential(work, provider, values, create_only=True))
 
     @delete(
         "/llm-keys/{key_id:str}",
@@ -111,14 +90,7 @@ class LlmKeysApi(Controller):
 
     @post("/credentials/{provider:str}/test", status_code=200, dependencies=NAMED_PROVIDER, responses=CHANGE)
     async def test_connection(
-        self,
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        http: httpx.AsyncClient,
-        actor: Actor,
-        tenant: Tenant,
-        named_provider: Provider,
+        self, work: CredentialWork, http: httpx.AsyncClient, named_provider: Provider
     ) -> ConnectionTestOut:
-        result = await test_credential(db, vault, settings, http, actor, tenant, named_provider)
+        result = await test_credential(work, http, named_provider)
         return ConnectionTestOut(ok=result.ok, reason=result.reason)

@@ -5,18 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import services as audit
-from portal.audit.actor import Actor
 from portal.catalog.sources import CredentialSource, base_url_for, shared_values
 from portal.catalog.spec import ProviderSpec, spec_for
-from portal.config import Settings
-from portal.credentials.services import existing_credential, open_credential
+from portal.credentials.services import CredentialWork, existing_credential, open_credential
 from portal.crypto.sealing import Undecryptable
-from portal.crypto.vault import Vault
 from portal.db.base import utcnow
-from portal.db.models import Provider, Tenant
+from portal.db.models import Provider
 from portal.net.egress import EgressRefused
 
 
@@ -87,17 +83,10 @@ async def call_provider(
     return _describe_status(response.status_code)
 
 
-async def test_credential(
-    db: AsyncSession,
-    vault: Vault,
-    settings: Settings,
-    http: httpx.AsyncClient,
-    actor: Actor,
-    tenant: Tenant,
-    provider: Provider,
-) -> TestResult:
+async def test_credential(work: CredentialWork, http: httpx.AsyncClient, provider: Provider) -> TestResult:
     """Call the provider with the credential that applies (the tenant's own, else the shared one);
     the outcome is kept on the tenant's credential and audited."""
+    db, vault, settings, actor, tenant = work.db, work.vault, work.settings, work.actor, work.tenant
     spec = spec_for(provider)
     credential = await existing_credential(db, tenant, provider)
     base_url = base_url_for(spec, settings.environ, provider.base_url)

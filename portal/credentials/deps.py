@@ -1,12 +1,16 @@
-"""A tenant's credential named in the path (by its provider, or by its id), or 404."""
+"""A tenant's credential named in the path (by its provider, or by its id), or 404; and the `work`
+of a use case on the tenant's credentials."""
 
 from __future__ import annotations
 
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.audit.actor import Actor
 from portal.catalog.deps import NAMED_PROVIDER
-from portal.credentials.services import credential_for, find_credential
+from portal.config import Settings
+from portal.credentials.services import CredentialWork, credential_for, find_credential
+from portal.crypto.vault import Vault
 from portal.db.models import Credential, Provider, Tenant
 from portal.tenants.deps import load_or_release
 
@@ -23,3 +27,12 @@ async def provide_credential_by_id(db: AsyncSession, tenant: Tenant, key_id: str
 
 PROVIDER_CREDENTIAL = {**NAMED_PROVIDER, "credential": Provide(provide_provider_credential)}
 CREDENTIAL_BY_ID = {"credential": Provide(provide_credential_by_id)}
+
+
+def provide_credential_work(
+    db: AsyncSession, vault: Vault, settings: Settings, actor: Actor, tenant: Tenant
+) -> CredentialWork:
+    return CredentialWork(db, vault, settings, actor, tenant)
+
+
+WORK = {"work": Provide(provide_credential_work, sync_to_thread=False)}

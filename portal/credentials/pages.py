@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit.actor import Actor
 from portal.catalog.deps import NAMED_PROVIDER
 from portal.catalog.services import find_provider, providers_for_tenant
-from portal.config import Settings
 from portal.credentials import services
 from portal.credentials.connection_test import test_credential
-from portal.credentials.deps import PROVIDER_CREDENTIAL
+from portal.credentials.deps import PROVIDER_CREDENTIAL, WORK
+from portal.credentials.services import CredentialWork
 from portal.crypto.vault import Vault
 from portal.db.models import Credential, Provider, Tenant
 from portal.errors import InvalidInput
@@ -32,29 +32,29 @@ from portal.web.templating import (
 )
 
 TEMPLATE = "credentials/index.html"
+# What a refused form shows again: never a secret field.
+SAFE_FIELDS = frozenset({"label", "endpoint", "api_version", "deployment_name"})
 
 
 class CredentialPages(Controller):
     path = "/t/{slug:str}/credentials"
     guards = [requires_tenant_member]
-    dependencies = {"tenant": Provide(provide_tenant_by_slug)}
+    dependencies = {"tenant": Provide(provide_tenant_by_slug), **WORK}
     include_in_schema = False
 
     async def _page(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        vault: Vault,
-        tenant: Tenant,
+        work: CredentialWork,
         *,
         provider: str = "",
         form: dict[str, str] | None = None,
         errors: dict[str, str] | None = None,
         status_code: int = 200,
     ) -> Response[Any]:
-        providers = await providers_for_tenant(db, settings, tenant)
-        credentials = await services.list_credentials(db, vault, tenant)
+        tenant, settings = work.tenant, work.settings
+        providers = await providers_for_tenant(work.db, settings, tenant)
+        credentials = await services.list_credentials(work.db, work.vault, tenant)
         chosen = next((p for p in providers if p.provider.name == provider), None) or (
             providers[0] if providers else None
         )
@@ -74,52 +74,27 @@ class CredentialPages(Controller):
 
     @get("/")
     async def index(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        vault: Vault,
-        tenant: Tenant,
-        provider: str = "",
+        self, request: Request[Any, Any, Any], work: CredentialWork, provider: str = ""
     ) -> Response[Any]:
-        return await self._page(request, db, settings, vault, tenant, provider=provider)
+        return await self._page(request, work, provider=provider)
 
     @post("/", guards=[requires_tenant_admin])
     async def save(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        vault: Vault,
-        actor: Actor,
-        tenant: Tenant,
-        data: FormData,
+        self, request: Request[Any, Any, Any], work: CredentialWork, data: FormData
     ) -> Response[Any]:
         form = {k: text(data, k) for k in data if not k.startswith("_")}
         provider = form.pop("provider", "")
-        chosen = await find_provider(db, tenant, provider)
+        chosen = await find_provider(work.db, work.tenant, provider)
         try:
-            view = await services.save_credential(
-                db, vault, settings, actor, tenant, chosen, form, keep_blank_secrets=True
-            )
+            view = await services.save_credential(work, chosen, form, keep_blank_secrets=True)
         except InvalidInput as exc:
-            safe_form = {
-                k: v for k, v in form.items() if k in {"label", "endpoint", "api_version", "deployment_name"}
-            }
+            safe_form = {k: v for k, v in form.items() if k in SAFE_FIELDS}
             return await self._page(
-                request,
-                db,
-                settings,
-                vault,
-                tenant,
-                provider=provider,
-                form=safe_form,
-                errors=exc.errors,
-                status_code=400,
+                request, work, provider=provider, form=safe_form, errors=exc.errors, status_code=400
             )
         return redirect_after_change(
             request,
-            f"/t/{tenant.slug}/credentials",
+            f"/t/{work.tenant.slug}/credentials",
             f"Credential for {view.provider_display_name} saved (key {view.masked_key}).",
         )
 
@@ -127,16 +102,12 @@ class CredentialPages(Controller):
     async def test(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        vault: Vault,
+        work: CredentialWork,
         http: httpx.AsyncClient,
-        actor: Actor,
-        tenant: Tenant,
         provider: str,
         named_provider: Provider,
     ) -> Response[Any]:
-        result = await test_credential(db, vault, settings, http, actor, tenant, named_provider)
+        result = await test_credential(work, http, named_provider)
         if htmx_of(request):
             return render(request, TEMPLATE, {"test": result, "provider_name": provider}, block="test_result")
         message = (
@@ -145,7 +116,7 @@ class CredentialPages(Controller):
             else f"Connection to {provider} failed: {result.reason}"
         )
         return redirect_after_change(
-            request, f"/t/{tenant.slug}/credentials", message, "success" if result.ok else "error"
+            request, f"/t/{work.tenant.slug}/credentials", message, "success" if result.ok else "error"
         )
 
     @get("/{provider:str}/delete", guards=[requires_tenant_admin], dependencies=PROVIDER_CREDENTIAL)

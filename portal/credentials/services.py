@@ -152,16 +152,25 @@ async def existing_credential(db: AsyncSession, tenant: Tenant, provider: Provid
     )
 
 
+@dataclass(frozen=True)
+class CredentialWork:
+    """One use case on a tenant's credentials: the transaction's session, the vault that seals and
+    opens, the settings (strict mode, shared keys), who acts, and the tenant. The controllers get it
+    as the `work` dependency (portal.credentials.deps)."""
+
+    db: AsyncSession
+    vault: Vault
+    settings: Settings
+    actor: Actor
+    tenant: Tenant
+
+
 def _conflict(provider: Provider) -> Conflict:
     return Conflict(f"This tenant already has a credential for {provider.name}; replace or delete it first")
 
 
 async def save_credential(
-    db: AsyncSession,
-    vault: Vault,
-    settings: Settings,
-    actor: Actor,
-    tenant: Tenant,
+    work: CredentialWork,
     provider: Provider,
     values: Mapping[str, Any],
     *,
@@ -170,6 +179,7 @@ async def save_credential(
     keep_blank_secrets: bool = False,
 ) -> CredentialView:
     """Create or replace the tenant's credential for a provider (validated before anything is written)."""
+    db, vault, settings, actor, tenant = work.db, work.vault, work.settings, work.actor, work.tenant
     spec = spec_for(provider)
     existing = await existing_credential(db, tenant, provider)
     if existing is not None and create_only:

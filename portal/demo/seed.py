@@ -13,7 +13,7 @@ from portal.audit.actor import Actor
 from portal.catalog.providers import create_custom_provider_with_key
 from portal.catalog.services import find_provider, sync_builtin_catalog
 from portal.config import Settings
-from portal.credentials.services import save_credential
+from portal.credentials.services import CredentialWork, save_credential
 from portal.crypto.vault import Vault
 from portal.db.models import Tenant, User
 from portal.db.session import command_session
@@ -83,13 +83,9 @@ async def seed_demo(settings: Settings, admin_password: str, stub_url: str) -> N
         ]
         for tenant, provider, values in demo_credentials:
             chosen = await find_provider(db, tenant, provider)
-            await save_credential(db, vault, settings, actor, tenant, chosen, values)
+            await save_credential(CredentialWork(db, vault, settings, actor, tenant), chosen, values)
         await create_custom_provider_with_key(
-            db,
-            vault,
-            settings,
-            actor,
-            globex,
+            CredentialWork(db, vault, settings, actor, globex),
             name="globex-gateway",
             display_name="Globex gateway",
             base_url=f"{stub_url}/v1",

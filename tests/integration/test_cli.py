@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from portal.audit.actor import Actor
 from portal.catalog.services import find_provider, sync_builtin_catalog
 from portal.config import load_settings
-from portal.credentials.services import save_credential
+from portal.credentials.services import CredentialWork, save_credential
 from portal.crypto.keyring import MasterKeyring
 from portal.crypto.vault import Vault
 from portal.db.engine import create_engine, create_session_factory
@@ -104,15 +104,8 @@ def test_upgrade_create_admin_and_rotate(cli_env):
                 tenant = await create_tenant(
                     db, vault, Actor.system("t"), name=f"C{number}", slug=f"cli-{number}"
                 )
-                await save_credential(
-                    db,
-                    vault,
-                    settings,
-                    Actor.system("t"),
-                    tenant,
-                    await find_provider(db, tenant, "openai"),
-                    {"api_key": secret},
-                )
+                work = CredentialWork(db, vault, settings, Actor.system("t"), tenant)
+                await save_credential(work, await find_provider(db, tenant, "openai"), {"api_key": secret})
         await engine.dispose()
 
     asyncio.run(seed())

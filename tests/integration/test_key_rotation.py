@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal.audit.actor import Actor
 from portal.catalog.services import find_provider, sync_builtin_catalog
-from portal.credentials.services import list_credentials, open_credential, save_credential
+from portal.credentials.services import CredentialWork, list_credentials, open_credential, save_credential
 from portal.crypto.keyring import MasterKeyring
 from portal.crypto.vault import Vault
 from portal.db.models import AuditEvent, Credential, Tenant, User
@@ -32,11 +32,7 @@ async def seed(sessions, settings, vault: Vault, tenants: int) -> dict[str, str]
             tenant = await create_tenant(db, vault, ACTOR, name=f"T{number}", slug=f"rot-{number:03d}")
             secrets[tenant.slug] = f"sk-rotation-secret-{number:04d}-abcdef"
             await save_credential(
-                db,
-                vault,
-                settings,
-                ACTOR,
-                tenant,
+                CredentialWork(db, vault, settings, ACTOR, tenant),
                 await find_provider(db, tenant, "openai"),
                 {"api_key": secrets[tenant.slug]},
             )

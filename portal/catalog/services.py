@@ -175,8 +175,9 @@ async def add_model(
     clean, problem = validate_model_names([name])
     if problem or not clean:
         raise InvalidInput({"name": problem or "required: the model's API name, e.g. llama-3.1-70b"})
+    taken = Conflict(f"The model '{clean[0]}' exists already for {provider.name}")  # before any flush
     if await db.scalar(select(Model.id).where(Model.provider_id == provider.id, Model.name == clean[0])):
-        raise Conflict(f"The model '{clean[0]}' exists already for {provider.name}")
+        raise taken
     model = Model(
         id=uuid.uuid4(),
         provider_id=provider.id,
@@ -187,7 +188,7 @@ async def add_model(
     try:
         await db.flush()
     except IntegrityError as exc:  # added by a concurrent request since the check above
-        raise Conflict(f"The model '{clean[0]}' exists already for {provider.name}") from exc
+        raise taken from exc
     db.add(TenantModel(tenant_id=tenant.id, model_id=model.id))
     await audit.record(
         db,

@@ -182,8 +182,9 @@ async def save_credential(
     db, vault, settings, actor, tenant = work.db, work.vault, work.settings, work.actor, work.tenant
     spec = spec_for(provider)
     existing = await existing_credential(db, tenant, provider)
+    conflict = _conflict(provider)  # made now: a failed flush expires `provider`
     if existing is not None and create_only:
-        raise _conflict(provider)
+        raise conflict
     keep = frozenset(existing.sealed_fields) if existing is not None and keep_blank_secrets else frozenset()
     checked = check_values(spec, values, strict=settings.strict_credentials, keep_secrets=keep)
     clean_label = check_label(label if label is not None else values.get("label"))
@@ -214,7 +215,7 @@ async def save_credential(
         try:  # a concurrent request may have stored one since the check above
             await db.flush()
         except IntegrityError as exc:
-            raise _conflict(provider) from exc
+            raise conflict from exc
     await audit.record(
         db,
         actor,

@@ -24,7 +24,8 @@ from portal.apikeys.refusals import Refusal
 from portal.apikeys.service_api import ServiceApi
 from portal.audit import anonymous
 from portal.audit.actor import Actor
-from portal.audit.pages import AdminAuditApi, AdminAuditPages, TenantAuditApi, TenantAuditPages
+from portal.audit.api import AdminAuditApi, TenantAuditApi
+from portal.audit.pages import AdminAuditPages, TenantAuditPages
 from portal.catalog.api import ProvidersApi
 from portal.catalog.pages import CatalogPages, ProviderPages
 from portal.catalog.services import sync_builtin_catalog
@@ -33,6 +34,7 @@ from portal.credentials.api import LlmKeysApi, SysadminCredentialsApi
 from portal.credentials.pages import CredentialPages
 from portal.crypto.vault import Vault
 from portal.db.engine import create_engine, create_session_factory
+from portal.db.session import unit_of_work
 from portal.identity.federation.api import FederationApi
 from portal.identity.federation.pages import FederationPages
 from portal.identity.federation.tenant_import import import_tenant_configs
@@ -114,11 +116,11 @@ def create_app(
     templates = template_config()
 
     async def on_startup(app: Litestar) -> None:
-        async with portal_state.sessions() as db:
+        async with unit_of_work(portal_state.sessions) as db:
             await sync_builtin_catalog(db)
         await hotpath.start()
         if settings.tenant_configs or settings.default_tenant_id:
-            async with portal_state.sessions() as db:
+            async with unit_of_work(portal_state.sessions) as db:
                 actor = Actor.system("TENANT_CONFIGS")
                 report = await import_tenant_configs(db, portal_state.vault, settings, actor)
             for line in report.lines():

@@ -9,13 +9,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from portal.crypto.keyring import is_master_key
-from portal.identity.federation.tenant_configs import (
+from portal.net.egress import OutboundAllow, parse_outbound_allow
+from portal.tenant_configs import (
     TenantConfig,
     TenantConfigError,
     check_default_tenant_id,
     parse_tenant_configs,
 )
-from portal.net.egress import OutboundAllow, parse_outbound_allow
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KEYGEN_HINT = "make one with: portal generate-encryption-key"

@@ -1,10 +1,24 @@
-"""Errors the services raise; the web layer turns each into a status code and a message."""
+"""Errors the services raise; the web layer (portal.web.errors, one handler table) turns each into a
+status code and a message. Plain Python: the CLI and the services import it without the web framework.
+
+Every error has a stable `code` a client may act on; the service API sends it in its JSON answers.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class ServiceError(Exception):
+    """The one base class: an HTTP status, a stable code and a message safe to show."""
+
     status_code = 400
+    code = "invalid_request"
+    headers: Mapping[str, str] = MappingProxyType({})  # sent with the answer, e.g. Retry-After
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -13,22 +27,33 @@ class ServiceError(Exception):
 
 class NotFound(ServiceError):
     status_code = 404
+    code = "not_found"
 
 
 class Conflict(ServiceError):
     status_code = 409
+    code = "conflict"
 
 
 class Forbidden(ServiceError):
     status_code = 403
+    code = "forbidden"
 
 
 class InvalidInput(ServiceError):
     """Bad input: `errors` maps each field to what is wrong and how to fix it."""
 
     status_code = 400
+    code = "invalid_request"
 
     def __init__(self, errors: dict[str, str], message: str | None = None) -> None:
         self.errors = errors
         summary = "; ".join(f"{name}: {problem}" for name, problem in errors.items())
         super().__init__(message or f"Invalid input: {summary}")
+
+
+def found(value: T | None, what: str) -> T:
+    """`value`, or NotFound("<what> not found"): the one find-by-id-or-404 of every loader."""
+    if value is None:
+        raise NotFound(f"{what} not found")
+    return value

@@ -5,7 +5,7 @@ Plain Python (no web framework): the command line imports the usage services, wh
 
 from __future__ import annotations
 
-from typing import Any
+from portal.errors import ServiceError
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -31,7 +31,9 @@ REFUSALS: dict[str, tuple[int, str]] = {
 }
 
 
-class Refusal(Exception):
+class Refusal(ServiceError):
+    """A service API refusal: its code names one of REFUSALS (portal.web.errors answers it)."""
+
     def __init__(self, code: str, detail: str | None = None, headers: dict[str, str] | None = None) -> None:
         status, default = REFUSALS[code]
         super().__init__(detail or default)
@@ -39,12 +41,3 @@ class Refusal(Exception):
         self.status_code = status
         self.detail = detail or default
         self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        return {"status_code": self.status_code, "code": self.code, "detail": self.detail}
-
-    def response_headers(self) -> dict[str, str]:
-        headers = {**NO_STORE, **self.headers}
-        if self.status_code == 401:
-            headers["WWW-Authenticate"] = 'Bearer realm="portal"'
-        return headers

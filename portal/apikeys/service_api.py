@@ -10,58 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, post
-from litestar.enums import MediaType
-from litestar.exceptions import HTTPException, ValidationException
+from litestar import Controller, Request, post
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-from litestar.types import ASGIApp, ExceptionHandlersMap, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from portal.apikeys.hotpath import Caller, HotPath
-from portal.apikeys.refusals import NO_STORE, Refusal
+from portal.apikeys.refusals import Refusal
 from portal.apikeys.schemas import ResolveIn
-from portal.errors import ServiceError
 from portal.web.auth import auth_state
+from portal.web.errors import SERVICE_API
 from portal.web.guards import requires_service_key
 from portal.web.openapi import service_errors
-
-
-def handle_refusal(_request: Request[Any, Any, Any], exc: Refusal) -> Response[Any]:
-    return Response(
-        exc.body(), status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.response_headers()
-    )
-
-
-def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    """Other errors on the service API: JSON with a code as well, never cached."""
-    if isinstance(exc, ValidationException):
-        problems = [
-            f"{item.get('key') or 'body'}: {item.get('message')}"
-            for item in exc.extra or []
-            if isinstance(item, dict)
-        ]
-        return handle_refusal(request, Refusal("invalid_request", "; ".join(problems) or str(exc.detail)))
-    code = {401: "missing_key", 403: "scope_missing", 404: "not_found", 405: "method_not_allowed"}.get(
-        exc.status_code, "error"
-    )
-    body = {"status_code": exc.status_code, "code": code, "detail": exc.detail}
-    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=NO_STORE)
-
-
-def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> Response[Any]:
-    """A portal rule refusing input on the service API (a NUL in a parameter): in this API's shape."""
-    code = {400: "invalid_request", 403: "forbidden", 404: "not_found", 409: "conflict"}.get(
-        exc.status_code, "error"
-    )
-    body = {"status_code": exc.status_code, "code": code, "detail": exc.message}
-    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=NO_STORE)
-
-
-service_exception_handlers: ExceptionHandlersMap = {
-    Refusal: handle_refusal,
-    HTTPException: handle_http_error,
-    ServiceError: handle_service_error,
-}
-
 
 MAX_BODY = 16_384
 
@@ -132,7 +91,7 @@ class ResolveOperation(Operation):
 class ServiceApi(Controller):
     path = "/api/v1"
     tags = ["service"]
-    exception_handlers = service_exception_handlers
+    opt = {SERVICE_API: True}  # its errors in this API's JSON shape (portal.web.errors)
 
     @post(
         "/resolve",

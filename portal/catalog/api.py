@@ -7,7 +7,8 @@ from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.actor import Actor
-from portal.catalog import services
+from portal.catalog import providers, services
+from portal.catalog.deps import MODEL, PROVIDER
 from portal.catalog.schemas import (
     CustomProviderCreate,
     ModelCreate,
@@ -17,12 +18,14 @@ from portal.catalog.schemas import (
     ProviderUpdate,
 )
 from portal.config import Settings
-from portal.credentials.services import create_custom_provider_with_key, update_provider
-from portal.crypto.vault import Vault
-from portal.db.models import Tenant
+from portal.credentials.deps import WORK
+from portal.credentials.services import CredentialWork
+from portal.db.models import Model, Provider, Tenant
 from portal.tenants.deps import provide_tenant_by_id
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
 from portal.web.openapi import CHANGE, READ
+
+ADMIN = [requires_tenant_admin]
 
 
 class ProvidersApi(Controller):
@@ -43,91 +46,57 @@ class ProvidersApi(Controller):
         views = await services.providers_for_tenant(db, settings, tenant)
         return [ProviderOut.of(v, settings.strict_credentials) for v in views if v.has_api_key]
 
-    @post("/", guards=[requires_tenant_admin], responses=CHANGE)
-    async def create_provider(
-        self,
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
-        data: CustomProviderCreate,
-    ) -> ProviderOut:
-        provider = await create_custom_provider_with_key(
-            db,
-            vault,
-            settings,
-            actor,
-            tenant,
+    @post("/", guards=ADMIN, dependencies=WORK, responses=CHANGE)
+    async def create_provider(self, work: CredentialWork, data: CustomProviderCreate) -> ProviderOut:
+        provider = await providers.create_custom_provider_with_key(
+            work,
             name=data.name,
             display_name=data.display_name,
             base_url=data.base_url,
             models=data.models,
             api_key=data.api_key,
         )
-        return await self._one(db, settings, tenant, str(provider.id))
+        return await self._one(work, provider)
 
-    @put("/{provider_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
+    @put("/{provider_id:str}", guards=ADMIN, dependencies={**PROVIDER, **WORK}, responses=CHANGE)
     async def update_provider(
-        self,
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
-        provider_id: str,
-        data: ProviderUpdate,
+        self, work: CredentialWork, provider: Provider, data: ProviderUpdate
     ) -> ProviderOut:
-        provider = await services.find_provider(db, tenant, provider_id)
-        await update_provider(
-            db,
-            vault,
-            settings,
-            actor,
-            tenant,
-            provider,
-            api_key=data.api_key,
-            display_name=data.display_name,
-            base_url=data.base_url,
-        )
-        return await self._one(db, settings, tenant, str(provider.id))
+        changes = {"display_name": data.display_name, "base_url": data.base_url}
+        await providers.update_provider(work, provider, api_key=data.api_key, **changes)
+        return await self._one(work, provider)
 
-    @delete("/{provider_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
-    async def delete_provider(self, db: AsyncSession, actor: Actor, tenant: Tenant, provider_id: str) -> None:
-        provider = await services.find_provider(db, tenant, provider_id)
-        await services.delete_custom_provider(db, actor, tenant, provider)
+    @delete("/{provider_id:str}", guards=ADMIN, dependencies=PROVIDER, responses=CHANGE)
+    async def delete_provider(
+        self, db: AsyncSession, actor: Actor, tenant: Tenant, provider: Provider
+    ) -> None:
+        await providers.delete_custom_provider(db, actor, tenant, provider)
 
-    @get("/{provider_id:str}/models", responses=READ)
-    async def list_models(self, db: AsyncSession, tenant: Tenant, provider_id: str) -> list[ModelOut]:
-        provider = await services.find_provider(db, tenant, provider_id)
+    @get("/{provider_id:str}/models", dependencies=PROVIDER, responses=READ)
+    async def list_models(self, db: AsyncSession, tenant: Tenant, provider: Provider) -> list[ModelOut]:
         return [ModelOut.of(v) for v in await services.models_for_tenant(db, tenant, provider)]
 
-    @post("/{provider_id:str}/models", guards=[requires_tenant_admin], responses=CHANGE)
+    @post("/{provider_id:str}/models", guards=ADMIN, dependencies=PROVIDER, responses=CHANGE)
     async def add_model(
-        self, db: AsyncSession, actor: Actor, tenant: Tenant, provider_id: str, data: ModelCreate
+        self, db: AsyncSession, actor: Actor, tenant: Tenant, provider: Provider, data: ModelCreate
     ) -> ModelOut:
-        provider = await services.find_provider(db, tenant, provider_id)
         model = await services.add_model(
             db, actor, tenant, provider, name=data.name, display_name=data.display_name
         )
         return ModelOut.of(services.ModelView(model, True))
 
-    @delete("/models/{model_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
-    async def delete_model(self, db: AsyncSession, actor: Actor, tenant: Tenant, model_id: str) -> None:
-        model = await services.find_model(db, tenant, model_id)
+    @delete("/models/{model_id:str}", guards=ADMIN, dependencies=MODEL, responses=CHANGE)
+    async def delete_model(self, db: AsyncSession, actor: Actor, tenant: Tenant, model: Model) -> None:
         await services.delete_model(db, actor, tenant, model)
 
-    @put("/models/{model_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
+    @put("/models/{model_id:str}", guards=ADMIN, dependencies=MODEL, responses=CHANGE)
     async def set_model_enabled(
-        self, db: AsyncSession, actor: Actor, tenant: Tenant, model_id: str, data: ModelEnablement
+        self, db: AsyncSession, actor: Actor, tenant: Tenant, model: Model, data: ModelEnablement
     ) -> ModelOut:
-        model = await services.find_model(db, tenant, model_id)
         await services.set_model_enabled(db, actor, tenant, model, data.enabled)
         return ModelOut.of(services.ModelView(model, data.enabled))
 
-    async def _one(
-        self, db: AsyncSession, settings: Settings, tenant: Tenant, provider_id: str
-    ) -> ProviderOut:
-        views = await services.providers_for_tenant(db, settings, tenant)
-        view = next(v for v in views if str(v.provider.id) == provider_id)
-        return ProviderOut.of(view, settings.strict_credentials)
+    async def _one(self, work: CredentialWork, provider: Provider) -> ProviderOut:
+        views = await services.providers_for_tenant(work.db, work.settings, work.tenant)
+        view = next(v for v in views if v.provider.id == provider.id)
+        return ProviderOut.of(view, work.settings.strict_credentials)

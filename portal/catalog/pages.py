@@ -2,29 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from portal.audit.actor import Actor
-from portal.catalog import services
+from portal.catalog import providers, services
+from portal.catalog.deps import MODEL, PROVIDER
+from portal.catalog.schemas import CustomProviderForm, EnabledForm, ModelForm, ProviderForm
 from portal.config import Settings
-from portal.credentials.services import create_custom_provider_with_key
-from portal.crypto.vault import Vault
+from portal.credentials.deps import WORK
+from portal.credentials.services import CredentialWork
 from portal.db.models import Model, Provider, Tenant
-from portal.errors import InvalidInput, NotFound
+from portal.errors import InvalidInput, found
 from portal.tenants.deps import provide_tenant_by_slug
-from portal.web.forms import FormData, text
 from portal.web.guards import requires_platform_admin, requires_tenant_admin, requires_tenant_member
-from portal.web.templating import redirect_after_change, render
+from portal.web.templating import Confirmation, confirm_page, redirect_after_change, render, tenant_page
+
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
-def _model_lines(raw: str) -> list[str]:
-    return [line.strip() for line in raw.replace(",", "\n").splitlines() if line.strip()]
+def _to_provider(
+    request: Request[Any, Any, Any], tenant: Tenant, provider_id: uuid.UUID, message: str
+) -> Response[Any]:
+    """Back to the provider's page, with the message."""
+    return redirect_after_change(request, f"/t/{tenant.slug}/providers/{provider_id}", message)
 
 
 class ProviderPages(Controller):
@@ -43,19 +52,9 @@ class ProviderPages(Controller):
         errors: dict[str, str] | None = None,
         status_code: int = 200,
     ) -> Response[Any]:
-        providers = await services.providers_for_tenant(db, settings, tenant)
-        return render(
-            request,
-            "providers/index.html",
-            {
-                "tenant": tenant,
-                "tab": "providers",
-                "providers": providers,
-                "form": form or {},
-                "errors": errors or {},
-            },
-            status_code=status_code,
-        )
+        views = await services.providers_for_tenant(db, settings, tenant)
+        context = tenant_page(tenant, "providers", providers=views, form=form or {}, errors=errors or {})
+        return render(request, "providers/index.html", context, status_code=status_code)
 
     @get("/")
     async def index(
@@ -63,38 +62,29 @@ class ProviderPages(Controller):
     ) -> Response[Any]:
         return await self._index(request, db, settings, tenant)
 
-    @post("/", guards=[requires_tenant_admin])
+    @post("/", guards=[requires_tenant_admin], dependencies=WORK)
     async def create(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
-        data: FormData,
+        self, request: Request[Any, Any, Any], work: CredentialWork, data: Annotated[CustomProviderForm, FORM]
     ) -> Response[Any]:
-        form = {k: text(data, k) for k in ("name", "display_name", "base_url", "models")}
+        tenant = work.tenant
         try:
-            provider = await create_custom_provider_with_key(
-                db,
-                vault,
-                settings,
-                actor,
-                tenant,
-                name=form["name"],
-                display_name=form["display_name"],
-                base_url=form["base_url"],
-                models=_model_lines(form["models"]),
-                api_key=text(data, "api_key"),
+            provider = await providers.create_custom_provider_with_key(
+                work,
+                name=data.name,
+                display_name=data.display_name,
+                base_url=data.base_url,
+                models=data.model_names(),
+                api_key=data.api_key,
             )
         except InvalidInput as exc:
-            return await self._index(request, db, settings, tenant, form, exc.errors, 400)
-        return redirect_after_change(
-            request,
-            f"/t/{tenant.slug}/providers/{provider.id}",
-            f"Custom provider {provider.display_name} created.",
-        )
+            form = {
+                "name": data.name,
+                "display_name": data.display_name,
+                "base_url": data.base_url,
+                "models": data.models,
+            }
+            return await self._index(request, work.db, work.settings, tenant, form, exc.errors, 400)
+        return _to_provider(request, tenant, provider.id, f"Custom provider {provider.display_name} created.")
 
     async def _detail(
         self,
@@ -107,130 +97,109 @@ class ProviderPages(Controller):
         status_code: int = 200,
     ) -> Response[Any]:
         models = await services.models_for_tenant(db, tenant, provider)
-        context = {
-            "tenant": tenant,
-            "tab": "providers",
-            "provider": provider,
-            "models": models,
-            "errors": errors or {},
-            "form": form or {},
-        }
+        context = tenant_page(
+            tenant, "providers", provider=provider, models=models, errors=errors or {}, form=form or {}
+        )
         return render(request, "providers/detail.html", context, status_code=status_code)
 
-    @get("/{provider_id:str}")
+    @get("/{provider_id:str}", dependencies=PROVIDER)
     async def detail(
-        self, request: Request[Any, Any, Any], db: AsyncSession, tenant: Tenant, provider_id: str
+        self, request: Request[Any, Any, Any], db: AsyncSession, tenant: Tenant, provider: Provider
     ) -> Response[Any]:
-        return await self._detail(request, db, tenant, await services.find_provider(db, tenant, provider_id))
+        return await self._detail(request, db, tenant, provider)
 
-    @post("/{provider_id:str}", guards=[requires_tenant_admin])
+    @post("/{provider_id:str}", guards=[requires_tenant_admin], dependencies=PROVIDER)
     async def update(
         self,
         request: Request[Any, Any, Any],
         db: AsyncSession,
         actor: Actor,
         tenant: Tenant,
-        provider_id: str,
-        data: FormData,
+        provider: Provider,
+        data: Annotated[ProviderForm, FORM],
     ) -> Response[Any]:
-        provider = await services.find_provider(db, tenant, provider_id)
-        form = {"display_name": text(data, "display_name"), "base_url": text(data, "base_url")}
+        form = {"display_name": data.display_name, "base_url": data.base_url}
         try:
-            await services.update_custom_provider(db, actor, tenant, provider, **form)
+            await providers.update_custom_provider(db, actor, tenant, provider, **form)
         except InvalidInput as exc:
             return await self._detail(request, db, tenant, provider, exc.errors, form, 400)
-        return redirect_after_change(request, f"/t/{tenant.slug}/providers/{provider.id}", "Provider saved.")
+        return _to_provider(request, tenant, provider.id, "Provider saved.")
 
-    @get("/{provider_id:str}/delete", guards=[requires_tenant_admin])
+    @get("/{provider_id:str}/delete", guards=[requires_tenant_admin], dependencies=PROVIDER)
     async def confirm_delete(
-        self, request: Request[Any, Any, Any], db: AsyncSession, tenant: Tenant, provider_id: str
+        self, request: Request[Any, Any, Any], tenant: Tenant, provider: Provider
     ) -> Response[Any]:
-        provider = await services.find_provider(db, tenant, provider_id)
-        return render(
-            request,
-            "providers/delete.html",
-            {"tenant": tenant, "tab": "providers", "provider": provider},
+        here = f"/t/{tenant.slug}/providers/{provider.id}"
+        confirm = Confirmation(
+            title=f"Delete {provider.display_name}",
+            question=f"Delete the provider {provider.display_name}?",
+            detail="Its models, their settings and this tenant's credential for it are deleted too.",
+            action=f"{here}/delete",
+            button="Delete provider",
+            cancel=here,
         )
+        return confirm_page(request, confirm, **tenant_page(tenant, "providers"))
 
-    @post("/{provider_id:str}/delete", guards=[requires_tenant_admin])
+    @post("/{provider_id:str}/delete", guards=[requires_tenant_admin], dependencies=PROVIDER)
     async def delete(
         self,
         request: Request[Any, Any, Any],
         db: AsyncSession,
         actor: Actor,
         tenant: Tenant,
-        provider_id: str,
+        provider: Provider,
     ) -> Response[Any]:
-        provider = await services.find_provider(db, tenant, provider_id)
         name = provider.display_name
-        await services.delete_custom_provider(db, actor, tenant, provider)
+        await providers.delete_custom_provider(db, actor, tenant, provider)
         return redirect_after_change(request, f"/t/{tenant.slug}/providers", f"Provider {name} deleted.")
 
-    @post("/{provider_id:str}/models", guards=[requires_tenant_admin])
+    @post("/{provider_id:str}/models", guards=[requires_tenant_admin], dependencies=PROVIDER)
     async def add_model(
         self,
         request: Request[Any, Any, Any],
         db: AsyncSession,
         actor: Actor,
         tenant: Tenant,
-        provider_id: str,
-        data: FormData,
+        provider: Provider,
+        data: Annotated[ModelForm, FORM],
     ) -> Response[Any]:
-        provider = await services.find_provider(db, tenant, provider_id)
         try:
             model = await services.add_model(
-                db,
-                actor,
-                tenant,
-                provider,
-                name=text(data, "model_name"),
-                display_name=text(data, "model_display_name"),
+                db, actor, tenant, provider, name=data.model_name, display_name=data.model_display_name
             )
         except InvalidInput as exc:
             errors = {"model_name": exc.errors.get("name") or exc.message}
-            return await self._detail(
-                request, db, tenant, provider, errors, {"model_name": text(data, "model_name")}, 400
-            )
-        return redirect_after_change(
-            request,
-            f"/t/{tenant.slug}/providers/{provider.id}",
-            f"Model {model.name} added and enabled.",
-        )
+            form = {"model_name": data.model_name}
+            return await self._detail(request, db, tenant, provider, errors, form, 400)
+        return _to_provider(request, tenant, provider.id, f"Model {model.name} added and enabled.")
 
-    @post("/models/{model_id:str}/enabled", guards=[requires_tenant_admin])
+    @post("/models/{model_id:str}/enabled", guards=[requires_tenant_admin], dependencies=MODEL)
     async def set_enabled(
         self,
         request: Request[Any, Any, Any],
         db: AsyncSession,
         actor: Actor,
         tenant: Tenant,
-        model_id: str,
-        data: FormData,
+        model: Model,
+        data: Annotated[EnabledForm, FORM],
     ) -> Response[Any]:
-        model = await services.find_model(db, tenant, model_id)
-        enabled = text(data, "enabled") == "true"
+        enabled = data.enabled == "true"
         await services.set_model_enabled(db, actor, tenant, model, enabled)
-        return redirect_after_change(
-            request,
-            f"/t/{tenant.slug}/providers/{model.provider_id}",
-            f"Model {model.name} {'enabled' if enabled else 'disabled'} for {tenant.name}.",
-        )
+        done = f"Model {model.name} {'enabled' if enabled else 'disabled'} for {tenant.name}."
+        return _to_provider(request, tenant, model.provider_id, done)
 
-    @post("/models/{model_id:str}/delete", guards=[requires_tenant_admin])
+    @post("/models/{model_id:str}/delete", guards=[requires_tenant_admin], dependencies=MODEL)
     async def delete_model(
         self,
         request: Request[Any, Any, Any],
         db: AsyncSession,
         actor: Actor,
         tenant: Tenant,
-        model_id: str,
+        model: Model,
     ) -> Response[Any]:
-        model = await services.find_model(db, tenant, model_id)
         provider_id, name = model.provider_id, model.name
         await services.delete_model(db, actor, tenant, model)
-        return redirect_after_change(
-            request, f"/t/{tenant.slug}/providers/{provider_id}", f"Model {name} deleted."
-        )
+        return _to_provider(request, tenant, provider_id, f"Model {name} deleted.")
 
 
 class CatalogPages(Controller):
@@ -240,21 +209,18 @@ class CatalogPages(Controller):
 
     @get("/")
     async def index(self, request: Request[Any, Any, Any], db: AsyncSession) -> Response[Any]:
-        providers = await db.scalars(
-            select(Provider)
-            .where(Provider.tenant_id.is_(None))
-            .options(selectinload(Provider.models))
-            .order_by(Provider.display_name)
+        return render(
+            request,
+            "catalog/index.html",
+            {"nav": "catalog", "providers": await services.builtin_providers(db)},
         )
-        return render(request, "catalog/index.html", {"nav": "catalog", "providers": list(providers)})
 
     @post("/providers/{provider_id:uuid}/remove")
     async def remove_provider(
-        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, provider_id: Any
+        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, provider_id: uuid.UUID
     ) -> Response[Any]:
         provider = await db.get(Provider, provider_id)
-        if provider is None or not provider.is_builtin:
-            raise NotFound("Provider not found")
+        provider = found(provider if provider is not None and provider.is_builtin else None, "Provider")
         name = provider.display_name
         await services.remove_builtin(db, actor, provider, None)
         return redirect_after_change(
@@ -263,13 +229,12 @@ class CatalogPages(Controller):
 
     @post("/models/{model_id:uuid}/remove")
     async def remove_model(
-        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, model_id: Any
+        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, model_id: uuid.UUID
     ) -> Response[Any]:
         model = await db.scalar(
             select(Model).where(Model.id == model_id).options(selectinload(Model.provider))
         )
-        if model is None or not model.provider.is_builtin:
-            raise NotFound("Model not found")
+        model = found(model if model is not None and model.provider.is_builtin else None, "Model")
         name = model.name
         await services.remove_builtin(db, actor, model.provider, model)
         return redirect_after_change(

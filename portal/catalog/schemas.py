@@ -80,3 +80,30 @@ class ModelCreate(Input):
 
 class ModelEnablement(Input):
     enabled: bool
+
+
+class CustomProviderForm(msgspec.Struct):
+    """The new-provider form (HTML): models one per line or comma separated."""
+
+    name: str = ""
+    display_name: str = ""
+    base_url: str = ""
+    models: str = ""
+    api_key: str = ""
+
+    def model_names(self) -> list[str]:
+        return [line.strip() for line in self.models.replace(",", "\n").splitlines() if line.strip()]
+
+
+class ProviderForm(msgspec.Struct):
+    display_name: str = ""
+    base_url: str = ""
+
+
+class ModelForm(msgspec.Struct):
+    model_name: str = ""
+    model_display_name: str = ""
+
+
+class EnabledForm(msgspec.Struct):
+    enabled: str = ""

@@ -1,4 +1,5 @@
-"""The provider catalogue: built-in sync, custom providers, models and per-tenant enablement."""
+"""The provider catalogue: built-in sync, what a tenant sees, models and per-tenant enablement.
+Custom providers: portal.catalog.providers."""
 
 from __future__ import annotations
 
@@ -6,28 +7,21 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from portal.audit import services as audit
 from portal.audit.actor import Actor
-from portal.catalog.spec import ProviderSpec, builtin_specs, check_url, custom_provider_spec
+from portal.catalog.spec import ProviderSpec, builtin_specs, spec_for
 from portal.config import Settings
 from portal.credentials.effective import CredentialSource, effective_credential
 from portal.db.models import CatalogRemoval, Credential, Model, Provider, Tenant, TenantModel
 from portal.db.models.catalog import BUILTIN_OWNER
-from portal.errors import Conflict, InvalidInput, NotFound
+from portal.errors import Conflict, InvalidInput, NotFound, found
 
-PROVIDER_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,62}$"
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$"
-
-
-def spec_for(provider: Provider) -> ProviderSpec:
-    if provider.is_builtin and provider.name in builtin_specs():
-        return builtin_specs()[provider.name]
-    return custom_provider_spec(provider.name, provider.display_name, provider.base_url)
 
 
 async def sync_builtin_catalog(db: AsyncSession) -> None:
@@ -57,7 +51,18 @@ async def sync_builtin_catalog(db: AsyncSession) -> None:
         for model_name in spec.models:
             if model_name not in have and (spec.name, model_name) not in removed:
                 provider.models.append(Model(id=uuid.uuid4(), name=model_name))
-    await db.commit()
+    await db.flush()
+
+
+async def builtin_providers(db: AsyncSession) -> list[Provider]:
+    """The platform's built-in catalogue, with each provider's models."""
+    query = (
+        select(Provider)
+        .where(Provider.tenant_id.is_(None))
+        .options(selectinload(Provider.models))
+        .order_by(Provider.display_name)
+    )
+    return list(await db.scalars(query))
 
 
 @dataclass(frozen=True)
@@ -117,13 +122,11 @@ async def find_provider(db: AsyncSession, tenant: Tenant, ref: str) -> Provider:
             .options(selectinload(Provider.models))
         )
     )
-    if not candidates:
-        raise NotFound("Provider not found")
     candidates.sort(key=lambda p: p.tenant_id is None)
-    return candidates[0]
+    return found(candidates[0] if candidates else None, "Provider")
 
 
-def _validate_models(names: list[str]) -> tuple[list[str], str | None]:
+def validate_model_names(names: list[str]) -> tuple[list[str], str | None]:
     clean = list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
     bad = [n for n in clean if not re.fullmatch(MODEL_NAME_PATTERN, n)]
     if bad:
@@ -133,128 +136,12 @@ def _validate_models(names: list[str]) -> tuple[list[str], str | None]:
     return clean, None
 
 
-async def create_custom_provider(
-    db: AsyncSession,
-    actor: Actor,
-    tenant: Tenant,
-    *,
-    name: str,
-    display_name: str,
-    base_url: str,
-    models: list[str],
-    commit: bool = True,
-) -> Provider:
-    name = (name or "").strip().lower()
-    display_name = (display_name or "").strip() or name
-    base_url = (base_url or "").strip().rstrip("/")
-    errors: dict[str, str] = {}
-    if not re.fullmatch(PROVIDER_NAME_PATTERN, name):
-        errors["name"] = "2 to 63 characters: lowercase letters, digits, '-' and '_' (e.g. my-gateway)"
-    if len(display_name) > 200:
-        errors["display_name"] = "at most 200 characters"
-    if not base_url:
-        errors["base_url"] = "required: the OpenAI-compatible API root, e.g. https://llm.example.com/v1"
-    elif problem := check_url(base_url):
-        errors["base_url"] = problem
-    clean_models, model_problem = _validate_models(models)
-    if model_problem:
-        errors["models"] = model_problem
-    if errors:
-        raise InvalidInput(errors)
-    if name in builtin_specs() or await db.scalar(
-        select(Provider.id).where(Provider.name == name, Provider.owner.in_([BUILTIN_OWNER, str(tenant.id)]))
-    ):
-        raise Conflict(f"A provider named '{name}' exists already; choose another name")
-    provider = Provider(
-        id=uuid.uuid4(),
-        name=name,
-        display_name=display_name,
-        base_url=base_url,
-        tenant_id=tenant.id,
-        owner=str(tenant.id),
-        models=[Model(id=uuid.uuid4(), name=m) for m in clean_models],
-    )
-    db.add(provider)
-    try:
-        await db.flush()
-    except IntegrityError as exc:
-        await db.rollback()
-        raise Conflict(f"A provider named '{name}' exists already; choose another name") from exc
-    if provider.models:
-        await db.execute(
-            insert(TenantModel),
-            [{"tenant_id": tenant.id, "model_id": m.id} for m in provider.models],
-        )
-    await audit.record(
-        db,
-        actor,
-        "provider.created",
-        tenant_id=tenant.id,
-        target=f"provider:{name}",
-        details={"display_name": display_name, "base_url": base_url, "models": clean_models},
-    )
-    if commit:
-        await db.commit()
-    return provider
-
-
-def _require_custom(provider: Provider, tenant: Tenant, what: str) -> None:
+def require_custom(provider: Provider, tenant: Tenant, what: str) -> None:
+    """Built-in providers and their models come from the catalogue: only a tenant's own are changed."""
     if provider.tenant_id != tenant.id:
         raise InvalidInput(
             {"provider": f"'{provider.name}' is built in: {what} only applies to custom providers"}
         )
-
-
-async def update_custom_provider(
-    db: AsyncSession,
-    actor: Actor,
-    tenant: Tenant,
-    provider: Provider,
-    *,
-    display_name: str | None = None,
-    base_url: str | None = None,
-    commit: bool = True,
-) -> Provider:
-    """Change a custom provider's display name or base URL (built-ins come from the catalogue)."""
-    errors: dict[str, str] = {}
-    changes: dict[str, str] = {}
-    if display_name is not None:
-        _require_custom(provider, tenant, "renaming")
-        clean = display_name.strip()
-        if not clean or len(clean) > 200:
-            errors["display_name"] = "1 to 200 characters"
-        changes["display_name"] = clean
-    if base_url is not None:
-        _require_custom(provider, tenant, "changing the base URL")
-        clean = base_url.strip().rstrip("/")
-        if problem := check_url(clean):
-            errors["base_url"] = problem
-        changes["base_url"] = clean
-    if errors:
-        raise InvalidInput(errors)
-    if not changes:
-        return provider
-    for key, value in changes.items():
-        setattr(provider, key, value)
-    await audit.record(
-        db,
-        actor,
-        "provider.updated",
-        tenant_id=tenant.id,
-        target=f"provider:{provider.name}",
-        details=changes,
-    )
-    if commit:
-        await db.commit()
-    return provider
-
-
-async def delete_custom_provider(db: AsyncSession, actor: Actor, tenant: Tenant, provider: Provider) -> None:
-    _require_custom(provider, tenant, "deleting")
-    name = provider.name
-    await db.execute(delete(Provider).where(Provider.id == provider.id))
-    await audit.record(db, actor, "provider.deleted", tenant_id=tenant.id, target=f"provider:{name}")
-    await db.commit()
 
 
 @dataclass(frozen=True)
@@ -284,12 +171,13 @@ async def add_model(
     name: str,
     display_name: str = "",
 ) -> Model:
-    _require_custom(provider, tenant, "adding models")
-    clean, problem = _validate_models([name])
+    require_custom(provider, tenant, "adding models")
+    clean, problem = validate_model_names([name])
     if problem or not clean:
         raise InvalidInput({"name": problem or "required: the model's API name, e.g. llama-3.1-70b"})
+    taken = Conflict(f"The model '{clean[0]}' exists already for {provider.name}")  # before any flush
     if await db.scalar(select(Model.id).where(Model.provider_id == provider.id, Model.name == clean[0])):
-        raise Conflict(f"The model '{clean[0]}' exists already for {provider.name}")
+        raise taken
     model = Model(
         id=uuid.uuid4(),
         provider_id=provider.id,
@@ -299,9 +187,8 @@ async def add_model(
     db.add(model)
     try:
         await db.flush()
-    except IntegrityError as exc:
-        await db.rollback()
-        raise Conflict(f"The model '{clean[0]}' exists already for {provider.name}") from exc
+    except IntegrityError as exc:  # added by a concurrent request since the check above
+        raise taken from exc
     db.add(TenantModel(tenant_id=tenant.id, model_id=model.id))
     await audit.record(
         db,
@@ -310,7 +197,6 @@ async def add_model(
         tenant_id=tenant.id,
         target=f"model:{provider.name}/{model.name}",
     )
-    await db.commit()
     return model
 
 
@@ -319,24 +205,23 @@ async def find_model(db: AsyncSession, tenant: Tenant, model_id: str) -> Model:
         model_uuid = uuid.UUID(model_id)
     except ValueError as exc:
         raise NotFound("Model not found") from exc
-    model = await db.scalar(
-        select(Model)
-        .join(Provider)
-        .where(Model.id == model_uuid)
-        .where((Provider.tenant_id.is_(None)) | (Provider.tenant_id == tenant.id))
-        .options(selectinload(Model.provider))
+    return found(
+        await db.scalar(
+            select(Model)
+            .join(Provider)
+            .where(Model.id == model_uuid)
+            .where((Provider.tenant_id.is_(None)) | (Provider.tenant_id == tenant.id))
+            .options(selectinload(Model.provider))
+        ),
+        "Model",
     )
-    if model is None:
-        raise NotFound("Model not found")
-    return model
 
 
 async def delete_model(db: AsyncSession, actor: Actor, tenant: Tenant, model: Model) -> None:
-    _require_custom(model.provider, tenant, "deleting models (disable built-in ones instead)")
+    require_custom(model.provider, tenant, "deleting models (disable built-in ones instead)")
     target = f"model:{model.provider.name}/{model.name}"
     await db.execute(delete(Model).where(Model.id == model.id))
     await audit.record(db, actor, "model.deleted", tenant_id=tenant.id, target=target)
-    await db.commit()
 
 
 async def set_model_enabled(
@@ -366,10 +251,6 @@ async def set_model_enabled(
         tenant_id=tenant.id,
         target=f"model:{model.provider.name}/{model.name}",
     )
-    try:
-        await db.commit()
-    except IntegrityError:  # enabled by a concurrent request: the outcome is the same
-        await db.rollback()
 
 
 async def remove_builtin(db: AsyncSession, actor: Actor, provider: Provider, model: Model | None) -> None:
@@ -384,8 +265,7 @@ async def remove_builtin(db: AsyncSession, actor: Actor, provider: Provider, mod
         else delete(Provider).where(Provider.id == provider.id)
     )
     await audit.record(db, actor, "catalog.removed", target=target)
-    try:
-        await db.commit()
+    try:  # a savepoint-free check: a concurrent removal clashes here, not at the request's commit
+        await db.flush()
     except IntegrityError as exc:
-        await db.rollback()
         raise Conflict("Already removed") from exc

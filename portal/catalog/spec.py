@@ -8,10 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import yaml
+
+if TYPE_CHECKING:
+    from portal.db.models import Provider
 
 CATALOG_FILE = Path(__file__).with_name("builtin_providers.yaml")
 SECRET_MIN, SECRET_MAX = 8, 4096
@@ -81,6 +84,13 @@ def custom_provider_spec(name: str, display_name: str, base_url: str | None) -> 
         fields=(FieldSpec(name="api_key", secret=True, required=True),),
         test=TestSpec(),
     )
+
+
+def spec_for(provider: Provider) -> ProviderSpec:
+    """The spec of a stored provider: the shipped one for a built-in, else a custom provider's."""
+    if provider.is_builtin and provider.name in builtin_specs():
+        return builtin_specs()[provider.name]
+    return custom_provider_spec(provider.name, provider.display_name, provider.base_url)
 
 
 def _provider_from_yaml(raw: dict[str, Any]) -> ProviderSpec:

@@ -8,9 +8,11 @@ from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.actor import Actor
-from portal.config import Settings
+from portal.catalog.deps import NAMED_PROVIDER
+from portal.catalog.services import find_provider
 from portal.credentials import services
 from portal.credentials.connection_test import test_credential
+from portal.credentials.deps import CREDENTIAL_BY_ID, PROVIDER_CREDENTIAL, WORK
 from portal.credentials.schemas import (
     ConnectionTestOut,
     CredentialFields,
@@ -19,14 +21,15 @@ from portal.credentials.schemas import (
     LlmKeyOut,
     MaskedCredential,
 )
+from portal.credentials.services import CredentialWork
 from portal.crypto.vault import Vault
-from portal.db.models import Tenant
+from portal.db.models import Credential, Provider, Tenant
 from portal.errors import InvalidInput
 from portal.tenants.deps import provide_tenant_by_id
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
 from portal.web.openapi import CHANGE, READ
 
-TENANT = {"tenant": Provide(provide_tenant_by_id)}
+TENANT = {"tenant": Provide(provide_tenant_by_id), **WORK}
 
 
 class SysadminCredentialsApi(Controller):
@@ -40,23 +43,18 @@ class SysadminCredentialsApi(Controller):
         views = await services.list_credentials(db, vault, tenant)
         return CredentialList([MaskedCredential.of(v) for v in views])
 
-    @put("/{provider:str}", guards=[requires_tenant_admin], responses=CHANGE)
+    @put("/{provider:str}", guards=[requires_tenant_admin], dependencies=NAMED_PROVIDER, responses=CHANGE)
     async def put_credential(
-        self,
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
-        provider: str,
-        data: CredentialFields,
+        self, work: CredentialWork, named_provider: Provider, data: CredentialFields
     ) -> MaskedCredential:
-        view = await services.save_credential(db, vault, settings, actor, tenant, provider, data.values())
-        return MaskedCredential.of(view)
+        return MaskedCredential.of(await services.save_credential(work, named_provider, data.values()))
 
-    @delete("/{provider:str}", guards=[requires_tenant_admin], responses=CHANGE)
-    async def delete_credential(self, db: AsyncSession, actor: Actor, tenant: Tenant, provider: str) -> None:
-        credential = await services.find_credential(db, tenant, provider_ref=provider)
+    @delete(
+        "/{provider:str}", guards=[requires_tenant_admin], dependencies=PROVIDER_CREDENTIAL, responses=CHANGE
+    )
+    async def delete_credential(
+        self, db: AsyncSession, actor: Actor, tenant: Tenant, credential: Credential
+    ) -> None:
         await services.delete_credential(db, actor, tenant, credential)
 
 
@@ -71,39 +69,28 @@ class LlmKeysApi(Controller):
         return [LlmKeyOut.of(v) for v in await services.list_credentials(db, vault, tenant)]
 
     @post("/llm-keys", guards=[requires_tenant_admin], responses=CHANGE)
-    async def create_key(
-        self,
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
-        data: LlmKeyCreate,
-    ) -> LlmKeyOut:
+    async def create_key(self, work: CredentialWork, data: LlmKeyCreate) -> LlmKeyOut:
         if not data.provider.strip():
             raise InvalidInput({"provider": "required: a provider name such as openai or azure"})
         values = data.values()
         values.pop("provider")
-        view = await services.save_credential(
-            db, vault, settings, actor, tenant, data.provider, values, create_only=True
-        )
-        return LlmKeyOut.of(view)
+        provider = await find_provider(work.db, work.tenant, data.provider)
+        return LlmKeyOut.of(await services.save_credential(work, provider, values, create_only=True))
 
-    @delete("/llm-keys/{key_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
-    async def delete_key(self, db: AsyncSession, actor: Actor, tenant: Tenant, key_id: str) -> None:
-        credential = await services.find_credential(db, tenant, credential_id=key_id)
+    @delete(
+        "/llm-keys/{key_id:str}",
+        guards=[requires_tenant_admin],
+        dependencies=CREDENTIAL_BY_ID,
+        responses=CHANGE,
+    )
+    async def delete_key(
+        self, db: AsyncSession, actor: Actor, tenant: Tenant, credential: Credential
+    ) -> None:
         await services.delete_credential(db, actor, tenant, credential)
 
-    @post("/credentials/{provider:str}/test", status_code=200, responses=CHANGE)
+    @post("/credentials/{provider:str}/test", status_code=200, dependencies=NAMED_PROVIDER, responses=CHANGE)
     async def test_connection(
-        self,
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        http: httpx.AsyncClient,
-        actor: Actor,
-        tenant: Tenant,
-        provider: str,
+        self, work: CredentialWork, http: httpx.AsyncClient, named_provider: Provider
     ) -> ConnectionTestOut:
-        result = await test_credential(db, vault, settings, http, actor, tenant, provider)
+        result = await test_credential(work, http, named_provider)
         return ConnectionTestOut(ok=result.ok, reason=result.reason)

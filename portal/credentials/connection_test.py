@@ -5,20 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import services as audit
-from portal.audit.actor import Actor
-from portal.catalog.services import find_provider, spec_for
 from portal.catalog.sources import base_url_for
-from portal.catalog.spec import ProviderSpec
-from portal.config import Settings
+from portal.catalog.spec import ProviderSpec, spec_for
 from portal.credentials.effective import CredentialSource, effective_credential
-from portal.credentials.services import _existing, open_credential
+from portal.credentials.services import CredentialWork, existing_credential, open_credential
 from portal.crypto.sealing import Undecryptable
-from portal.crypto.vault import Vault
 from portal.db.base import utcnow
-from portal.db.models import Tenant
+from portal.db.models import Provider
 from portal.net.egress import EgressRefused
 
 
@@ -89,18 +84,12 @@ async def call_provider(
     return _describe_status(response.status_code)
 
 
-async def test_credential(
-    db: AsyncSession,
-    vault: Vault,
-    settings: Settings,
-    http: httpx.AsyncClient,
-    actor: Actor,
-    tenant: Tenant,
-    provider_ref: str,
-) -> TestResult:
-    provider = await find_provider(db, tenant, provider_ref)
+async def test_credential(work: CredentialWork, http: httpx.AsyncClient, provider: Provider) -> TestResult:
+    """Call the provider with the credential that applies (the tenant's own, else the shared one);
+    the outcome is kept on the tenant's credential and audited."""
+    db, vault, settings, actor, tenant = work.db, work.vault, work.settings, work.actor, work.tenant
     spec = spec_for(provider)
-    effective = effective_credential(settings, spec, await _existing(db, tenant, provider))
+    effective = effective_credential(settings, spec, await existing_credential(db, tenant, provider))
     base_url = base_url_for(spec, settings.environ, provider.base_url)
     source = effective.source
     reason: str | None
@@ -129,5 +118,4 @@ async def test_credential(
         outcome="success" if reason is None else "failure",
         details={"source": source.value, "reason": reason},
     )
-    await db.commit()
     return TestResult(ok=reason is None, reason=reason, source=source)

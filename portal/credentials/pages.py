@@ -10,12 +10,14 @@ from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.actor import Actor
-from portal.catalog.services import providers_for_tenant
-from portal.config import Settings
+from portal.catalog.deps import NAMED_PROVIDER
+from portal.catalog.services import find_provider, providers_for_tenant
 from portal.credentials import services
 from portal.credentials.connection_test import test_credential
+from portal.credentials.deps import PROVIDER_CREDENTIAL, WORK
+from portal.credentials.services import CredentialWork
 from portal.crypto.vault import Vault
-from portal.db.models import Tenant
+from portal.db.models import Credential, Provider, Tenant
 from portal.errors import InvalidInput
 from portal.tenants.deps import provide_tenant_by_slug
 from portal.web.forms import FormData, text
@@ -30,109 +32,82 @@ from portal.web.templating import (
 )
 
 TEMPLATE = "credentials/index.html"
+# What a refused form shows again: never a secret field.
+SAFE_FIELDS = frozenset({"label", "endpoint", "api_version", "deployment_name"})
 
 
 class CredentialPages(Controller):
     path = "/t/{slug:str}/credentials"
     guards = [requires_tenant_member]
-    dependencies = {"tenant": Provide(provide_tenant_by_slug)}
+    dependencies = {"tenant": Provide(provide_tenant_by_slug), **WORK}
     include_in_schema = False
 
     async def _page(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        vault: Vault,
-        tenant: Tenant,
+        work: CredentialWork,
         *,
         provider: str = "",
         form: dict[str, str] | None = None,
         errors: dict[str, str] | None = None,
         status_code: int = 200,
     ) -> Response[Any]:
-        providers = await providers_for_tenant(db, settings, tenant)
-        credentials = await services.list_credentials(db, vault, tenant)
+        tenant, settings = work.tenant, work.settings
+        providers = await providers_for_tenant(work.db, settings, tenant)
+        credentials = await services.list_credentials(work.db, work.vault, tenant)
         chosen = next((p for p in providers if p.provider.name == provider), None) or (
             providers[0] if providers else None
         )
         existing = next((c for c in credentials if chosen and c.provider == chosen.provider.name), None)
-        context = {
-            "tenant": tenant,
-            "tab": "credentials",
-            "providers": providers,
-            "credentials": credentials,
-            "chosen": chosen,
-            "existing": existing,
-            "form": form or {},
-            "errors": errors or {},
-            "strict": settings.strict_credentials,
-        }
+        context = tenant_page(
+            tenant,
+            "credentials",
+            providers=providers,
+            credentials=credentials,
+            chosen=chosen,
+            existing=existing,
+            form=form or {},
+            errors=errors or {},
+            strict=settings.strict_credentials,
+        )
         return render(request, TEMPLATE, context, status_code=status_code)
 
     @get("/")
     async def index(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        vault: Vault,
-        tenant: Tenant,
-        provider: str = "",
+        self, request: Request[Any, Any, Any], work: CredentialWork, provider: str = ""
     ) -> Response[Any]:
-        return await self._page(request, db, settings, vault, tenant, provider=provider)
+        return await self._page(request, work, provider=provider)
 
     @post("/", guards=[requires_tenant_admin])
     async def save(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        vault: Vault,
-        actor: Actor,
-        tenant: Tenant,
-        data: FormData,
+        self, request: Request[Any, Any, Any], work: CredentialWork, data: FormData
     ) -> Response[Any]:
         form = {k: text(data, k) for k in data if not k.startswith("_")}
         provider = form.pop("provider", "")
+        chosen = await find_provider(work.db, work.tenant, provider)
         try:
-            view = await services.save_credential(
-                db, vault, settings, actor, tenant, provider, form, keep_blank_secrets=True
-            )
+            view = await services.save_credential(work, chosen, form, keep_blank_secrets=True)
         except InvalidInput as exc:
-            safe_form = {
-                k: v for k, v in form.items() if k in {"label", "endpoint", "api_version", "deployment_name"}
-            }
+            safe_form = {k: v for k, v in form.items() if k in SAFE_FIELDS}
             return await self._page(
-                request,
-                db,
-                settings,
-                vault,
-                tenant,
-                provider=provider,
-                form=safe_form,
-                errors=exc.errors,
-                status_code=400,
+                request, work, provider=provider, form=safe_form, errors=exc.errors, status_code=400
             )
         return redirect_after_change(
             request,
-            f"/t/{tenant.slug}/credentials",
+            f"/t/{work.tenant.slug}/credentials",
             f"Credential for {view.provider_display_name} saved (key {view.masked_key}).",
         )
 
-    @post("/{provider:str}/test")
+    @post("/{provider:str}/test", dependencies=NAMED_PROVIDER)
     async def test(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        vault: Vault,
+        work: CredentialWork,
         http: httpx.AsyncClient,
-        actor: Actor,
-        tenant: Tenant,
         provider: str,
+        named_provider: Provider,
     ) -> Response[Any]:
-        result = await test_credential(db, vault, settings, http, actor, tenant, provider)
+        result = await test_credential(work, http, named_provider)
         if htmx_of(request):
             return render(request, TEMPLATE, {"test": result, "provider_name": provider}, block="test_result")
         message = (
@@ -141,19 +116,13 @@ class CredentialPages(Controller):
             else f"Connection to {provider} failed: {result.reason}"
         )
         return redirect_after_change(
-            request, f"/t/{tenant.slug}/credentials", message, "success" if result.ok else "error"
+            request, f"/t/{work.tenant.slug}/credentials", message, "success" if result.ok else "error"
         )
 
-    @get("/{provider:str}/delete", guards=[requires_tenant_admin])
+    @get("/{provider:str}/delete", guards=[requires_tenant_admin], dependencies=PROVIDER_CREDENTIAL)
     async def confirm_delete(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        vault: Vault,
-        tenant: Tenant,
-        provider: str,
+        self, request: Request[Any, Any, Any], vault: Vault, tenant: Tenant, credential: Credential
     ) -> Response[Any]:
-        credential = await services.find_credential(db, tenant, provider_ref=provider)
         view = services.view_of(vault, tenant, credential)
         base = f"/t/{tenant.slug}/credentials"
         confirm = Confirmation(
@@ -167,16 +136,15 @@ class CredentialPages(Controller):
         )
         return confirm_page(request, confirm, **tenant_page(tenant, "credentials"))
 
-    @post("/{provider:str}/delete", guards=[requires_tenant_admin])
+    @post("/{provider:str}/delete", guards=[requires_tenant_admin], dependencies=PROVIDER_CREDENTIAL)
     async def delete(
         self,
         request: Request[Any, Any, Any],
         db: AsyncSession,
         actor: Actor,
         tenant: Tenant,
-        provider: str,
+        credential: Credential,
     ) -> Response[Any]:
-        credential = await services.find_credential(db, tenant, provider_ref=provider)
         name = credential.provider.display_name
         await services.delete_credential(db, actor, tenant, credential)
         return redirect_after_change(

@@ -1,4 +1,7 @@
-"""BYO provider credentials: validate, seal, list masked, delete, test."""
+"""BYO provider credentials: validate, seal, list masked, delete, test.
+
+Built on the catalogue's domain (portal.catalog.spec: each provider's fields); callers pass the
+provider they loaded, so nothing here imports the catalogue's use cases (which build on this)."""
 
 from __future__ import annotations
 
@@ -14,15 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import services as audit
 from portal.audit.actor import Actor
-from portal.catalog import services as catalog
-from portal.catalog.services import find_provider, spec_for
-from portal.catalog.spec import ProviderSpec, check_field, custom_provider_spec
+from portal.catalog.spec import ProviderSpec, check_field, spec_for
 from portal.config import Settings
 from portal.crypto.sealing import Undecryptable, masked_hint
 from portal.crypto.vault import TenantOpener, Vault
 from portal.db.base import utcnow
 from portal.db.models import Credential, Provider, Tenant
-from portal.errors import Conflict, InvalidInput, NotFound
+from portal.errors import Conflict, InvalidInput, NotFound, found
 
 TABLE = "credentials"
 LABEL_MAX = 200
@@ -145,10 +146,23 @@ async def list_credentials(db: AsyncSession, vault: Vault, tenant: Tenant) -> li
     return [view_of(vault, tenant, c, opener) for c in rows]
 
 
-async def _existing(db: AsyncSession, tenant: Tenant, provider: Provider) -> Credential | None:
+async def existing_credential(db: AsyncSession, tenant: Tenant, provider: Provider) -> Credential | None:
     return await db.scalar(
         select(Credential).where(Credential.tenant_id == tenant.id, Credential.provider_id == provider.id)
     )
+
+
+@dataclass(frozen=True)
+class CredentialWork:
+    """One use case on a tenant's credentials: the transaction's session, the vault that seals and
+    opens, the settings (strict mode, shared keys), who acts, and the tenant. The controllers get it
+    as the `work` dependency (portal.credentials.deps)."""
+
+    db: AsyncSession
+    vault: Vault
+    settings: Settings
+    actor: Actor
+    tenant: Tenant
 
 
 def _conflict(provider: Provider) -> Conflict:
@@ -156,23 +170,19 @@ def _conflict(provider: Provider) -> Conflict:
 
 
 async def save_credential(
-    db: AsyncSession,
-    vault: Vault,
-    settings: Settings,
-    actor: Actor,
-    tenant: Tenant,
-    provider_ref: str,
+    work: CredentialWork,
+    provider: Provider,
     values: Mapping[str, Any],
     *,
     label: str | None = None,
     create_only: bool = False,
     keep_blank_secrets: bool = False,
 ) -> CredentialView:
-    """Create or replace the tenant's credential for a provider, in one transaction."""
-    provider = await find_provider(db, tenant, provider_ref)
+    """Create or replace the tenant's credential for a provider (validated before anything is written)."""
+    db, vault, settings, actor, tenant = work.db, work.vault, work.settings, work.actor, work.tenant
     spec = spec_for(provider)
-    existing = await _existing(db, tenant, provider)
-    conflict = _conflict(provider)  # made now: a rollback expires `provider`
+    existing = await existing_credential(db, tenant, provider)
+    conflict = _conflict(provider)  # made now: a failed flush expires `provider`
     if existing is not None and create_only:
         raise conflict
     keep = frozenset(existing.sealed_fields) if existing is not None and keep_blank_secrets else frozenset()
@@ -205,7 +215,6 @@ async def save_credential(
         try:  # a concurrent request may have stored one since the check above
             await db.flush()
         except IntegrityError as exc:
-            await db.rollback()
             raise conflict from exc
     await audit.record(
         db,
@@ -220,35 +229,23 @@ async def save_credential(
             "config": checked.config,
         },
     )
-    try:
-        await db.commit()
-    except IntegrityError as exc:
-        await db.rollback()
-        raise conflict from exc
     credential.provider = provider
     return view_of(vault, tenant, credential)
 
 
-async def find_credential(
-    db: AsyncSession,
-    tenant: Tenant,
-    *,
-    provider_ref: str | None = None,
-    credential_id: str | None = None,
-) -> Credential:
-    query = select(Credential).where(Credential.tenant_id == tenant.id)
-    if credential_id is not None:
-        try:
-            query = query.where(Credential.id == uuid.UUID(credential_id))
-        except ValueError as exc:
-            raise NotFound("Credential not found") from exc
-    else:
-        provider = await find_provider(db, tenant, provider_ref or "")
-        query = query.where(Credential.provider_id == provider.id)
-    credential = await db.scalar(query)
-    if credential is None:
-        raise NotFound("Credential not found")
-    return credential
+async def find_credential(db: AsyncSession, tenant: Tenant, credential_id: str) -> Credential:
+    """One of the tenant's credentials by its id, or NotFound."""
+    try:
+        credential_uuid = uuid.UUID(credential_id)
+    except ValueError as exc:
+        raise NotFound("Credential not found") from exc
+    query = select(Credential).where(Credential.tenant_id == tenant.id, Credential.id == credential_uuid)
+    return found(await db.scalar(query), "Credential")
+
+
+async def credential_for(db: AsyncSession, tenant: Tenant, provider: Provider) -> Credential:
+    """The tenant's credential for a provider, or NotFound."""
+    return found(await existing_credential(db, tenant, provider), "Credential")
 
 
 async def delete_credential(db: AsyncSession, actor: Actor, tenant: Tenant, credential: Credential) -> None:
@@ -262,7 +259,6 @@ async def delete_credential(db: AsyncSession, actor: Actor, tenant: Tenant, cred
         target=f"credential:{provider_name}",
         details={"label": credential.label, "key_hint": credential.key_hint},
     )
-    await db.commit()
 
 
 def open_credential(vault: Vault, tenant: Tenant, credential: Credential) -> dict[str, str]:
@@ -274,77 +270,3 @@ def open_credential(vault: Vault, tenant: Tenant, credential: Credential) -> dic
         row_id=credential.id,
         sealed=credential.sealed_fields,
     )
-
-
-async def create_custom_provider_with_key(
-    db: AsyncSession,
-    vault: Vault,
-    settings: Settings,
-    actor: Actor,
-    tenant: Tenant,
-    *,
-    name: str,
-    display_name: str,
-    base_url: str,
-    models: list[str],
-    api_key: str | None,
-) -> Provider:
-    """A custom provider and, when given, its API key: validated first, written together."""
-    api_key = (api_key or "").strip() or None
-    if api_key:
-        check_values(custom_provider_spec(name, display_name, base_url), {"api_key": api_key}, strict=False)
-    provider = await catalog.create_custom_provider(
-        db,
-        actor,
-        tenant,
-        name=name,
-        display_name=display_name,
-        base_url=base_url,
-        models=models,
-        commit=api_key is None,
-    )
-    if api_key:
-        await save_credential(db, vault, settings, actor, tenant, str(provider.id), {"api_key": api_key})
-    return provider
-
-
-async def update_provider(
-    db: AsyncSession,
-    vault: Vault,
-    settings: Settings,
-    actor: Actor,
-    tenant: Tenant,
-    provider: Provider,
-    *,
-    api_key: str | None = None,
-    display_name: str | None = None,
-    base_url: str | None = None,
-) -> Provider:
-    """Change a provider's API key (keeping its other settings) and, for custom ones, its name or URL."""
-    values: dict[str, Any] | None = None
-    if api_key is not None:
-        existing = await _existing(db, tenant, provider)
-        values = {**(existing.config if existing else {}), "api_key": api_key}
-        check_values(spec_for(provider), values, strict=settings.strict_credentials)
-    await catalog.update_custom_provider(
-        db,
-        actor,
-        tenant,
-        provider,
-        display_name=display_name,
-        base_url=base_url,
-        commit=values is None,
-    )
-    if values is not None:
-        existing = await _existing(db, tenant, provider)
-        await save_credential(
-            db,
-            vault,
-            settings,
-            actor,
-            tenant,
-            str(provider.id),
-            values,
-            label=existing.label if existing else None,
-        )
-    return provider

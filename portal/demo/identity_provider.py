@@ -8,6 +8,10 @@ ID tokens (joserfc, as authlib uses), a JWKS, userinfo, RP-initiated logout (end
 
 Anyone can sign in as any listed user: it is a demo, never a production identity provider.
 `misbehaviour` switches make it issue broken answers on purpose, for the portal's refusal tests.
+
+One module, over 400 lines on purpose: it is one server object whose endpoints all read and change
+the same state (clients, signing keys, issued codes and tokens), test-only and standalone; split,
+the pieces would only pass that state around.
 """
 
 from __future__ import annotations

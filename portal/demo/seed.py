@@ -9,19 +9,21 @@ from pathlib import Path
 from sqlalchemy import select
 
 from portal.audit.actor import Actor
-from portal.catalog.services import sync_builtin_catalog
+from portal.catalog.providers import create_custom_provider_with_key
+from portal.catalog.services import find_provider, sync_builtin_catalog
 from portal.config import Settings
-from portal.credentials.services import create_custom_provider_with_key, save_credential
+from portal.credentials.services import CredentialWork, save_credential
 from portal.crypto.keyring import new_master_key
 from portal.crypto.vault import Vault
-from portal.db.engine import create_engine, create_session_factory
 from portal.db.models import Tenant, User
+from portal.db.session import command_session
 from portal.demo.usage_seed import seed_api_keys
 from portal.identity.services import create_platform_admin
 from portal.tenants.services import create_tenant
 
 ADMIN_EMAIL = "admin@example.com"
 DEMO_PROVIDER_KEY = "sk-demo-0123456789abcdef"
+OLD_KEY_LABEL = "Old key (fails the test)"
 
 
 def load_or_create_demo_env(var_dir: Path) -> dict[str, str]:
@@ -56,66 +58,38 @@ def load_or_create_demo_env(var_dir: Path) -> dict[str, str]:
 
 
 async def seed_demo(settings: Settings, admin_password: str, stub_url: str) -> None:
-    engine = create_engine(settings)
-    sessions = create_session_factory(engine)
+    """The demo's platform admin, tenants, credentials and keys: one transaction, safe to run again."""
     vault = Vault.of_keys(settings.encryption_key, settings.encryption_key_previous)
     actor = Actor.system("demo-seed")
-    try:
-        async with sessions() as db:
-            await sync_builtin_catalog(db)
-            if await db.scalar(select(User.id).where(User.email == ADMIN_EMAIL)) is None:
-                await create_platform_admin(
-                    db, actor, email=ADMIN_EMAIL, password=admin_password, name="Demo Admin"
-                )
-            if await db.scalar(select(Tenant.id).where(Tenant.slug == "acme")) is not None:
-                return
-            acme = await create_tenant(db, vault, actor, name="Acme Corp", slug="acme")
-            globex = await create_tenant(db, vault, actor, name="Globex", slug="globex")
-            await save_credential(
-                db,
-                vault,
-                settings,
-                actor,
-                acme,
-                "openai",
-                {"api_key": DEMO_PROVIDER_KEY, "label": "Production"},
+    async with command_session(settings) as db:
+        await sync_builtin_catalog(db)
+        if await db.scalar(select(User.id).where(User.email == ADMIN_EMAIL)) is None:
+            await create_platform_admin(
+                db, actor, email=ADMIN_EMAIL, password=admin_password, name="Demo Admin"
             )
-            await save_credential(
-                db,
-                vault,
-                settings,
-                actor,
-                acme,
-                "azure",
-                {
-                    "api_key": DEMO_PROVIDER_KEY,
-                    "endpoint": stub_url,
-                    "api_version": "2024-10-21",
-                    "deployment_name": "gpt-4o-prod",
-                    "label": "Azure EU",
-                },
-            )
-            await save_credential(
-                db,
-                vault,
-                settings,
-                actor,
+        if await db.scalar(select(Tenant.id).where(Tenant.slug == "acme")) is not None:
+            return
+        acme = await create_tenant(db, vault, actor, name="Acme Corp", slug="acme")
+        globex = await create_tenant(db, vault, actor, name="Globex", slug="globex")
+        azure = {"endpoint": stub_url, "api_version": "2024-10-21", "deployment_name": "gpt-4o-prod"}
+        demo_credentials = [
+            (acme, "openai", {"api_key": DEMO_PROVIDER_KEY, "label": "Production"}),
+            (acme, "azure", {"api_key": DEMO_PROVIDER_KEY, **azure, "label": "Azure EU"}),
+            (
                 globex,
                 "anthropic",
                 {"api_key": "sk-ant-demo-wrong-key-000", "label": "Old key (fails the test)"},
-            )
-            await create_custom_provider_with_key(
-                db,
-                vault,
-                settings,
-                actor,
-                globex,
-                name="globex-gateway",
-                display_name="Globex gateway",
-                base_url=f"{stub_url}/v1",
-                models=["llama-3.1-70b", "qwen-2.5-coder"],
-                api_key=DEMO_PROVIDER_KEY,
-            )
-            await seed_api_keys(db, settings, actor, acme)
-    finally:
-        await engine.dispose()
+            ),
+        ]
+        for tenant, provider, values in demo_credentials:
+            chosen = await find_provider(db, tenant, provider)
+            await save_credential(CredentialWork(db, vault, settings, actor, tenant), chosen, values)
+        await create_custom_provider_with_key(
+            CredentialWork(db, vault, settings, actor, globex),
+            name="globex-gateway",
+            display_name="Globex gateway",
+            base_url=f"{stub_url}/v1",
+            models=["llama-3.1-70b", "qwen-2.5-coder"],
+            api_key=DEMO_PROVIDER_KEY,
+        )
+        await seed_api_keys(db, settings, actor, acme)

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.crypto.vault import Vault
-from portal.db.engine import create_engine, create_session_factory
 from portal.db.models import Identity, Membership, Tenant, User
+from portal.db.session import command_session
 from portal.demo.identity_provider import DemoClient, DemoIdentityProvider, DemoUser
 from portal.identity.federation.services import FederationInput, callback_url, save_federation
 from portal.identity.oidc.completion import SIGNED_OUT_PATH
@@ -87,57 +87,50 @@ def start_identity_provider(settings: Settings, host: str, port: int) -> DemoIde
 
 async def seed_sso(settings: Settings, issuer: str) -> None:
     """The demo tenants' identity providers, people, identities and memberships; safe to run again."""
-    engine = create_engine(settings)
     vault = Vault.of_keys(settings.encryption_key, settings.encryption_key_previous)
     actor = Actor.system("demo-seed")
-    try:
-        async with create_session_factory(engine)() as db:
-            tenants = {t.slug: t for t in await db.scalars(select(Tenant).where(Tenant.slug.in_(TENANTS)))}
-            for slug, (domain, jit) in TENANTS.items():
-                if slug not in tenants:
-                    continue
-                settings_in = FederationInput(
-                    issuer=issuer,
-                    client_id=f"portal-{slug}",
-                    client_secret=client_secret(settings, slug),
-                    scopes="openid profile email groups",
-                    allowed_domains=[domain],
-                    role_claim="groups",
-                    admin_values=list(ADMINS),
-                    jit_provisioning=jit,
-                    enabled=True,
-                )
-                await save_federation(db, vault, settings, actor, tenants[slug], settings_in)
-            for person in PEOPLE:
-                tenant = tenants.get(person.tenant or "")
-                if tenant is None or person.role is None:
-                    continue
-                user = await db.scalar(select(User).where(User.email == person.user.email))
-                if user is None:
-                    user = User(id=uuid.uuid4(), email=person.user.email, name=person.user.name)
-                    db.add(user)
-                    await db.flush()
-                known = await db.scalar(
-                    select(Identity.id).where(
-                        Identity.issuer == issuer, Identity.subject == person.user.subject
+    async with command_session(settings) as db:
+        tenants = {t.slug: t for t in await db.scalars(select(Tenant).where(Tenant.slug.in_(TENANTS)))}
+        for slug, (domain, jit) in TENANTS.items():
+            if slug not in tenants:
+                continue
+            settings_in = FederationInput(
+                issuer=issuer,
+                client_id=f"portal-{slug}",
+                client_secret=client_secret(settings, slug),
+                scopes="openid profile email groups",
+                allowed_domains=[domain],
+                role_claim="groups",
+                admin_values=list(ADMINS),
+                jit_provisioning=jit,
+                enabled=True,
+            )
+            await save_federation(db, vault, settings, actor, tenants[slug], settings_in)
+        for person in PEOPLE:
+            tenant = tenants.get(person.tenant or "")
+            if tenant is None or person.role is None:
+                continue
+            user = await db.scalar(select(User).where(User.email == person.user.email))
+            if user is None:
+                user = User(id=uuid.uuid4(), email=person.user.email, name=person.user.name)
+                db.add(user)
+                await db.flush()
+            known = await db.scalar(
+                select(Identity.id).where(Identity.issuer == issuer, Identity.subject == person.user.subject)
+            )
+            if known is None:
+                db.add(
+                    Identity(
+                        id=uuid.uuid4(),
+                        user_id=user.id,
+                        issuer=issuer,
+                        subject=person.user.subject,
+                        email_at_link=person.user.email,
                     )
                 )
-                if known is None:
-                    db.add(
-                        Identity(
-                            id=uuid.uuid4(),
-                            user_id=user.id,
-                            issuer=issuer,
-                            subject=person.user.subject,
-                            email_at_link=person.user.email,
-                        )
-                    )
-                member = await db.get(Membership, (user.id, tenant.id))
-                if member is None:
-                    db.add(Membership(user_id=user.id, tenant_id=tenant.id, role=person.role))
-            await db.commit()
-    finally:
-        await engine.dispose()
+            member = await db.get(Membership, (user.id, tenant.id))
+            if member is None:
+                db.add(Membership(user_id=user.id, tenant_id=tenant.id, role=person.role))
 
 
 def start_demo_sso(settings: Settings, host: str, port: int) -> tuple[DemoIdentityProvider, str]:

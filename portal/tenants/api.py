@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, post, put
+from typing import Any
+
+from litestar import Controller, Request, delete, get, post, put
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,7 +12,7 @@ from portal.audit.actor import Actor
 from portal.crypto.vault import Vault
 from portal.db.models import Tenant
 from portal.tenants import services
-from portal.tenants.deps import provide_tenant_by_id
+from portal.tenants.deps import provide_tenant_by_id, shred_deleted_tenant, shred_once_committed
 from portal.tenants.schemas import TenantCreate, TenantList, TenantOut, TenantUpdate
 from portal.web.guards import requires_platform_admin
 from portal.web.openapi import CHANGE, READ, errors
@@ -56,6 +58,8 @@ class TenantsApi(Controller):
         )
         return TenantOut.of(tenant)
 
-    @delete("/{tenant_id:str}", responses=CHANGE)
-    async def delete_tenant(self, db: AsyncSession, actor: Actor, tenant_id: str) -> None:
-        await services.delete_tenant(db, actor, tenant_id)
+    @delete("/{tenant_id:str}", responses=CHANGE, after_response=shred_deleted_tenant)
+    async def delete_tenant(
+        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, tenant_id: str
+    ) -> None:
+        shred_once_committed(request, await services.delete_tenant(db, actor, tenant_id))

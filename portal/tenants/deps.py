@@ -1,35 +1,40 @@
 """The tenant named in the path, by UUID or slug: 404 when unknown.
 
 Where a tenant guard ran first, it resolved the path to a tenant id: that tenant is loaded, so the
-guard and the loader can never disagree on which tenant the path names."""
+guard and the loader can never disagree on which tenant the path names.
+
+`load_or_release` is the one way a dependency loads a row or answers 404 (the tenant here, a
+tenant's provider or model in portal.catalog.deps, a credential in portal.credentials.deps)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db.models import Tenant
-from portal.errors import NotFound
-from portal.tenants.refs import RESOLVED_TENANT_ID
-from portal.tenants.services import find_tenant
+from portal.errors import found
+from portal.tenant_refs import RESOLVED_TENANT_ID
+from portal.tenants.services import find_tenant, shred_deleted
+
+T = TypeVar("T")
+DELETED_TENANT = "portal_deleted_tenant"
 
 
 async def _load(db: AsyncSession, ref: str, request: Request[Any, Any, Any]) -> Tenant:
     if RESOLVED_TENANT_ID not in request.scope:
         return await find_tenant(db, ref)
     resolved: uuid.UUID | None = request.scope[RESOLVED_TENANT_ID]  # type: ignore[literal-required]
-    tenant = await db.get(Tenant, resolved) if resolved is not None else None
-    if tenant is None:
-        raise NotFound("Tenant not found")
-    return tenant
+    return found(await db.get(Tenant, resolved) if resolved is not None else None, "Tenant")
 
 
-async def _find_or_release(db: AsyncSession, ref: str, request: Request[Any, Any, Any]) -> Tenant:
+async def load_or_release(db: AsyncSession, load: Awaitable[T]) -> T:
+    """What `load` finds (a NotFound becomes the 404); whatever it raises, the session is released."""
     try:
-        return await _load(db, ref, request)
+        return await load
     except BaseException:
         # Litestar (2.25) does not clean up generator dependencies resolved before one that
         # raises: without this, the `db` session would keep its connection, transaction and,
@@ -39,8 +44,21 @@ async def _find_or_release(db: AsyncSession, ref: str, request: Request[Any, Any
 
 
 async def provide_tenant_by_id(db: AsyncSession, tenant_id: str, request: Request[Any, Any, Any]) -> Tenant:
-    return await _find_or_release(db, tenant_id, request)
+    return await load_or_release(db, _load(db, tenant_id, request))
 
 
 async def provide_tenant_by_slug(db: AsyncSession, slug: str, request: Request[Any, Any, Any]) -> Tenant:
-    return await _find_or_release(db, slug, request)
+    return await load_or_release(db, _load(db, slug, request))
+
+
+def shred_once_committed(request: Request[Any, Any, Any], tenant_id: uuid.UUID) -> None:
+    """Have `shred_deleted_tenant` (the deleting route's after_response hook) shred this deletion."""
+    request.state[DELETED_TENANT] = tenant_id
+
+
+async def shred_deleted_tenant(request: Request[Any, Any, Any]) -> None:
+    """After the response, so after the request's transaction committed the deletion: empty the WAL
+    (portal.tenants.services.shred_deleted)."""
+    tenant_id = request.state.get(DELETED_TENANT)
+    if tenant_id is not None:
+        await shred_deleted(request.app.state.portal.engine, tenant_id)

@@ -19,8 +19,7 @@ from portal.audit import services as audit
 from portal.audit.actor import Actor
 from portal.crypto.keyring import KeyUnavailable, MasterKeyring
 from portal.db.models import Tenant, User
-
-DESTROYED = "destroyed"
+from portal.tenants.services import DESTROYED
 
 
 @dataclass

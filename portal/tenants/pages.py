@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.actor import Actor
 from portal.catalog.services import providers_for_tenant
 from portal.config import Settings
+from portal.credentials.services import list_credentials
 from portal.crypto.vault import Vault
 from portal.db.models import Tenant
 from portal.errors import Conflict, InvalidInput
 from portal.tenants import services
-from portal.tenants.deps import provide_tenant_by_slug
-from portal.web.forms import FormData, text
+from portal.tenants.deps import provide_tenant_by_slug, shred_deleted_tenant, shred_once_committed
+from portal.tenants.schemas import DeleteForm, StatusForm, TenantForm
 from portal.web.guards import requires_platform_admin, requires_tenant_member
 from portal.web.paging import page_parameter
-from portal.web.templating import redirect_after_change, render
+from portal.web.templating import Confirmation, confirm_page, redirect_after_change, render, tenant_page
+
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+PLATFORM = [requires_platform_admin]
 
 
 class AdminTenantPages(Controller):
     path = "/admin/tenants"
-    guards = [requires_platform_admin]
+    guards = PLATFORM
     include_in_schema = False
 
     @get("/")
@@ -54,20 +60,16 @@ class AdminTenantPages(Controller):
         db: AsyncSession,
         vault: Vault,
         actor: Actor,
-        data: FormData,
+        data: Annotated[TenantForm, FORM],
     ) -> Response[Any]:
-        form = {k: text(data, k) for k in ("name", "slug")}
         try:
-            tenant = await services.create_tenant(db, vault, actor, name=form["name"], slug=form["slug"])
+            tenant = await services.create_tenant(db, vault, actor, name=data.name, slug=data.slug)
         except (InvalidInput, Conflict) as exc:
             # A taken slug is shown beside the field, like any other problem with the form.
             errors = exc.errors if isinstance(exc, InvalidInput) else {"slug": exc.message}
-            return render(
-                request,
-                "tenants/new.html",
-                {"nav": "tenants", "form": form, "errors": errors},
-                status_code=400,
-            )
+            form = {"name": data.name, "slug": data.slug}
+            context = {"nav": "tenants", "form": form, "errors": errors}
+            return render(request, "tenants/new.html", context, status_code=400)
         return redirect_after_change(request, f"/t/{tenant.slug}", f"Tenant {tenant.name} created.")
 
 
@@ -86,91 +88,86 @@ class TenantPages(Controller):
         vault: Vault,
         tenant: Tenant,
     ) -> Response[Any]:
-        from portal.credentials.services import list_credentials
-
         providers = await providers_for_tenant(db, settings, tenant)
         credentials = {c.provider: c for c in await list_credentials(db, vault, tenant)}
-        return render(
-            request,
-            "tenants/overview.html",
-            {
-                "tenant": tenant,
-                "tab": "overview",
-                "providers": providers,
-                "credentials": credentials,
-                "strict": settings.strict_credentials,
-            },
+        context = tenant_page(
+            tenant,
+            "overview",
+            providers=providers,
+            credentials=credentials,
+            strict=settings.strict_credentials,
         )
+        return render(request, "tenants/overview.html", context)
 
-    @get("/settings", guards=[requires_platform_admin])
+    @get("/settings", guards=PLATFORM)
     async def settings_form(self, request: Request[Any, Any, Any], tenant: Tenant) -> Response[Any]:
         form = {"name": tenant.name, "slug": tenant.slug}
-        return render(
-            request,
-            "tenants/settings.html",
-            {"tenant": tenant, "tab": "settings", "form": form, "errors": {}},
-        )
+        return render(request, "tenants/settings.html", tenant_page(tenant, "settings", form=form, errors={}))
 
-    @post("/settings", guards=[requires_platform_admin])
+    @post("/settings", guards=PLATFORM)
     async def update_settings(
         self,
         request: Request[Any, Any, Any],
         db: AsyncSession,
         actor: Actor,
         tenant: Tenant,
-        data: FormData,
+        data: Annotated[TenantForm, FORM],
     ) -> Response[Any]:
-        form = {k: text(data, k) for k in ("name", "slug")}
+        form = {"name": data.name, "slug": data.slug}
         try:
-            tenant = await services.update_tenant(
-                db, actor, str(tenant.id), name=form["name"], slug=form["slug"]
-            )
+            tenant = await services.update_tenant(db, actor, str(tenant.id), **form)
         except InvalidInput as exc:
-            return render(
-                request,
-                "tenants/settings.html",
-                {"tenant": tenant, "tab": "settings", "form": form, "errors": exc.errors},
-                status_code=400,
-            )
+            context = tenant_page(tenant, "settings", form=form, errors=exc.errors)
+            return render(request, "tenants/settings.html", context, status_code=400)
         return redirect_after_change(request, f"/t/{tenant.slug}/settings", "Tenant settings saved.")
 
-    @post("/status", guards=[requires_platform_admin])
+    @post("/status", guards=PLATFORM)
     async def set_status(
         self,
         request: Request[Any, Any, Any],
         db: AsyncSession,
         actor: Actor,
         tenant: Tenant,
-        data: FormData,
+        data: Annotated[StatusForm, FORM],
     ) -> Response[Any]:
-        status = text(data, "status")
-        tenant = await services.update_tenant(db, actor, str(tenant.id), status=status)
+        tenant = await services.update_tenant(db, actor, str(tenant.id), status=data.status)
         word = "suspended" if tenant.status == "suspended" else "reactivated"
         return redirect_after_change(request, f"/t/{tenant.slug}/settings", f"Tenant {tenant.name} {word}.")
 
-    @get("/delete", guards=[requires_platform_admin])
-    async def confirm_delete(self, request: Request[Any, Any, Any], tenant: Tenant) -> Response[Any]:
-        return render(request, "tenants/delete.html", {"tenant": tenant, "tab": "settings", "errors": {}})
+    def _confirm_delete(
+        self, request: Request[Any, Any, Any], tenant: Tenant, errors: dict[str, str], status_code: int = 200
+    ) -> Response[Any]:
+        confirm = Confirmation(
+            title=f"Delete {tenant.name}",
+            question=f"Delete {tenant.name}?",
+            detail="This destroys the tenant's data key, then its credentials, providers and model "
+            "settings. It cannot be undone.",
+            action=f"/t/{tenant.slug}/delete",
+            button="Delete for good",
+            cancel=f"/t/{tenant.slug}/settings",
+            typed=("confirm_slug", f"Type the slug “{tenant.slug}” to confirm"),
+        )
+        context = tenant_page(tenant, "settings", errors=errors)
+        return confirm_page(request, confirm, status_code=status_code, **context)
 
-    @post("/delete", guards=[requires_platform_admin])
+    @get("/delete", guards=PLATFORM)
+    async def confirm_delete(self, request: Request[Any, Any, Any], tenant: Tenant) -> Response[Any]:
+        return self._confirm_delete(request, tenant, {})
+
+    @post("/delete", guards=PLATFORM, after_response=shred_deleted_tenant)
     async def delete_tenant(
         self,
         request: Request[Any, Any, Any],
         db: AsyncSession,
         actor: Actor,
         tenant: Tenant,
-        data: FormData,
+        data: Annotated[DeleteForm, FORM],
     ) -> Response[Any]:
-        if text(data, "confirm_slug").strip() != tenant.slug:
+        if data.confirm_slug.strip() != tenant.slug:
             errors = {"confirm_slug": f"type the tenant's slug, {tenant.slug}, to confirm"}
-            return render(
-                request,
-                "tenants/delete.html",
-                {"tenant": tenant, "tab": "settings", "errors": errors},
-                status_code=400,
-            )
+            return self._confirm_delete(request, tenant, errors, 400)
         name = tenant.name
-        await services.delete_tenant(db, actor, str(tenant.id))
+        shred_once_committed(request, await services.delete_tenant(db, actor, str(tenant.id)))
         return redirect_after_change(
             request, "/admin/tenants", f"Tenant {name} deleted; its data key was destroyed first."
         )

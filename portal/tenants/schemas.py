@@ -39,3 +39,18 @@ class TenantList(msgspec.Struct):
     total: int
     page: int
     per_page: int
+
+
+class TenantForm(msgspec.Struct):
+    """The new-tenant and settings forms (HTML)."""
+
+    name: str = ""
+    slug: str = ""
+
+
+class StatusForm(msgspec.Struct):
+    status: str = ""
+
+
+class DeleteForm(msgspec.Struct):
+    confirm_slug: str = ""

@@ -8,7 +8,7 @@ import uuid
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal.audit import services as audit
 from portal.audit.actor import Actor
@@ -17,8 +17,8 @@ from portal.db.engine import shred_wal
 from portal.db.models import Model, Provider, Tenant, TenantModel
 from portal.db.models.tenants import SLUG_PATTERN, TenantStatus
 from portal.db.paging import Page, contains_any, paginate
-from portal.errors import Conflict, InvalidInput, NotFound
-from portal.tenants.refs import UUID_SLUG_PROBLEM, as_tenant_id, looks_like_uuid
+from portal.errors import Conflict, InvalidInput, found
+from portal.tenant_refs import UUID_SLUG_PROBLEM, as_tenant_id, looks_like_uuid
 
 NAME_MAX = 200
 # What a destroyed data key is replaced with (master-key rotation leaves such rows alone).
@@ -53,17 +53,14 @@ def validate_tenant_fields(
 
 
 def _named_by(ref: str):  # type: ignore[no-untyped-def]
-    """The condition for the tenant a reference names (see portal.tenants.refs: a UUID is an id)."""
+    """The condition for the tenant a reference names (see portal.tenant_refs: a UUID is an id)."""
     tenant_id = as_tenant_id(ref)
     return Tenant.id == tenant_id if tenant_id else Tenant.slug == normalise_slug(ref)
 
 
 async def find_tenant(db: AsyncSession, ref: str) -> Tenant:
     """The tenant by UUID or slug, or NotFound."""
-    tenant = await db.scalar(select(Tenant).where(_named_by(ref)))
-    if tenant is None:
-        raise NotFound("Tenant not found")
-    return tenant
+    return found(await db.scalar(select(Tenant).where(_named_by(ref))), "Tenant")
 
 
 async def resolve_tenant_id(db: AsyncSession, ref: str) -> uuid.UUID | None:
@@ -90,9 +87,8 @@ async def create_tenant(
     name: str,
     slug: str,
     status: str = "active",
-    commit: bool = True,
 ) -> Tenant:
-    """A new tenant with its own data key; `commit=False` leaves it in the caller's transaction."""
+    """A new tenant with its own data key, and the built-in models enabled for it."""
     errors = validate_tenant_fields(name, slug, status, creating=True)
     if errors:
         raise InvalidInput(errors)
@@ -109,10 +105,9 @@ async def create_tenant(
         data_key_wrapped_by=wrapped_by,
     )
     db.add(tenant)
-    try:
+    try:  # a concurrent request may have taken the slug since the check above
         await db.flush()
     except IntegrityError as exc:
-        await db.rollback()
         raise Conflict(f"The slug '{slug}' is taken; choose another") from exc
     await _enable_builtin_models(db, tenant.id)
     await audit.record(
@@ -123,8 +118,6 @@ async def create_tenant(
         target=f"tenant:{slug}",
         details={"name": tenant.name, "status": status},
     )
-    if commit:
-        await _commit_or_conflict(db, f"The slug '{slug}' is taken; choose another")
     return tenant
 
 
@@ -133,14 +126,6 @@ async def _enable_builtin_models(db: AsyncSession, tenant_id: uuid.UUID) -> None
     rows = [{"tenant_id": tenant_id, "model_id": model_id} for model_id in model_ids]
     if rows:
         await db.execute(insert(TenantModel), rows)
-
-
-async def _commit_or_conflict(db: AsyncSession, message: str) -> None:
-    try:
-        await db.commit()
-    except IntegrityError as exc:
-        await db.rollback()
-        raise Conflict(message) from exc
 
 
 async def update_tenant(
@@ -173,7 +158,6 @@ async def update_tenant(
     try:  # a concurrent rename may have taken the slug since the check above
         await db.flush()
     except IntegrityError as exc:
-        await db.rollback()
         raise Conflict("The slug is taken; choose another") from exc
     action = "tenant.updated"
     if set(changes) == {"status"}:
@@ -186,13 +170,13 @@ async def update_tenant(
         target=f"tenant:{tenant.slug}",
         details={k: {"from": old, "to": new} for k, (old, new) in changes.items()},
     )
-    await _commit_or_conflict(db, "The slug is taken; choose another")
     return tenant
 
 
-async def delete_tenant(db: AsyncSession, actor: Actor, ref: str) -> None:
-    """Destroy the tenant's data key and delete its rows (cascading to its secrets) in one audited
-    transaction; on SQLite the freed pages are zeroed and the WAL then emptied (see shred_wal)."""
+async def delete_tenant(db: AsyncSession, actor: Actor, ref: str) -> uuid.UUID:
+    """Destroy the tenant's data key and delete its rows (cascading to its secrets), audited, in the
+    caller's one transaction. Once that has committed, `shred_deleted` empties SQLite's WAL.
+    Returns the deleted tenant's id."""
     tenant = await find_tenant(db, ref)
     tenant_id, slug, name = tenant.id, tenant.slug, tenant.name
     await db.execute(
@@ -204,8 +188,13 @@ async def delete_tenant(db: AsyncSession, actor: Actor, ref: str) -> None:
     await audit.record(
         db, actor, "tenant.deleted", tenant_id=tenant_id, target=f"tenant:{slug}", details={"name": name}
     )
-    await db.commit()
-    if not await shred_wal(db.bind):
+    return tenant_id
+
+
+async def shred_deleted(engine: AsyncEngine, tenant_id: uuid.UUID) -> None:
+    """After a deletion committed: on SQLite the freed pages were zeroed (secure_delete); now the WAL,
+    which still holds their older images, is checkpointed and emptied (see shred_wal)."""
+    if not await shred_wal(engine):
         log.warning(
             "tenant %s deleted, but a long reader kept the SQLite WAL busy: its older page images "
             "stay until the next checkpoint",

@@ -16,10 +16,11 @@ from portal.apikeys.hotpath import HotPath
 from portal.apikeys.money import micros_to_usd
 from portal.apikeys.refusals import NO_STORE, Refusal
 from portal.apikeys.schemas import UsageIn
-from portal.apikeys.service_api import caller_of, service_exception_handlers
+from portal.apikeys.service_api import caller_of
 from portal.apikeys.spend import daily_series
 from portal.errors import InvalidInput
 from portal.usage import services as usage
+from portal.web.errors import SERVICE_API
 from portal.web.guards import requires_service_key
 from portal.web.openapi import service_errors
 
@@ -27,7 +28,7 @@ from portal.web.openapi import service_errors
 class UsageServiceApi(Controller):
     path = "/api/v1"
     tags = ["service"]
-    exception_handlers = service_exception_handlers
+    opt = {SERVICE_API: True}  # its errors in this API's JSON shape (portal.web.errors)
 
     @post(
         "/usage",

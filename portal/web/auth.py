@@ -20,7 +20,7 @@ from portal.apikeys.refusals import Refusal
 from portal.audit import anonymous
 from portal.audit.actor import Actor
 from portal.db.models import Membership, Tenant, User
-from portal.tenants.refs import as_tenant_id
+from portal.tenant_refs import as_tenant_id
 from portal.web.state import PortalState
 from portal.web.throttle import Attempt, Throttled
 
@@ -76,7 +76,7 @@ class TenantAccess:
     name: str = ""
 
     def matches(self, ref: str) -> bool:
-        # One rule with the loaders (portal.tenants.refs): a UUID names an id, never a slug.
+        # One rule with the loaders (portal.tenant_refs): a UUID names an id, never a slug.
         tenant_id = as_tenant_id(ref)
         return tenant_id == self.tenant_id if tenant_id is not None else ref == self.slug
 

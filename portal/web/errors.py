@@ -1,4 +1,8 @@
-"""One place that turns errors into answers: JSON under /api, pages elsewhere. Never a secret."""
+"""One place that turns errors into answers: JSON under /api, pages elsewhere. Never a secret.
+
+The one handler table of the app. Every refusal a use case makes is a portal.errors.ServiceError
+(with a stable code); the service API (a controller with `opt={SERVICE_API: True}`) answers in its
+own JSON shape, with that code and `Cache-Control: no-store`."""
 
 from __future__ import annotations
 
@@ -12,8 +16,13 @@ from litestar.enums import MediaType
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.response import Redirect
 
+from portal.apikeys.refusals import NO_STORE
 from portal.errors import InvalidInput, ServiceError
-from portal.web.throttle import Throttled, wait_words
+
+# The route option of the service API (portal.apikeys.service_api): errors in its JSON shape.
+SERVICE_API = "service_api"
+# The service API's codes for the framework's own refusals.
+HTTP_CODES = {401: "missing_key", 403: "scope_missing", 404: "not_found", 405: "method_not_allowed"}
 
 log = logging.getLogger("portal.errors")
 CSRF_FAILED = "CSRF token verification failed"  # litestar.middleware.csrf's refusal
@@ -22,6 +31,20 @@ CSRF_MESSAGE = "This form did not come from this site, or it expired: go back, r
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
     return request.url.path.startswith("/api/") or request.url.path == "/health"
+
+
+def _service_api(request: Request[Any, Any, Any]) -> bool:
+    handler = request.scope.get("route_handler")
+    return bool(handler is not None and handler.opt.get(SERVICE_API))
+
+
+def _service_answer(status: int, code: str, detail: str, headers: dict[str, str]) -> Response[Any]:
+    """The service API's error: status, stable code and detail; never cached."""
+    headers = {**NO_STORE, **headers}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="portal"'
+    body = {"status_code": status, "code": code, "detail": detail}
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
 # msgspec reports a missing or unknown body field at the body itself ("data"); name the field.
@@ -50,12 +73,18 @@ def _error_page(request: Request[Any, Any, Any], status: int, message: str) -> R
 
 
 def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> Response[Any]:
+    """A use case's refusal (a throttled attempt among them: 429 with Retry-After)."""
+    headers = dict(exc.headers)
+    if _service_api(request):
+        return _service_answer(exc.status_code, exc.code, exc.message, headers)
     if _wants_json(request):
         body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.message}
         if isinstance(exc, InvalidInput):
             body["errors"] = exc.errors
-        return Response(body, status_code=exc.status_code, media_type=MediaType.JSON)
-    return _error_page(request, exc.status_code, exc.message)
+        return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=headers)
+    page = _error_page(request, exc.status_code, exc.message)
+    page.headers.update(headers)
+    return page
 
 
 def _validation_errors(exc: HTTPException) -> dict[str, str]:
@@ -64,7 +93,23 @@ def _validation_errors(exc: HTTPException) -> dict[str, str]:
     return dict(_error_entry(item) for item in exc.extra if isinstance(item, dict))
 
 
+def _service_http_error(exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, ValidationException):
+        problems = [
+            f"{item.get('key') or 'body'}: {item.get('message')}"
+            for item in exc.extra or []
+            if isinstance(item, dict)
+        ]
+        detail = "; ".join(problems) or str(exc.detail)
+        return _service_answer(400, "invalid_request", detail, {})
+    code = HTTP_CODES.get(exc.status_code, "error")
+    body = {"status_code": exc.status_code, "code": code, "detail": exc.detail}
+    return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=NO_STORE)
+
+
 def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if _service_api(request):
+        return _service_http_error(exc)
     status = exc.status_code
     headers = dict(exc.headers or {})  # e.g. Allow on a 405
     errors = _validation_errors(exc)
@@ -93,17 +138,6 @@ def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Re
     return page
 
 
-def handle_throttled(request: Request[Any, Any, Any], exc: Throttled) -> Response[Any]:
-    """429 with Retry-After: the attempt was not checked at all (see portal.web.throttle)."""
-    message = f"Too many failed attempts. Try again in {wait_words(exc.retry_after)}."
-    if _wants_json(request):
-        body: dict[str, Any] = {"status_code": 429, "detail": message}
-        return Response(body, status_code=429, media_type=MediaType.JSON, headers=exc.headers)
-    response = _error_page(request, 429, message)
-    response.headers.update(exc.headers)
-    return response
-
-
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # The engine hides bound parameters, so a driver's message quotes no value.
     log.exception("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
@@ -114,7 +148,6 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 
 exception_handlers = {
     ServiceError: handle_service_error,
-    Throttled: handle_throttled,
     HTTPException: handle_http_error,
     Exception: handle_unexpected,
 }

@@ -11,7 +11,7 @@ from litestar.exceptions import NotAuthorizedException, NotFoundException, Permi
 from litestar.handlers.base import BaseRouteHandler
 
 from portal.db.engine import mark_read_only
-from portal.tenants.refs import RESOLVED_TENANT_ID
+from portal.tenant_refs import RESOLVED_TENANT_ID
 from portal.tenants.services import resolve_tenant_id
 from portal.web.auth import Principal, auth_state, session_csrf_ok
 
@@ -62,7 +62,7 @@ def requires_platform_admin(connection: ASGIConnection[Any, Any, Any, Any], _: B
 
 async def _tenant_in_path(connection: ASGIConnection[Any, Any, Any, Any]) -> uuid.UUID | None:
     """The id of the tenant the path names, resolved once per request by the rule the loaders use
-    (portal.tenants.refs); the loaders then load that tenant by this id."""
+    (portal.tenant_refs); the loaders then load that tenant by this id."""
     if RESOLVED_TENANT_ID in connection.scope:
         return cast("uuid.UUID | None", cast("dict[str, Any]", connection.scope)[RESOLVED_TENANT_ID])
     ref = connection.path_params.get("tenant_id") or connection.path_params.get("slug")

@@ -105,11 +105,15 @@ class Confirmation:
     button: str
     cancel: str
     fields: dict[str, str] = field(default_factory=dict)
+    # A field the person types to confirm (its name and label), e.g. a tenant's slug before deletion.
+    typed: tuple[str, str] | None = None
 
 
-def confirm_page(request: Request[Any, Any, Any], confirm: Confirmation, **context: Any) -> Response[str]:
+def confirm_page(
+    request: Request[Any, Any, Any], confirm: Confirmation, *, status_code: int = 200, **context: Any
+) -> Response[str]:
     """The confirmation page (templates/confirm.html) asked before anything destructive."""
-    return render(request, "confirm.html", {"confirm": confirm, **context})
+    return render(request, "confirm.html", {"confirm": confirm, **context}, status_code=status_code)
 
 
 def redirect_after_change(

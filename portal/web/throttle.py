@@ -36,6 +36,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.errors import StorageError
 
 from portal.audit import anonymous
+from portal.errors import ServiceError
 
 log = logging.getLogger("portal.throttle")
 
@@ -66,17 +67,17 @@ POLICIES: dict[str, Policy] = {
 }
 
 
-class Throttled(Exception):
+class Throttled(ServiceError):
     """Too many failed attempts: try again after `retry_after` seconds (429 with Retry-After)."""
+
+    status_code = 429
+    code = "rate_limited"
 
     def __init__(self, kind: str, retry_after: int) -> None:
         self.kind = kind
         self.retry_after = retry_after
-        super().__init__(f"too many failed attempts; try again in {wait_words(retry_after)}")
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+        super().__init__(f"Too many failed attempts. Try again in {wait_words(retry_after)}.")
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 def wait_words(seconds: int) -> str:

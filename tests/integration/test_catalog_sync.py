@@ -6,11 +6,12 @@ from portal.audit.actor import Actor
 from portal.catalog.services import remove_builtin, sync_builtin_catalog
 from portal.catalog.spec import builtin_specs
 from portal.db.models import Model, Provider
+from portal.db.session import unit_of_work
 
 
 async def test_sync_is_idempotent_and_keeps_removals_out(fresh_database):
     _settings, sessions = fresh_database
-    async with sessions() as db:
+    async with unit_of_work(sessions) as db:
         await sync_builtin_catalog(db)
         builtin = list(await db.scalars(select(Provider).where(Provider.tenant_id.is_(None))))
         assert {p.name for p in builtin} >= set(builtin_specs()) - {"xai"}
@@ -22,7 +23,7 @@ async def test_sync_is_idempotent_and_keeps_removals_out(fresh_database):
         if xai is not None:
             await remove_builtin(db, Actor.system("test"), xai, None)
 
-    async with sessions() as db:
+    async with unit_of_work(sessions) as db:
         await sync_builtin_catalog(db)
         await sync_builtin_catalog(db)
         names = {p.name: p for p in await db.scalars(select(Provider).where(Provider.tenant_id.is_(None)))}

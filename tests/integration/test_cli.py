@@ -10,12 +10,13 @@ import pytest
 from cryptography.fernet import Fernet
 
 from portal.audit.actor import Actor
-from portal.catalog.services import sync_builtin_catalog
+from portal.catalog.services import find_provider, sync_builtin_catalog
 from portal.config import load_settings
-from portal.credentials.services import save_credential
+from portal.credentials.services import CredentialWork, save_credential
 from portal.crypto.keyring import MasterKeyring
 from portal.crypto.vault import Vault
 from portal.db.engine import create_engine, create_session_factory
+from portal.db.session import unit_of_work
 from portal.tenants.services import create_tenant
 
 
@@ -97,15 +98,14 @@ def test_upgrade_create_admin_and_rotate(cli_env):
         engine = create_engine(settings)
         sessions = create_session_factory(engine)
         vault = Vault(MasterKeyring(settings.encryption_key))
-        async with sessions() as db:
+        async with unit_of_work(sessions) as db:
             await sync_builtin_catalog(db)
             for number in range(3):
                 tenant = await create_tenant(
                     db, vault, Actor.system("t"), name=f"C{number}", slug=f"cli-{number}"
                 )
-                await save_credential(
-                    db, vault, settings, Actor.system("t"), tenant, "openai", {"api_key": secret}
-                )
+                work = CredentialWork(db, vault, settings, Actor.system("t"), tenant)
+                await save_credential(work, await find_provider(db, tenant, "openai"), {"api_key": secret})
         await engine.dispose()
 
     asyncio.run(seed())

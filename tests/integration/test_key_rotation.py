@@ -8,8 +8,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from portal.audit.actor import Actor
-from portal.catalog.services import sync_builtin_catalog
-from portal.credentials.services import list_credentials, open_credential, save_credential
+from portal.catalog.services import find_provider, sync_builtin_catalog
+from portal.credentials.services import CredentialWork, list_credentials, open_credential, save_credential
 from portal.crypto.keyring import MasterKeyring
 from portal.crypto.vault import Vault
 from portal.db.models import AuditEvent, Credential, Tenant, User
@@ -26,13 +26,15 @@ class Interrupted(Exception):
 
 async def seed(sessions, settings, vault: Vault, tenants: int) -> dict[str, str]:
     secrets = {}
-    async with sessions() as db:
+    async with unit_of_work(sessions) as db:
         await sync_builtin_catalog(db)
         for number in range(tenants):
             tenant = await create_tenant(db, vault, ACTOR, name=f"T{number}", slug=f"rot-{number:03d}")
             secrets[tenant.slug] = f"sk-rotation-secret-{number:04d}-abcdef"
             await save_credential(
-                db, vault, settings, ACTOR, tenant, "openai", {"api_key": secrets[tenant.slug]}
+                CredentialWork(db, vault, settings, ACTOR, tenant),
+                await find_provider(db, tenant, "openai"),
+                {"api_key": secrets[tenant.slug]},
             )
     return secrets
 
@@ -41,7 +43,7 @@ async def test_interrupted_rotation_resumes_and_keeps_every_secret(fresh_databas
     settings, sessions = fresh_database
     old_key, new_key = settings.encryption_key, Fernet.generate_key().decode()
     secrets = await seed(sessions, settings, Vault(MasterKeyring(old_key)), tenants=7)
-    async with sessions() as db:
+    async with unit_of_work(sessions) as db:
         doomed = await create_tenant(db, Vault(MasterKeyring(old_key)), ACTOR, name="Gone", slug="rot-gone")
         await delete_tenant(db, ACTOR, str(doomed.id))
 
@@ -54,7 +56,7 @@ async def test_interrupted_rotation_resumes_and_keeps_every_secret(fresh_databas
 
     with pytest.raises(Interrupted):
         await rotate_master_key(sessions, ring, ACTOR, batch_size=3, on_batch=stop_after_first_batch)
-    async with sessions() as db:
+    async with unit_of_work(sessions) as db:
         wrapped_by = list(await db.scalars(select(Tenant.data_key_wrapped_by)))
     assert wrapped_by.count(ring.primary_id) == 3, "the first batch was committed before the interruption"
 
@@ -64,7 +66,7 @@ async def test_interrupted_rotation_resumes_and_keeps_every_secret(fresh_databas
     assert report.verified == 7
 
     only_new = Vault(MasterKeyring(new_key))
-    async with sessions() as db:
+    async with unit_of_work(sessions) as db:
         for tenant in await db.scalars(select(Tenant)):
             credential = await db.scalar(select(Credential).where(Credential.tenant_id == tenant.id))
             assert open_credential(only_new, tenant, credential) == {"api_key": secrets[tenant.slug]}
@@ -96,13 +98,13 @@ async def test_rotation_never_overwrites_a_key_destroyed_between_its_read_and_it
     old_key, new_key = settings.encryption_key, Fernet.generate_key().decode()
     await seed(sessions, settings, Vault(MasterKeyring(old_key)), tenants=3)
     ring = MasterKeyring(new_key, (old_key,))
-    async with sessions() as db:
+    async with unit_of_work(sessions) as db:
         rows = await read_batch(db, ring, None, 10)
     assert len(rows) == 3
     deleted, destroyed, kept = rows
-    async with sessions() as db:  # meanwhile, in other transactions
+    async with unit_of_work(sessions) as db:  # meanwhile, in other transactions
         await delete_tenant(db, ACTOR, str(deleted.id))
-    async with sessions() as db:
+    async with unit_of_work(sessions) as db:
         await db.execute(
             update(Tenant)
             .where(Tenant.id == destroyed.id)
@@ -110,11 +112,11 @@ async def test_rotation_never_overwrites_a_key_destroyed_between_its_read_and_it
         )
         await db.commit()
     report = RotationReport()
-    async with sessions() as db:
+    async with unit_of_work(sessions) as db:
         await write_batch(db, ring, rows, report)
         await db.commit()
     assert report.rotated == 1 and report.changed_meanwhile == 2
-    async with sessions() as db:
+    async with unit_of_work(sessions) as db:
         assert await db.get(Tenant, deleted.id) is None
         marker = await db.get(Tenant, destroyed.id)
         assert (marker.wrapped_data_key, marker.data_key_wrapped_by) == ("destroyed", "destroyed")
@@ -146,7 +148,7 @@ async def test_rotation_re_wraps_the_platform_admins_totp_seeds(fresh_database):
         user_id = str(admin.id)
     report = await rotate_master_key(sessions, MasterKeyring(new_key, (old_key,)), ACTOR)
     assert report.ok, report
-    async with sessions() as db:
+    async with unit_of_work(sessions) as db:
         wrapped = await db.scalar(
             select(User.totp_secret_wrapped).where(User.email == "rot-admin@example.com")
         )

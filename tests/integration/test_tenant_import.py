@@ -14,8 +14,8 @@ from portal.crypto.vault import Vault
 from portal.db.models import AuditEvent, IdentityProvider, Tenant
 from portal.db.session import unit_of_work
 from portal.identity.federation import services as federation
-from portal.identity.federation.tenant_configs import TenantConfigError, parse_tenant_configs
 from portal.identity.federation.tenant_import import import_tenant_configs
+from portal.tenant_configs import TenantConfigError, parse_tenant_configs
 from tests.integration.test_cli import run_cli
 from tests.support import make_settings
 

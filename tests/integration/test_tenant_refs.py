@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import update
 
 from portal.db.models import Tenant
-from portal.identity.federation.tenant_configs import TenantConfigError, parse_tenant_configs
+from portal.tenant_configs import TenantConfigError, parse_tenant_configs
 from tests.integration.helpers import TENANTS, new_tenant, portal_url
 from tests.integration.people import add_member, session_client
 

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from portal.apikeys import cli as keys_cli
 from portal.apikeys import rules
 from portal.apikeys.changes import changes_from_audit
 from portal.apikeys.money import format_usd, usd_to_micros
 from portal.apikeys.periods import parse_duration, period_bounds
 from portal.apikeys.spend import forecast_one
+from portal.cli import keys as keys_cli
 from portal.crypto.issued_keys import key_digest, looks_like_issued_key, new_issued_key
 
 SECRET = "s" * 40

@@ -8,7 +8,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from portal.config import ConfigError, load_settings
-from portal.identity.federation.tenant_configs import TenantConfigError, parse_tenant_configs
+from portal.tenant_configs import TenantConfigError, parse_tenant_configs
 
 GOOD_ENV = {
     "ENCRYPTION_KEY": Fernet.generate_key().decode(),

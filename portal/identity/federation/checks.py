@@ -9,7 +9,7 @@ from typing import Any
 
 from portal.db.models import IdentityProvider
 from portal.errors import InvalidInput
-from portal.identity.federation.tenant_configs import (
+from portal.tenant_configs import (
     DEFAULT_SCOPES,
     normalise_scopes,
     redirect_url_problem,

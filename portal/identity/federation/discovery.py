@@ -15,8 +15,8 @@ from portal.db.base import utcnow
 from portal.db.models import Tenant
 from portal.errors import InvalidInput
 from portal.identity.federation.services import find_idp
-from portal.identity.federation.tenant_configs import url_problem
 from portal.identity.oidc.metadata import DiscoveryError, ProviderMetadata, fetch_discovery
+from portal.tenant_configs import url_problem
 
 
 @dataclass(frozen=True)

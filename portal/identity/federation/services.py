@@ -20,7 +20,7 @@ from portal.db.base import utcnow
 from portal.db.models import IdentityProvider, Tenant
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.identity.federation.checks import CheckedInput, FederationInput, check_input
-from portal.identity.federation.tenant_configs import CALLBACK_PATH
+from portal.tenant_configs import CALLBACK_PATH
 
 TABLE = "identity_providers"
 SECRET_FIELD = "client_secret"

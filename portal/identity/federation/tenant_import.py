@@ -20,7 +20,7 @@ from portal.crypto.vault import Vault
 from portal.db.models import Tenant
 from portal.errors import ServiceError
 from portal.identity.federation import services as federation
-from portal.identity.federation.tenant_configs import TenantConfig, TenantConfigError
+from portal.tenant_configs import TenantConfig, TenantConfigError
 from portal.tenants import services as tenants
 
 
@@ -61,9 +61,7 @@ async def _apply(
     changed = False
     try:
         if tenant is None:
-            tenant = await tenants.create_tenant(
-                db, vault, actor, name=config.name, slug=config.slug, commit=False
-            )
+            tenant = await tenants.create_tenant(db, vault, actor, name=config.name, slug=config.slug)
             report.created.append(config.slug)
         elif tenant.name != config.name:
             await audit.record(

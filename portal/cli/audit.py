@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
+
+from portal.cli.common import run_in_transaction, settings_or_exit
 
 T = TypeVar("T")
 
@@ -18,20 +19,7 @@ def audit() -> None:
 
 
 def _run(work: Callable[[Any], Awaitable[T]]) -> T:
-    from portal.cli import _settings
-    from portal.db.engine import create_engine, create_session_factory
-
-    settings = _settings()
-
-    async def run() -> T:
-        engine = create_engine(settings)
-        try:
-            async with create_session_factory(engine)() as db:
-                return await work(db)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
+    return run_in_transaction(settings_or_exit(), work)
 
 
 def _anchor(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[Any]:

@@ -2,6 +2,7 @@
 
 A reference that parses as a UUID is a tenant id and nothing else; any other is a slug. Slugs
 that parse as a UUID are refused, so no tenant can be reached under another tenant's id.
+Standard library only, beside portal.config: the start-time check of TENANT_CONFIGS uses it too.
 """
 
 from __future__ import annotations

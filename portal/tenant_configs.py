@@ -1,7 +1,8 @@
 """TENANT_CONFIGS and DEFAULT_TENANT_ID: parsed and checked without touching the database.
 
-Standard library only (portal.tenants.refs is too): portal.config calls this while it validates
-the environment at start.
+A neutral module beside portal.config, which calls it while it validates the environment at
+start: standard library only (portal.tenant_refs is too), so the settings import no feature. The
+import itself (portal.identity.federation.tenant_import) and the SSO settings pages build on it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
-from portal.tenants.refs import UUID_SLUG_PROBLEM, looks_like_uuid
+from portal.tenant_refs import UUID_SLUG_PROBLEM, looks_like_uuid
 
 DEFAULT_SCOPES = "openid profile email"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,62}$"  # as portal.db.models.tenants

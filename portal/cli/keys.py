@@ -29,6 +29,7 @@ from portal.apikeys.queries import KeyFilter, find_key, in_use, older_than
 from portal.apikeys.rules import PLANS, RESET_PERIODS, SCOPES, STATES, KeyView, check_duration
 from portal.apikeys.spend import Forecast, forecasts, last_used, problems_of
 from portal.audit.actor import Actor
+from portal.cli.common import settings_or_exit
 from portal.config import Settings
 from portal.db.base import utcnow
 from portal.db.models import Tenant
@@ -45,9 +46,7 @@ def _actor() -> Actor:
 
 
 def _settings() -> Settings:
-    from portal.cli import _settings as load  # the `portal` command's settings loader (it imports this)
-
-    return load()
+    return settings_or_exit()
 
 
 def _run(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:

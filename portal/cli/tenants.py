@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 import click
+
+from portal.cli.common import run_in_transaction, settings_or_exit, vault_of
 
 
 @click.command("import-tenants")
@@ -24,13 +25,10 @@ def import_tenants(path: Path | None) -> None:
     whole import (nothing is applied) and the error names the entry and the field.
     """
     from portal.audit.actor import Actor
-    from portal.cli import _settings
-    from portal.crypto.vault import Vault
-    from portal.db.engine import create_engine, create_session_factory
-    from portal.identity.federation.tenant_configs import TenantConfigError, parse_tenant_configs
-    from portal.identity.federation.tenant_import import ImportReport, import_tenant_configs
+    from portal.identity.federation.tenant_import import import_tenant_configs
+    from portal.tenant_configs import TenantConfigError, parse_tenant_configs
 
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         configs = parse_tenant_configs(path.read_text()) if path else settings.tenant_configs
     except TenantConfigError as exc:
@@ -39,17 +37,11 @@ def import_tenants(path: Path | None) -> None:
         click.echo("Nothing to import: set TENANT_CONFIGS (a JSON array of tenants) or pass --file.")
         return
 
-    async def run() -> ImportReport:
-        engine = create_engine(settings)
-        vault = Vault.of_keys(settings.encryption_key, settings.encryption_key_previous)
-        try:
-            async with create_session_factory(engine)() as db:
-                return await import_tenant_configs(db, vault, settings, Actor.system("cli"), configs)
-        finally:
-            await engine.dispose()
-
+    vault = vault_of(settings)
     try:
-        report = asyncio.run(run())
+        report = run_in_transaction(
+            settings, lambda db: import_tenant_configs(db, vault, settings, Actor.system("cli"), configs)
+        )
     except TenantConfigError as exc:
         _fail(exc.problems)
     for line in report.lines():

@@ -153,7 +153,7 @@ def _check_entry(position: int, entry: Any) -> tuple[TenantConfig | None, list[s
         )
     elif values["tenant_id"] and looks_like_uuid(slug):
         problems.append(f"{where}: tenant_id: {UUID_SLUG_PROBLEM}")
-    name = values["name"]
+    name = values["name"] or ""
     if not name and "name" not in not_text:
         problems.append(f"{where}: name: required (the organisation's display name)")
     elif name and len(name) > NAME_MAX:

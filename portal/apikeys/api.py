@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.params import Parameter, QueryParameter
@@ -54,7 +54,7 @@ class ApiKeysApi(Controller):
         tenant: Tenant,
         now: datetime,
         name: str = "",
-        state_filter: str = QueryParameter(name="state", default=""),
+        state_filter: Annotated[str, QueryParameter(name="state")] = "",
         metadata: list[str] | None = Parameter(
             default=None, description="key=value pairs the key's metadata must hold, e.g. env=prod"
         ),

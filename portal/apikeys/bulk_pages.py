@@ -44,7 +44,7 @@ class ApiKeyBulkPages(Controller):
         db: AsyncSession,
         tenant: Tenant,
         now: datetime,
-        older_than_text: str = QueryParameter(name="older_than", default=""),
+        older_than_text: Annotated[str, QueryParameter(name="older_than")] = "",
     ) -> Response[Any]:
         errors: dict[str, str] = {}
         if older_than_text:

@@ -16,12 +16,12 @@ from portal.tenants.deps import provide_tenant_by_id, provide_tenant_by_slug
 
 
 def provide_hotpath(state: State) -> HotPath:
-    return state.hotpath  # type: ignore[no-any-return]
+    return state.hotpath
 
 
 def provide_now(state: State) -> datetime:
     """The app's clock (tests move it; production reads the system clock)."""
-    return state.hotpath.clock()  # type: ignore[no-any-return]
+    return state.hotpath.clock()
 
 
 async def provide_key(db: AsyncSession, tenant: Tenant, key_id: str) -> ApiKey:

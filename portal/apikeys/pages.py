@@ -124,7 +124,7 @@ class ApiKeyPages(Controller):
         tenant: Tenant,
         now: datetime,
         name: str = "",
-        state_filter: str = QueryParameter(name="state", default=""),
+        state_filter: Annotated[str, QueryParameter(name="state")] = "",
         metadata: str = "",
     ) -> Response[Any]:
         filters = {"name": name, "state": state_filter, "metadata": metadata}

@@ -136,10 +136,10 @@ class Propagation:
             self._audit_seen = max(self._audit_seen, row.id)
         if len(audit_rows) == AUDIT_BATCH:
             found.append(("all", "*"))
-        for row in usage_rows:
-            if row.id not in self._usage_recent:
-                self._usage_recent.add(row.id)
-                found.append(("spend", str(row.lineage_id)))
+        for usage_row in usage_rows:
+            if usage_row.id not in self._usage_recent:
+                self._usage_recent.add(usage_row.id)
+                found.append(("spend", str(usage_row.lineage_id)))
                 self._usage_max = max(self._usage_max, row.id)
         if len(usage_rows) == USAGE_BATCH:
             self.store.forget_spend()

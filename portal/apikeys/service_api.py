@@ -46,7 +46,7 @@ def caller_of(request: Request[Any, Any, Any]) -> Caller:
     caller = auth_state(request).service
     if caller is None:  # the guard ran first; this is only a safety net
         raise Refusal("missing_key")
-    return caller  # type: ignore[no-any-return]
+    return caller
 
 
 class JSONNoStore:

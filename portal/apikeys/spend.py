@@ -60,9 +60,11 @@ async def daily_series(
     first = today - timedelta(days=days - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=UTC)
     at = UsageEvent.occurred_at
-    day = func.date(func.timezone("UTC", at)) if db.get_bind().dialect.name == "postgresql" else func.date(at)
+    bucket_of = (
+        func.date(func.timezone("UTC", at)) if db.get_bind().dialect.name == "postgresql" else func.date(at)
+    )
     query = select(
-        day,
+        bucket_of,
         func.sum(UsageEvent.cost_micros),
         func.count(UsageEvent.id),
         func.sum(UsageEvent.input_tokens),
@@ -74,7 +76,7 @@ async def daily_series(
         query = query.where(UsageEvent.lineage_id == lineage_id)
     totals = {
         _day_of(bucket): [int(cost or 0), int(n), int(i or 0), int(o or 0)]
-        for bucket, cost, n, i, o in (await db.execute(query.group_by(day))).all()
+        for bucket, cost, n, i, o in (await db.execute(query.group_by(bucket_of))).all()
     }
     points = []
     for offset in range(days):

@@ -119,7 +119,7 @@ class KeyStore:
         """One load per slot at a time; the result is kept only if nothing changed meanwhile."""
         pending = self._inflight.get(slot)
         if pending is not None:
-            return await asyncio.shield(pending)  # type: ignore[no-any-return]
+            return await asyncio.shield(pending)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[slot] = future
         stamp = self._stamp(slot)

@@ -75,11 +75,12 @@ async def check_new_terms(
         except InvalidInput as exc:
             errors.update(exc.errors)
     values: dict[str, Any] = {}
+    default_period = chosen.reset_period if chosen else None
     checks: tuple[tuple[str, Callable[[], Any]], ...] = (
         ("name", lambda: check_name(name)),
         ("scopes", lambda: check_scopes(scopes)),
         ("limit_micros", lambda: check_limit(limit_usd)),
-        ("reset_period", lambda: check_reset_period(reset_period or (chosen and chosen.reset_period))),
+        ("reset_period", lambda: check_reset_period(reset_period or default_period)),
         ("expires_at", lambda: check_expiry(expires_at, expires_in, now)),
         ("metadata", lambda: check_metadata(metadata)),
     )

@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.db.models import AuditEvent, Tenant
-from portal.db.paging import Page, clamp_paging, contains_any, starts_with
+from portal.db.paging import Page, contains_any, paginate, starts_with
 
 CSV_COLUMNS = [
     "id",
@@ -81,7 +81,7 @@ def make_filter(
                 errors[name] = "a date (2026-01-31) or a date and time (2026-01-31T14:30), in UTC"
     if times["since"] and times["until"] and times["since"] >= times["until"]:
         errors["until"] = "must be after From"
-    raw = {"action": action, "actor": actor, "target": target, "since": since, "until": until}
+    given = {"action": action, "actor": actor, "target": target, "since": since, "until": until}
     return AuditFilter(
         tenant_id=tenant_id,
         action=action.strip(),
@@ -89,12 +89,12 @@ def make_filter(
         target=target.strip(),
         since=None if "since" in errors else times["since"],
         until=None if "until" in errors else times["until"],
-        raw={k: v.strip() for k, v in raw.items()},
+        raw={k: v.strip() for k, v in given.items()},
         errors=errors,
     )
 
 
-def _query(f: AuditFilter) -> Select[tuple[AuditEvent]]:
+def _query(f: AuditFilter) -> Select[AuditEvent]:
     query = select(AuditEvent)
     if f.tenant_id is not None:
         query = query.where(AuditEvent.tenant_id == f.tenant_id)
@@ -113,13 +113,7 @@ def _query(f: AuditFilter) -> Select[tuple[AuditEvent]]:
 
 async def search(db: AsyncSession, f: AuditFilter, *, page: int = 1, per_page: int = 50) -> Page[AuditEvent]:
     """Newest first."""
-    page, per_page = clamp_paging(page, per_page)
-    query = _query(f)
-    total = await db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await db.scalars(
-        query.order_by(AuditEvent.id.desc()).offset((page - 1) * per_page).limit(per_page)
-    )
-    return Page(list(rows), total, page, per_page)
+    return await paginate(db, _query(f), page=page, per_page=per_page, order_by=(AuditEvent.id.desc(),))
 
 
 async def tenant_slugs(db: AsyncSession, events: list[AuditEvent]) -> dict[uuid.UUID, str]:

@@ -189,7 +189,7 @@ async def save_credential(
     checked = check_values(spec, values, strict=settings.strict_credentials, keep_secrets=keep)
     clean_label = check_label(label if label is not None else values.get("label"))
     credential = existing or Credential(id=uuid.uuid4(), tenant_id=tenant.id, provider_id=provider.id)
-    sealed = dict(existing.sealed_fields) if keep else {}
+    sealed = dict(existing.sealed_fields) if existing is not None and keep else {}
     try:
         sealed.update(
             vault.seal_fields(

@@ -71,8 +71,8 @@ async def _enrolling_user(request: Request[Any, Any, Any], db: AsyncSession) -> 
     principal = principal_of(request)
     if principal is None or not principal.acts_platform_wide or principal.user_id is None:
         return None
-    user = await db.get(User, principal.user_id)
-    return (user, "") if user is not None and not user.has_second_factor else None
+    account = await db.get(User, principal.user_id)
+    return (account, "") if account is not None and not account.has_second_factor else None
 
 
 async def _signed_in(request: Request[Any, Any, Any], user: User) -> None:

@@ -17,7 +17,7 @@ class ImpersonationExpiryMiddleware(ASGIMiddleware):
     and leaves it in the scope), and tells the admin with a flash message."""
 
     @staticmethod
-    def should_bypass_for_scope(scope: Scope) -> bool:  # type: ignore[override]
+    def should_bypass_for_scope(scope: Scope) -> bool:
         return scope["path"].startswith("/static/")
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:

@@ -36,7 +36,7 @@ class RotationReport:
         return not self.failed and not self.not_opening
 
 
-def _pending(primary_id: str):  # type: ignore[no-untyped-def]
+def _pending(primary_id: str):
     return (Tenant.data_key_wrapped_by != primary_id) & (Tenant.data_key_wrapped_by != DESTROYED)
 
 

@@ -52,7 +52,7 @@ def validate_tenant_fields(
     return errors
 
 
-def _named_by(ref: str):  # type: ignore[no-untyped-def]
+def _named_by(ref: str):
     """The condition for the tenant a reference names (see portal.tenant_refs: a UUID is an id)."""
     tenant_id = as_tenant_id(ref)
     return Tenant.id == tenant_id if tenant_id else Tenant.slug == normalise_slug(ref)

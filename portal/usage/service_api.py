@@ -5,7 +5,7 @@ key's scope. Every answer carries `Cache-Control: no-store`, errors in the servi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
@@ -49,7 +49,7 @@ class UsageServiceApi(Controller):
         request: Request[Any, Any, Any],
         db: AsyncSession,
         data: UsageIn,
-        idempotency_key: str | None = HeaderParameter(name="idempotency-key", default=None),
+        idempotency_key: Annotated[str | None, HeaderParameter(name="idempotency-key")] = None,
     ) -> Response[dict[str, Any]]:
         hotpath: HotPath = request.app.state.hotpath
         caller = caller_of(request)

@@ -210,7 +210,7 @@ class PrincipalMiddleware(ASGIMiddleware):
         try:
             attempt = await state.throttle.check("api_key", client_ip=client[0] if client else None)
         except Throttled as throttled:
-            refusal = Refusal("rate_limited", headers=throttled.headers)
+            refusal = Refusal("rate_limited", headers=dict(throttled.headers))
             return AuthState(None, refusal.detail, refusal=refusal, throttled=throttled)
         result = await self._resolve(scope, state)
         await _report(attempt, result)

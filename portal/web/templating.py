@@ -42,7 +42,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 
 
 def _env(request: Request[Any, Any, Any]) -> Environment:
-    return request.app.template_engine.engine  # type: ignore[union-attr,no-any-return]
+    return request.app.template_engine.engine  # type: ignore[union-attr]
 
 
 def htmx_of(request: Request[Any, Any, Any]) -> HTMXDetails | None:

@@ -7,7 +7,8 @@ import re
 import secrets
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,57 @@ def unique_slug(prefix: str = "t") -> str:
 
 def api_headers(extra: Mapping[str, str] | None = None) -> dict[str, Any]:
     return {"X-API-Key": API_KEY, **(extra or {})}
+
+
+@contextmanager
+def served_in_thread(settings: Settings, name: str) -> Iterator[str]:
+    """uvicorn serving create_app(settings) in a thread (its own event loop), on a loopback socket
+    bound first (so the port is known before anything is configured); its URL once /health answers."""
+    import threading
+
+    import uvicorn
+
+    from portal.asgi import create_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = uvicorn.Config(
+        create_app(settings),
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
+    thread.start()
+    try:
+        _wait_for_health(url, thread)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
+    assert not thread.is_alive(), f"the {name} server did not stop within 15 s"
+
+
+def _wait_for_health(url: str, thread: Any, timeout: float = 30.0) -> None:
+    """Poll /health until it answers, within a deadline; stop early if the server thread died."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            try:
+                if client.get(f"{url}/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            thread.join(0.05)  # returns at once if the thread has ended
+            if not thread.is_alive():
+                pytest.fail("the portal's server thread ended before answering /health")
+    pytest.fail(f"the portal did not answer {url}/health within {timeout:g} s")

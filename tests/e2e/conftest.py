@@ -6,18 +6,12 @@ their own. Chromium comes from Debian (`playwright install` cannot download here
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
-import uvicorn
 from playwright.async_api import Browser, Page, async_playwright
 
-from portal.asgi import create_app
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.engine import create_engine, create_session_factory
@@ -25,7 +19,7 @@ from portal.db.migrate import upgrade
 from portal.demo.stub_provider import StubProvider
 from portal.identity.services import create_platform_admin
 from tests.e2e.support import ADMIN_EMAIL, ADMIN_PASSWORD, CHROMIUM, CHROMIUM_ARGS, PROVIDER_KEY, new_context
-from tests.support import IN_CI, make_settings
+from tests.support import IN_CI, make_settings, served_in_thread
 
 
 @dataclass(frozen=True)
@@ -59,48 +53,11 @@ async def e2e_settings(tmp_path_factory: pytest.TempPathFactory, e2e_stub: StubP
     return settings
 
 
-def _wait_for_health(url: str, thread: threading.Thread, timeout: float = 20.0) -> None:
-    """Poll /health until it answers, within a deadline; stop early if the server thread died."""
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=1.0) as client:
-        while time.monotonic() < deadline:
-            try:
-                if client.get(f"{url}/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            thread.join(0.05)  # returns at once if the thread has ended
-            if not thread.is_alive():
-                pytest.fail("the portal's server thread ended before answering /health")
-    pytest.fail(f"the portal did not answer {url}/health within {timeout:g} s")
-
-
 @pytest.fixture(scope="session")
 def live_server(e2e_settings: Settings, e2e_stub: StubProvider) -> Iterator[LiveServer]:
     """uvicorn serving create_app() in a thread, on a socket already bound to a free loopback port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(e2e_settings),
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=5,
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="e2e-uvicorn", daemon=True)
-    thread.start()
-    try:
-        _wait_for_health(url, thread)
+    with served_in_thread(e2e_settings, "e2e-uvicorn") as url:
         yield LiveServer(url=url, settings=e2e_settings, stub=e2e_stub)
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
-    assert not thread.is_alive(), "the portal's server did not stop within 15 s"
 
 
 @pytest.fixture(scope="session")

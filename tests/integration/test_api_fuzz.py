@@ -8,9 +8,6 @@ rows part of the time, so handlers get past "not found" as well.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -31,11 +27,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from portal.asgi import create_app
 from portal.config import Settings
 from portal.db.migrate import upgrade
 from portal.demo.stub_provider import StubProvider
-from tests.support import API_KEY, create_pg_database, drop_pg_database, make_settings
+from tests.support import API_KEY, create_pg_database, drop_pg_database, make_settings, served_in_thread
 
 # About 1.5 minutes for both databases on a 2-core machine; derandomized, so every run sends the same.
 EXAMPLES_PER_MODE = 10
@@ -83,32 +78,8 @@ async def fuzz_settings(
 @pytest.fixture(scope="session")
 def fuzz_server(fuzz_settings: Settings) -> Iterator[str]:
     """uvicorn serving the app in a thread (its own event loop), on a loopback port bound first."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(fuzz_settings),
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=5,
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="fuzz-uvicorn", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the fuzz server did not start"
-            time.sleep(0.05)
+    with served_in_thread(fuzz_settings, "fuzz-uvicorn") as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
-    assert not thread.is_alive(), "the fuzz server did not stop within 15 s"
 
 
 def _ok(response: httpx.Response) -> Any:

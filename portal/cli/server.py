@@ -84,7 +84,13 @@ def demo(host: str, port: int, stub_port: int, idp_port: int) -> None:
     and a demo identity provider to sign in to the demo tenants through single sign-on."""
     from portal.config import REPO_ROOT
     from portal.db.migrate import upgrade_blocking
-    from portal.demo.seed import ADMIN_EMAIL, DEMO_PROVIDER_KEY, load_or_create_demo_env, seed_demo
+    from portal.demo.seed import (
+        ADMIN_EMAIL,
+        DEMO_PROVIDER_KEY,
+        load_or_create_demo_env,
+        run_demo_connection_tests,
+        seed_demo,
+    )
     from portal.demo.stub_provider import StubProvider
 
     var_dir = Path(os.environ.get("PORTAL_VAR_DIR") or REPO_ROOT / "var")
@@ -98,12 +104,15 @@ def demo(host: str, port: int, stub_port: int, idp_port: int) -> None:
     os.environ["OUTBOUND_ALLOW"] = ",".join(filter(None, allowed))
     stub = StubProvider({DEMO_PROVIDER_KEY}, port=stub_port).start()
     os.environ.setdefault("OPENAI_BASE_URL", f"{stub.url}/v1")
+    # Globex's Anthropic key is tested against the stub too (which refuses it: the demo's failure).
+    os.environ.setdefault("ANTHROPIC_BASE_URL", f"{stub.url}/v1")
     os.environ.setdefault("PUBLIC_URL", f"http://{host}:{port}")  # the demo provider's exact redirect URI
     # A newcomer signs in with the printed password alone; a second factor can be set up after.
     os.environ.setdefault("PLATFORM_ADMIN_MFA", "optional")
     settings = settings_or_exit()
     upgrade_blocking(settings)
     asyncio.run(seed_demo(settings, demo_env["DEMO_ADMIN_PASSWORD"], stub.url))
+    tested = asyncio.run(run_demo_connection_tests(settings))
     from portal.demo.sso import start_demo_sso
 
     _idp, sso_help = start_demo_sso(settings, "127.0.0.1", idp_port)
@@ -113,7 +122,8 @@ def demo(host: str, port: int, stub_port: int, idp_port: int) -> None:
         "  Second factor:  {mfa} (PLATFORM_ADMIN_MFA={mfa}; production default: required)\n"
         "  API key (X-API-Key): {api_key}\n  OpenAPI:        http://{host}:{port}/schema\n"
         "  Demo secrets are kept in {env_file}\n"
-        "  Outbound calls may reach loopback here: OUTBOUND_ALLOW={allowed}\n\n{sso_help}".format(
+        "  Outbound calls may reach loopback here: OUTBOUND_ALLOW={allowed}\n"
+        "  Connection tests of the demo credentials, just now:\n{tested}\n\n{sso_help}".format(
             host=host,
             port=port,
             email=ADMIN_EMAIL,
@@ -122,6 +132,7 @@ def demo(host: str, port: int, stub_port: int, idp_port: int) -> None:
             api_key=os.environ["SUPER_API_KEY"],
             env_file=var_dir / "demo.env",
             allowed=os.environ["OUTBOUND_ALLOW"],
+            tested="\n".join(f"    {line}" for line in tested),
             sso_help=sso_help,
         )
     )

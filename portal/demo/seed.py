@@ -12,13 +12,15 @@ from portal.audit.actor import Actor
 from portal.catalog.providers import create_custom_provider_with_key
 from portal.catalog.services import find_provider, sync_builtin_catalog
 from portal.config import Settings
+from portal.credentials.connection_test import test_credential
 from portal.credentials.services import CredentialWork, save_credential
 from portal.crypto.keyring import new_master_key
 from portal.crypto.vault import Vault
-from portal.db.models import Tenant, User
+from portal.db.models import Credential, Provider, Tenant, User
 from portal.db.session import command_session
 from portal.demo.usage_seed import seed_api_keys
 from portal.identity.services import create_platform_admin
+from portal.net.egress import egress_client
 from portal.tenants.services import create_tenant
 
 ADMIN_EMAIL = "admin@example.com"
@@ -93,3 +95,29 @@ async def seed_demo(settings: Settings, admin_password: str, stub_url: str) -> N
             api_key=DEMO_PROVIDER_KEY,
         )
         await seed_api_keys(db, settings, actor, acme)
+
+
+DEMO_TENANTS = ("acme", "globex")
+
+
+async def run_demo_connection_tests(settings: Settings) -> list[str]:
+    """Connection-test every credential of the demo tenants against the stub, as a tenant admin's
+    "Test connection" would (results kept on the credential and audited); one line each to print."""
+    vault = Vault.of_keys(settings.encryption_key, settings.encryption_key_previous)
+    actor = Actor.system("demo-start")
+    lines = []
+    async with egress_client(settings.outbound_allow) as http, command_session(settings) as db:
+        rows = (
+            await db.execute(
+                select(Tenant, Provider)
+                .join(Credential, Credential.tenant_id == Tenant.id)
+                .join(Provider, Provider.id == Credential.provider_id)
+                .where(Tenant.slug.in_(DEMO_TENANTS))
+                .order_by(Tenant.slug, Provider.name)
+            )
+        ).all()
+        for tenant, provider in rows:
+            result = await test_credential(CredentialWork(db, vault, settings, actor, tenant), http, provider)
+            outcome = "passes" if result.ok else f"fails ({result.reason})"
+            lines.append(f"{tenant.slug} / {provider.name}: {outcome}")
+    return lines

@@ -26,3 +26,52 @@ document.addEventListener("click", async (event) => {
 document.addEventListener("focusin", (event) => {
   if (event.target.matches && event.target.matches("input[data-select-on-focus]")) event.target.select();
 });
+
+// An htmx request that is refused (403, 404, 409, 413, 429, 5xx) or never reaches the server says so
+// in the flash area, in place: nothing is swapped, and nothing is left silent.
+const STATUS_WORDS = {
+  403: "You may not do this.",
+  404: "This is gone: it was removed, or is not yours to see. Reload the page.",
+  409: "This changed meanwhile. Reload the page and try again.",
+  413: "That is too large to send.",
+  429: "Too many attempts. Wait a moment, then try again.",
+};
+
+function flashError(message) {
+  const area = document.getElementById("flashes");
+  if (!area) return;
+  const note = document.createElement("p");
+  note.className = "flash flash-error";
+  note.setAttribute("role", "alert");
+  note.textContent = message;
+  area.replaceChildren(note);
+  area.scrollIntoView({ block: "nearest" });
+}
+
+function serverMessage(xhr) {
+  const type = xhr.getResponseHeader("content-type") || "";
+  try {
+    if (type.includes("json")) {
+      const body = JSON.parse(xhr.responseText);
+      if (body && typeof body.detail === "string") return body.detail;
+    } else if (type.includes("html")) {
+      const page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      const said = page.querySelector("#error-message, [role=alert]");
+      if (said && said.textContent.trim()) return said.textContent.trim();
+    }
+  } catch (error) {
+    // fall back to the words for the status below
+  }
+  return null;
+}
+
+document.addEventListener("htmx:responseError", (event) => {
+  const xhr = event.detail.xhr;
+  const words = STATUS_WORDS[xhr.status] || `The server could not do this (error ${xhr.status}). Try again later.`;
+  const said = xhr.status < 500 ? serverMessage(xhr) : null;
+  flashError(said || words);
+});
+
+document.addEventListener("htmx:sendError", () => {
+  flashError("The portal could not be reached: check your connection, then try again.");
+});

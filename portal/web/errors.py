@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response
 from litestar.enums import MediaType
@@ -69,7 +69,17 @@ def _error_entry(item: dict[str, Any]) -> tuple[str, str]:
 def _error_page(request: Request[Any, Any, Any], status: int, message: str) -> Response[str]:
     from portal.web.templating import render
 
-    return render(request, "error.html", {"status": status, "message": message}, status_code=status)
+    context = {"status": status, "message": message, "back": _way_back(request)}
+    return render(request, "error.html", context, status_code=status)
+
+
+def _way_back(request: Request[Any, Any, Any]) -> str | None:
+    """The page the refused form was on (same site only), for the error page's Back link."""
+    referer = urlsplit(request.headers.get("referer") or "")
+    if referer.netloc != request.url.netloc or not referer.path.startswith("/"):
+        return None
+    back = referer.path + (f"?{referer.query}" if referer.query else "")
+    return None if back == request.url.path else back
 
 
 def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> Response[Any]:

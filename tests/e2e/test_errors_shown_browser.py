@@ -1,0 +1,79 @@
+"""A refused or failed htmx action says why in the flash area, in place; a plain form post that is
+refused gets an error page with a way back."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+import pytest
+from playwright.async_api import Dialog, Page, expect
+
+from tests.e2e.conftest import LiveServer
+from tests.e2e.support import PROVIDER_KEY, sign_in, snap
+from tests.support import API_KEY
+
+pytestmark = pytest.mark.browser
+
+
+async def _tenant_with_credential(live_server: LiveServer) -> tuple[str, str]:
+    slug = f"err-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": API_KEY}) as api:
+        created = await api.post("/api/v1/sysadmin/tenants", json={"name": f"Errors {slug}", "slug": slug})
+        assert created.status_code == 201, created.text
+        tenant_id = created.json()["id"]
+        stored = await api.put(
+            f"/api/v1/sysadmin/tenants/{tenant_id}/credentials/openai", json={"api_key": PROVIDER_KEY}
+        )
+        assert stored.status_code == 200, stored.text
+    return slug, tenant_id
+
+
+async def test_deleting_what_is_already_gone_says_so(browser_page: Page, live_server: LiveServer) -> None:
+    page = browser_page
+    slug, tenant_id = await _tenant_with_credential(live_server)
+    await sign_in(page)
+    await page.goto(f"/t/{slug}/credentials")
+    row = page.locator("#credential-openai")
+    await expect(row).to_be_visible()
+    # Someone else deletes it meanwhile.
+    async with httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": API_KEY}) as api:
+        gone = await api.delete(f"/api/v1/sysadmin/tenants/{tenant_id}/credentials/openai")
+        assert gone.status_code in (200, 204)
+
+    async def accept(dialog: Dialog) -> None:
+        await dialog.accept()
+
+    page.once("dialog", accept)
+    await row.get_by_role("button", name="Delete").click()
+    flash = page.locator("#flashes [role=alert]")
+    await expect(flash).to_contain_text("not found")
+    await snap(page, "errors-01-already-deleted")
+
+
+async def test_a_network_failure_says_so(browser_page: Page, live_server: LiveServer) -> None:
+    page = browser_page
+    slug, _ = await _tenant_with_credential(live_server)
+    await sign_in(page)
+    await page.goto(f"/t/{slug}/credentials")
+    row = page.locator("#credential-openai")
+    await page.route(re.compile(r".*/test$"), lambda route: route.abort())
+    await row.get_by_role("button", name="Test connection").click()
+    await expect(page.locator("#flashes [role=alert]")).to_contain_text("could not be reached")
+    await snap(page, "errors-02-network-failure")
+
+
+async def test_a_refused_plain_post_has_a_way_back(nojs_page: Page, live_server: LiveServer) -> None:
+    page = nojs_page
+    await sign_in(page)
+    await page.goto("/admin/tenants")
+    # A form whose token has gone stale (another tab signed out and in): the CSRF check refuses it.
+    await page.evaluate(
+        "document.querySelectorAll('input[name=_csrf_token]').forEach(i => i.value = 'stale')"
+    )
+    form = page.locator("form[action='/logout']")
+    await form.get_by_role("button").click()
+    await expect(page.locator("#error-message")).to_contain_text("did not come from this site")
+    await expect(page.get_by_role("link", name="Back")).to_have_attribute("href", "/admin/tenants")
+    await snap(page, "errors-03-refused-form-way-back")

@@ -190,7 +190,7 @@ EXPECTED: dict[tuple[str, str], Row] = {
     # --- tenant: credentials (sysadmin shape and BYO llm-keys)
     ("GET", f"{T}/credentials"): read(200),
     ("PUT", f"{T}/credentials/{{provider:str}}"): admin(400, json={}),
-    ("DELETE", f"{T}/credentials/{{provider:str}}"): admin(204, setup="credential"),
+    ("DELETE", f"{T}/credentials/{{provider:str}}"): admin(200, setup="credential"),
     ("GET", f"{P}/llm-keys"): read(200),
     ("POST", f"{P}/llm-keys"): admin(400, json={}),
     ("DELETE", f"{P}/llm-keys/{{key_id:str}}"): admin(204, setup="credential"),

@@ -15,8 +15,10 @@ from portal.credentials.connection_test import test_credential
 from portal.credentials.deps import CREDENTIAL_BY_ID, PROVIDER_CREDENTIAL, WORK
 from portal.credentials.schemas import (
     ConnectionTestOut,
+    CredentialDeleted,
     CredentialFields,
     CredentialList,
+    CredentialSaved,
     LlmKeyCreate,
     LlmKeyOut,
     MaskedCredential,
@@ -46,16 +48,23 @@ class SysadminCredentialsApi(Controller):
     @put("/{provider:str}", guards=[requires_tenant_admin], dependencies=NAMED_PROVIDER, responses=CHANGE)
     async def put_credential(
         self, work: CredentialWork, named_provider: Provider, data: CredentialFields
-    ) -> MaskedCredential:
-        return MaskedCredential.of(await services.save_credential(work, named_provider, data.values()))
+    ) -> CredentialSaved:
+        view = await services.save_credential(work, named_provider, data.values())
+        return CredentialSaved.saved(work.tenant.id, view)
 
     @delete(
-        "/{provider:str}", guards=[requires_tenant_admin], dependencies=PROVIDER_CREDENTIAL, responses=CHANGE
+        "/{provider:str}",
+        status_code=200,
+        guards=[requires_tenant_admin],
+        dependencies=PROVIDER_CREDENTIAL,
+        responses=CHANGE,
     )
     async def delete_credential(
         self, db: AsyncSession, actor: Actor, tenant: Tenant, credential: Credential
-    ) -> None:
+    ) -> CredentialDeleted:
+        provider = credential.provider.name
         await services.delete_credential(db, actor, tenant, credential)
+        return CredentialDeleted.of(tenant.id, provider)
 
 
 class LlmKeysApi(Controller):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -32,7 +32,13 @@ class MaskedCredential(msgspec.Struct):
     label: str
     masked_key: str
     configured_at: datetime
-    encryption_status: str
+    encryption_status: Annotated[
+        str,
+        msgspec.Meta(
+            description="'encrypted': sealed and it opens; 'undecryptable': it does not open "
+            "(undecryptable_reason says why)"
+        ),
+    ]
     config: dict[str, str]
     undecryptable_reason: str | None = None
     last_test_at: datetime | None = None
@@ -53,6 +59,36 @@ class MaskedCredential(msgspec.Struct):
             last_test_ok=view.last_test_ok,
             last_test_reason=view.last_test_reason,
         )
+
+
+class CredentialSaved(MaskedCredential, kw_only=True):
+    """The answer to PUT …/credentials/{provider}: the masked credential, plus Eneo's fields."""
+
+    tenant_id: uuid.UUID
+    message: str
+    set_at: datetime
+
+    @classmethod
+    def saved(cls, tenant_id: uuid.UUID, view: CredentialView) -> CredentialSaved:
+        masked = MaskedCredential.of(view)
+        return cls(
+            **msgspec.structs.asdict(masked),
+            tenant_id=tenant_id,
+            message=f"API credential for {view.provider} set successfully",
+            set_at=view.configured_at,
+        )
+
+
+class CredentialDeleted(msgspec.Struct):
+    """The answer to DELETE …/credentials/{provider} (Eneo's shape)."""
+
+    tenant_id: uuid.UUID
+    provider: str
+    message: str
+
+    @classmethod
+    def of(cls, tenant_id: uuid.UUID, provider: str) -> CredentialDeleted:
+        return cls(tenant_id, provider, f"API credential for {provider} deleted successfully")
 
 
 class CredentialList(msgspec.Struct):

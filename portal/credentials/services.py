@@ -101,7 +101,7 @@ class CredentialView:
     configured_at: datetime
     created_at: datetime
     set_by: str
-    encryption_status: str  # "ok" | "undecryptable"
+    encryption_status: str  # "encrypted" (it opens) | "undecryptable" (see undecryptable_reason)
     undecryptable_reason: str | None
     last_test_at: datetime | None
     last_test_ok: bool | None
@@ -129,7 +129,7 @@ def view_of(
         configured_at=credential.updated_at,
         created_at=credential.created_at,
         set_by=credential.set_by,
-        encryption_status="undecryptable" if reason else "ok",
+        encryption_status="undecryptable" if reason else "encrypted",
         undecryptable_reason=reason,
         last_test_at=credential.last_test_at,
         last_test_ok=credential.last_test_ok,

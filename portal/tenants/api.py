@@ -40,8 +40,9 @@ class TenantsApi(Controller):
     async def create_tenant(
         self, db: AsyncSession, vault: Vault, actor: Actor, data: TenantCreate
     ) -> TenantOut:
+        new = data.new_tenant()
         tenant = await services.create_tenant(
-            db, vault, actor, name=data.name, slug=data.slug, status=data.status
+            db, vault, actor, name=new.name, slug=new.slug, status=new.status, slug_from=new.slug_from
         )
         return TenantOut.of(tenant)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 import uuid
 
 from sqlalchemy import delete, insert, select, update
@@ -16,7 +17,7 @@ from portal.crypto.vault import Vault
 from portal.db.engine import shred_wal
 from portal.db.models import Model, Provider, Tenant, TenantModel
 from portal.db.models.tenants import SLUG_PATTERN, TenantStatus
-from portal.db.paging import Page, contains_any, paginate
+from portal.db.paging import Page, contains_any, paginate, starts_with
 from portal.errors import Conflict, InvalidInput, found
 from portal.tenant_refs import UUID_SLUG_PROBLEM, as_tenant_id, looks_like_uuid
 
@@ -28,6 +29,29 @@ log = logging.getLogger(__name__)
 
 def normalise_slug(raw: str) -> str:
     return raw.strip().lower()
+
+
+SLUG_BASE_MAX = 55  # leaves room for a "-NNN" suffix within the 63 characters
+
+
+def slug_base(name: str) -> str:
+    """A slug's stem from a display name: "Malmö Stad AB" -> "malmo-stad-ab"; never UUID-shaped."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:SLUG_BASE_MAX].strip("-")
+    if len(base) < 2 or looks_like_uuid(base):
+        base = f"tenant-{base}".strip("-")[:SLUG_BASE_MAX].strip("-")
+    return base
+
+
+async def derived_slug(db: AsyncSession, name: str) -> str:
+    """A free slug derived from `name`: acme-corp, else acme-corp-2, acme-corp-3…"""
+    base = slug_base(name)
+    taken = set(await db.scalars(select(Tenant.slug).where(starts_with(Tenant.slug, base))))
+    candidate, n = base, 1
+    while candidate in taken or looks_like_uuid(candidate):
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
 
 
 def validate_tenant_fields(
@@ -85,14 +109,20 @@ async def create_tenant(
     actor: Actor,
     *,
     name: str,
-    slug: str,
+    slug: str | None,
     status: str = "active",
+    slug_from: str | None = None,
 ) -> Tenant:
-    """A new tenant with its own data key, and the built-in models enabled for it."""
+    """A new tenant with its own data key, and the built-in models enabled for it.
+
+    Without a slug, one is derived from `slug_from` (else the name) and made unique (acme-corp-2…).
+    """
+    if slug is None and (source := (slug_from or name or "").strip()):
+        slug = await derived_slug(db, source)
     errors = validate_tenant_fields(name, slug, status, creating=True)
     if errors:
         raise InvalidInput(errors)
-    slug = normalise_slug(slug)
+    slug = normalise_slug(slug or "")
     if await db.scalar(select(Tenant.id).where(Tenant.slug == slug)):
         raise Conflict(f"The slug '{slug}' is taken; choose another")
     wrapped, wrapped_by = vault.new_wrapped_data_key()

@@ -190,7 +190,7 @@ EXPECTED: dict[tuple[str, str], Row] = {
     # --- tenant: credentials (sysadmin shape and BYO llm-keys)
     ("GET", f"{T}/credentials"): read(200),
     ("PUT", f"{T}/credentials/{{provider:str}}"): admin(400, json={}),
-    ("DELETE", f"{T}/credentials/{{provider:str}}"): admin(204, setup="credential"),
+    ("DELETE", f"{T}/credentials/{{provider:str}}"): admin(200, setup="credential"),
     ("GET", f"{P}/llm-keys"): read(200),
     ("POST", f"{P}/llm-keys"): admin(400, json={}),
     ("DELETE", f"{P}/llm-keys/{{key_id:str}}"): admin(204, setup="credential"),
@@ -265,7 +265,7 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ),
     ("GET", f"{T}/federation"): admin(200, setup="federation"),
     ("PUT", f"{T}/federation"): admin(400, json={}),
-    ("DELETE", f"{T}/federation"): admin(204, setup="federation"),
+    ("DELETE", f"{T}/federation"): admin(200, setup="federation"),
     ("POST", f"{T}/federation/test"): admin(200, json={}, setup="federation"),
     ("GET", f"{S}/sso"): admin(200, setup="federation"),
     ("POST", f"{S}/sso"): admin(400, form=EMPTY_FORM),

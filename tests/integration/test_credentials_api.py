@@ -47,13 +47,16 @@ async def test_put_answers_the_masked_record(api, tenant):
     assert body["provider"] == "openai"
     assert body["label"] == "Prod"
     assert body["masked_key"] == "...WXYZ"
-    assert body["encryption_status"] == "ok"
+    assert body["encryption_status"] == "encrypted"
     assert body["config"] == {}
     assert body["configured_at"]
     assert secret not in response.text
     listed = await api.get(credentials_url(tenant))
     assert listed.status_code == 200
-    assert listed.json()["credentials"] == [body]
+    # The PUT answer is the listed record plus Eneo's tenant_id, message and set_at.
+    eneo = {"tenant_id": tenant["id"], "message": "API credential for openai set successfully"}
+    assert {k: body[k] for k in eneo} == eneo and body["set_at"] == body["configured_at"]
+    assert listed.json()["credentials"] == [{k: v for k, v in body.items() if k not in {*eneo, "set_at"}}]
 
 
 async def test_label_defaults_to_the_providers_name(api, tenant):
@@ -197,7 +200,7 @@ async def test_put_replaces_and_delete_removes(api, tenant):
     assert [c["masked_key"] for c in listed] == ["...BBBB"]
 
     deleted = await api.delete(credentials_url(tenant, "openai"))
-    assert deleted.status_code == 204
+    assert deleted.status_code == 200
     assert (await api.get(credentials_url(tenant))).json()["credentials"] == []
     assert (await api.delete(credentials_url(tenant, "openai"))).status_code == 404
 
@@ -418,7 +421,8 @@ async def test_tampered_ciphertext_is_undecryptable_not_500(api, app, tenant, br
 
     # Replacing the key heals it.
     await api.put(credentials_url(tenant, "openai"), json={"api_key": GOOD_KEY})
-    assert (await api.get(credentials_url(tenant))).json()["credentials"][0]["encryption_status"] == "ok"
+    listed = (await api.get(credentials_url(tenant))).json()["credentials"]
+    assert listed[0]["encryption_status"] == "encrypted"
     assert (await api.post(check_url(tenant, "openai"))).json() == {"ok": True}
 
 
@@ -440,5 +444,6 @@ async def test_ciphertext_copied_from_another_tenant_is_undecryptable(api, app, 
 
     await _assert_undecryptable(api, other, "openai")
     # The source row is untouched.
-    assert (await api.get(credentials_url(tenant))).json()["credentials"][0]["encryption_status"] == "ok"
+    listed = (await api.get(credentials_url(tenant))).json()["credentials"]
+    assert listed[0]["encryption_status"] == "encrypted"
     assert (await api.post(check_url(tenant, "openai"))).json() == {"ok": True}

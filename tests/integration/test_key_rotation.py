@@ -70,7 +70,8 @@ async def test_interrupted_rotation_resumes_and_keeps_every_secret(fresh_databas
         for tenant in await db.scalars(select(Tenant)):
             credential = await db.scalar(select(Credential).where(Credential.tenant_id == tenant.id))
             assert open_credential(only_new, tenant, credential) == {"api_key": secrets[tenant.slug]}
-            assert all(v.encryption_status == "ok" for v in await list_credentials(db, only_new, tenant))
+            views = await list_credentials(db, only_new, tenant)
+            assert all(v.encryption_status == "encrypted" for v in views)
         events = list(await db.scalars(select(AuditEvent).where(AuditEvent.action == "master_key.rotated")))
     assert events and events[-1].outcome == "success"
     assert old_key not in str(events[-1].details) and new_key not in str(events[-1].details)

@@ -240,7 +240,7 @@ async def test_a_new_azure_key_keeps_its_endpoint_config(api, tenant):
     (record,) = (await api.get(credentials_url(tenant))).json()["credentials"]
     assert record["config"] == {k: v for k, v in fields.items() if k != "api_key"}
     assert record["masked_key"] == "...QQQQ"
-    assert record["encryption_status"] == "ok"
+    assert record["encryption_status"] == "encrypted"
 
 
 async def test_an_azure_key_without_endpoint_config_is_400(api, tenant):

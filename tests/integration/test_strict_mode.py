@@ -135,6 +135,6 @@ async def test_vllm_without_api_key_is_accepted_in_shared_mode(api):
     body = response.json()
     assert body["config"] == {"endpoint": VLLM_ENDPOINT}
     assert body["masked_key"] == "..."
-    assert body["encryption_status"] == "ok"
+    assert body["encryption_status"] == "encrypted"
     providers = {p["name"]: p for p in (await api.get(portal_url(tenant, "/providers"))).json()}
     assert providers["vllm"]["credential_source"] == "tenant"

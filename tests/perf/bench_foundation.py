@@ -268,7 +268,7 @@ def timed_gets(
 def check_listing(response: httpx.Response, expected: int) -> list[str]:
     """Every credential listed and opening; returns their masked keys."""
     items = response.json()["credentials"]
-    bad = [c["provider"] for c in items if c["encryption_status"] != "ok"]
+    bad = [c["provider"] for c in items if c["encryption_status"] != "encrypted"]
     if len(items) != expected or bad:
         raise SystemExit(
             f"the listing has {len(items)} credentials (expected {expected}); not opening: {bad}"

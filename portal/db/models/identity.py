@@ -85,6 +85,8 @@ class IdentityProvider(UUIDPrimaryKey, Timestamps, Base):
     emails_verified: Mapped[bool] = mapped_column(default=False)
     enabled: Mapped[bool] = mapped_column(default=True)
     frontend_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    # A label for people and Eneo's scripts (e.g. entra_id, okta); nothing depends on it.
+    provider: Mapped[str | None] = mapped_column(String(100), default=None)
     # Set only where the provider has a different registered redirect URI than PUBLIC_URL/auth/callback.
     redirect_url: Mapped[str | None] = mapped_column(String(500), default=None)
     last_discovery_at: Mapped[datetime | None] = mapped_column(default=None)

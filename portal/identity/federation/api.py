@@ -12,8 +12,14 @@ from portal.config import Settings
 from portal.crypto.vault import Vault
 from portal.db.models import Tenant
 from portal.errors import NotFound
-from portal.identity.federation import discovery, services
-from portal.identity.federation.schemas import DiscoveryOut, DiscoveryTestIn, FederationIn, FederationOut
+from portal.identity.federation import discovery, eneo, services
+from portal.identity.federation.schemas import (
+    DiscoveryOut,
+    DiscoveryTestIn,
+    FederationDeleted,
+    FederationIn,
+    FederationOut,
+)
 from portal.tenants.deps import provide_tenant_by_id
 from portal.web.guards import requires_tenant_admin
 from portal.web.openapi import CHANGE, READ
@@ -40,20 +46,26 @@ class FederationApi(Controller):
         db: AsyncSession,
         vault: Vault,
         settings: Settings,
+        http: httpx.AsyncClient,
         actor: Actor,
         tenant: Tenant,
         data: FederationIn,
     ) -> FederationOut:
-        view = await services.save_federation(db, vault, settings, actor, tenant, data.to_input())
+        submitted = await eneo.submitted(http, settings, data.to_input(), data.eneo())
+        view = await services.save_federation(
+            db, vault, settings, actor, tenant, submitted.data, frontend_url=submitted.frontend_url
+        )
         return FederationOut.of(view)
 
     @delete(
         "/",
+        status_code=200,
         summary="Remove the tenant's identity provider settings (single sign-on stops)",
         responses=CHANGE,
     )
-    async def delete_federation(self, db: AsyncSession, actor: Actor, tenant: Tenant) -> None:
+    async def delete_federation(self, db: AsyncSession, actor: Actor, tenant: Tenant) -> FederationDeleted:
         await services.delete_federation(db, actor, tenant)
+        return FederationDeleted(tenant.id, "Federation config deleted successfully")
 
     @post(
         "/test",

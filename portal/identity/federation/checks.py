@@ -37,6 +37,7 @@ class FederationInput:
     enabled: bool = True
     redirect_url: str | None = None
     emails_verified: bool = False
+    provider: str | None = None  # a label (Eneo's `provider`); None keeps the stored one
 
 
 def _words(raw: str | list[str] | None) -> list[str]:

@@ -10,6 +10,7 @@ import msgspec
 
 from portal.identity.federation.checks import FederationInput
 from portal.identity.federation.discovery import DiscoveryReport
+from portal.identity.federation.eneo import EneoFields
 from portal.identity.federation.services import FederationView
 from portal.inputs import Input
 
@@ -25,10 +26,15 @@ class RoleMapping(Input):
 
 class FederationIn(Input):
     """A tenant's OpenID Connect provider. PUT replaces the settings; leave out client_secret to keep
-    the stored one."""
+    the stored one. Eneo's body works too: `discovery_endpoint` in place of `issuer` (the document is
+    fetched and checked before anything is saved, and its issuer is used), with `provider`,
+    `canonical_public_origin` and `redirect_path`."""
 
-    issuer: Annotated[str, msgspec.Meta(description="Issuer URL, exactly as in its discovery document")]
-    client_id: str
+    issuer: Annotated[
+        str | None,
+        msgspec.Meta(description="Issuer URL, exactly as in its discovery document (or discovery_endpoint)"),
+    ] = None
+    client_id: str = ""
     client_secret: Annotated[
         str | None, msgspec.Meta(description="Required the first time; sealed, never returned")
     ] = None
@@ -57,11 +63,36 @@ class FederationIn(Input):
             "(Entra ID); off: such e-mails count as unverified"
         ),
     ] = False
+    provider: Annotated[
+        str | None, msgspec.Meta(description="Eneo's label for the provider, e.g. entra_id; kept if left out")
+    ] = None
+    discovery_endpoint: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Eneo's field: the discovery document's URL; fetched and checked (400 when it is "
+            "unreachable or lacks issuer, authorization, token or JWKS endpoint), its issuer is used"
+        ),
+    ] = None
+    canonical_public_origin: Annotated[
+        str | None, msgspec.Meta(description="Eneo's field: the tenant's public origin (frontend_url)")
+    ] = None
+    redirect_path: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="Eneo's field: redirect URI = canonical_public_origin (else PUBLIC_URL) + this "
+            "path, which must be /auth/callback, the portal's sign-in callback"
+        ),
+    ] = None
+
+    def eneo(self) -> EneoFields:
+        return EneoFields(
+            self.provider, self.discovery_endpoint, self.canonical_public_origin, self.redirect_path
+        )
 
     def to_input(self) -> FederationInput:
         mapping = self.role_mapping
         return FederationInput(
-            issuer=self.issuer,
+            issuer=self.issuer or "",
             client_id=self.client_id,
             client_secret=self.client_secret,
             scopes=self.scopes,
@@ -81,6 +112,12 @@ class FederationOut(msgspec.Struct):
     client_id: str
     client_secret_hint: str
     secret_status: str
+    masked_secret: Annotated[str, msgspec.Meta(description="Eneo's name for client_secret_hint")]
+    configured_at: Annotated[datetime, msgspec.Meta(description="Eneo's name for updated_at")]
+    encryption_status: Annotated[
+        str,
+        msgspec.Meta(description="'encrypted': the sealed secret opens; 'undecryptable': see secret_problem"),
+    ]
     scopes: str
     allowed_domains: list[str]
     role_mapping: RoleMapping | None
@@ -94,6 +131,7 @@ class FederationOut(msgspec.Struct):
     last_discovery_at: datetime | None = None
     last_discovery_ok: bool | None = None
     last_discovery_detail: str | None = None
+    provider: Annotated[str | None, msgspec.Meta(description="Eneo's label for the provider")] = None
 
     @classmethod
     def of(cls, view: FederationView) -> FederationOut:
@@ -104,6 +142,9 @@ class FederationOut(msgspec.Struct):
             client_id=view.client_id,
             client_secret_hint=view.secret_hint,
             secret_status=view.secret_status,
+            masked_secret=view.secret_hint,
+            configured_at=view.updated_at,
+            encryption_status=view.encryption_status,
             scopes=view.scopes,
             allowed_domains=view.allowed_domains,
             role_mapping=mapping,
@@ -117,7 +158,15 @@ class FederationOut(msgspec.Struct):
             last_discovery_at=view.last_discovery_at,
             last_discovery_ok=view.last_discovery_ok,
             last_discovery_detail=view.last_discovery_detail,
+            provider=view.provider,
         )
+
+
+class FederationDeleted(msgspec.Struct):
+    """The answer to DELETE …/federation (Eneo's shape)."""
+
+    tenant_id: uuid.UUID
+    message: str
 
 
 class DiscoveryTestIn(Input):
@@ -130,6 +179,8 @@ class DiscoveryOut(msgspec.Struct):
     ok: bool
     issuer: str
     detail: str
+    success: Annotated[bool, msgspec.Meta(description="Eneo's name for ok")]
+    message: Annotated[str, msgspec.Meta(description="Eneo's name for detail")]
     authorization_endpoint: str | None = None
     token_endpoint: str | None = None
     jwks_uri: str | None = None
@@ -146,6 +197,8 @@ class DiscoveryOut(msgspec.Struct):
             ok=report.ok,
             issuer=report.issuer,
             detail=report.detail,
+            success=report.ok,
+            message=report.detail,
             authorization_endpoint=meta.authorization_endpoint if meta else None,
             token_endpoint=meta.token_endpoint if meta else None,
             jwks_uri=meta.jwks_uri if meta else None,

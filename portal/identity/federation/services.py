@@ -51,6 +51,12 @@ class FederationView:
     last_discovery_at: datetime | None
     last_discovery_ok: bool | None
     last_discovery_detail: str | None
+    provider: str | None = None
+
+    @property
+    def encryption_status(self) -> str:
+        """Eneo's word for secret_status: "encrypted" (it opens) or "undecryptable"."""
+        return "encrypted" if self.secret_status == "ok" else "undecryptable"
 
     @property
     def role_claim(self) -> str:
@@ -95,6 +101,7 @@ def view_of(vault: Vault, settings: Settings, tenant: Tenant, idp: IdentityProvi
         last_discovery_at=idp.last_discovery_at,
         last_discovery_ok=idp.last_discovery_ok,
         last_discovery_detail=idp.last_discovery_detail,
+        provider=idp.provider,
     )
 
 
@@ -180,6 +187,9 @@ async def save_federation(
     if frontend_url is not None and frontend_url != idp.frontend_url:
         changed.append("frontend_url")
         idp.frontend_url = frontend_url
+    if data.provider is not None and data.provider != idp.provider:
+        changed.append("provider")
+        idp.provider = data.provider
     if not changed:
         return view_of(vault, settings, tenant, idp)
     if secret_changed and checked.client_secret is not None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, patch, post, put
-from litestar.params import Parameter, QueryParameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import FromQuery, JSONBody, Parameter, QueryParameter
 
 from portal.apikeys import services, spend
-from portal.apikeys.deps import BY_ID
+from portal.apikeys.deps import BY_ID, Now, PathKey
 from portal.apikeys.money import micros_to_usd
 from portal.apikeys.plans import list_plans, save_plans
 from portal.apikeys.queries import KeyFilter, list_keys, view_of, views_of
@@ -27,9 +25,8 @@ from portal.apikeys.schemas import (
     RevokeOlderIn,
     RotateIn,
 )
-from portal.audit.actor import Actor
-from portal.config import Settings
-from portal.db.models import ApiKey, Tenant
+from portal.tenants.deps import CurrentTenant
+from portal.web.deps import CurrentActor, CurrentSettings, Db
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
 from portal.web.openapi import CHANGE, READ
 
@@ -50,10 +47,10 @@ class ApiKeysApi(Controller):
     @get("/api-keys", responses=READ)
     async def list_keys(
         self,
-        db: AsyncSession,
-        tenant: Tenant,
-        now: datetime,
-        name: str = "",
+        db: Db,
+        tenant: CurrentTenant,
+        now: Now,
+        name: FromQuery[str] = "",
         state_filter: Annotated[str, QueryParameter(name="state")] = "",
         metadata: list[str] | None = Parameter(
             default=None, description="key=value pairs the key's metadata must hold, e.g. env=prod"
@@ -65,12 +62,12 @@ class ApiKeysApi(Controller):
     @post("/api-keys", guards=[requires_tenant_admin], responses=CHANGE)
     async def create_key(
         self,
-        db: AsyncSession,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
-        now: datetime,
-        data: ApiKeyCreate,
+        db: Db,
+        settings: CurrentSettings,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        now: Now,
+        data: JSONBody[ApiKeyCreate],
     ) -> Response[ApiKeyCreated]:
         key, secret = await services.create_key(
             db,
@@ -93,38 +90,44 @@ class ApiKeysApi(Controller):
 
     @post("/api-keys/revoke-older", guards=[requires_tenant_admin], status_code=200, responses=CHANGE)
     async def revoke_older(
-        self, db: AsyncSession, actor: Actor, tenant: Tenant, now: datetime, data: RevokeOlderIn
+        self, db: Db, actor: CurrentActor, tenant: CurrentTenant, now: Now, data: JSONBody[RevokeOlderIn]
     ) -> list[ApiKeyOut]:
         keys = await services.revoke_older_than(db, actor, data.older_than, tenant=tenant, now=now)
         return [ApiKeyOut.of(v) for v in await views_of(db, keys, now, tenant.id)]
 
     @get("/api-keys/{key_id:str}", responses=READ)
-    async def get_key(self, db: AsyncSession, tenant: Tenant, now: datetime, key: ApiKey) -> ApiKeyOut:
+    async def get_key(self, db: Db, tenant: CurrentTenant, now: Now, key: PathKey) -> ApiKeyOut:
         return ApiKeyOut.of(await view_of(db, key, now))
 
     @patch("/api-keys/{key_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
     async def update_key(
-        self, db: AsyncSession, actor: Actor, tenant: Tenant, now: datetime, key: ApiKey, data: ApiKeyUpdate
+        self,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        now: Now,
+        key: PathKey,
+        data: JSONBody[ApiKeyUpdate],
     ) -> ApiKeyOut:
         key = await services.update_key(db, actor, tenant, key, data.changes(), now=now)
         return ApiKeyOut.of(await view_of(db, key, now))
 
     @delete("/api-keys/{key_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
     async def revoke_key(
-        self, db: AsyncSession, actor: Actor, tenant: Tenant, now: datetime, key: ApiKey
+        self, db: Db, actor: CurrentActor, tenant: CurrentTenant, now: Now, key: PathKey
     ) -> None:
         await services.revoke_key(db, actor, key, now=now)
 
     @post("/api-keys/{key_id:str}/rotate", guards=[requires_tenant_admin], responses=CHANGE)
     async def rotate_key(
         self,
-        db: AsyncSession,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
-        now: datetime,
-        key: ApiKey,
-        data: RotateIn | None = None,
+        db: Db,
+        settings: CurrentSettings,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        now: Now,
+        key: PathKey,
+        data: JSONBody[RotateIn | None] = None,
     ) -> Response[ApiKeyCreated]:
         new, secret = await services.rotate_key(
             db, settings, actor, tenant, key, (data or RotateIn()).grace, now=now
@@ -139,12 +142,12 @@ class ApiKeysApi(Controller):
     )
     async def increase_limit(
         self,
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
-        now: datetime,
-        key: ApiKey,
-        data: IncreaseLimitIn,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        now: Now,
+        key: PathKey,
+        data: JSONBody[IncreaseLimitIn],
     ) -> ApiKeyOut:
         key = await services.increase_limit(db, actor, key, data.amount_usd, now=now)
         return ApiKeyOut.of(await view_of(db, key, now))
@@ -152,10 +155,10 @@ class ApiKeysApi(Controller):
     @get("/api-keys/{key_id:str}/usage", responses=READ)
     async def key_usage(
         self,
-        db: AsyncSession,
-        tenant: Tenant,
-        now: datetime,
-        key: ApiKey,
+        db: Db,
+        tenant: CurrentTenant,
+        now: Now,
+        key: PathKey,
         days: int = Parameter(default=30, ge=1, le=366),
     ) -> dict[str, Any]:
         view = await view_of(db, key, now)
@@ -171,7 +174,7 @@ class ApiKeysApi(Controller):
 
     @get("/usage", responses=READ)
     async def tenant_usage(
-        self, db: AsyncSession, tenant: Tenant, now: datetime, days: int = Parameter(default=30, ge=1, le=366)
+        self, db: Db, tenant: CurrentTenant, now: Now, days: int = Parameter(default=30, ge=1, le=366)
     ) -> dict[str, Any]:
         series = await spend.daily_series(db, now=now, days=days, tenant_id=tenant.id)
         views = await list_keys(db, tenant, now=now)
@@ -193,12 +196,12 @@ class ApiKeysApi(Controller):
         }
 
     @get("/api-key-plans", responses=READ)
-    async def list_plans(self, db: AsyncSession, tenant: Tenant) -> list[PlanOut]:
+    async def list_plans(self, db: Db, tenant: CurrentTenant) -> list[PlanOut]:
         return [PlanOut.of(p) for p in await list_plans(db, tenant)]
 
     @put("/api-key-plans", guards=[requires_tenant_admin], responses=CHANGE)
     async def save_plans(
-        self, db: AsyncSession, actor: Actor, tenant: Tenant, data: dict[str, PlanIn]
+        self, db: Db, actor: CurrentActor, tenant: CurrentTenant, data: JSONBody[dict[str, PlanIn]]
     ) -> list[PlanOut]:
         plans = {name: (plan.limit_usd, plan.reset_period) for name, plan in data.items()}
         return [PlanOut.of(p) for p in await save_plans(db, actor, tenant, plans)]

@@ -3,24 +3,23 @@ revoking every key older than an age (listed on the shared confirmation page fir
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import QueryParameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.apikeys import services
-from portal.apikeys.deps import BY_SLUG
+from portal.apikeys.deps import BY_SLUG, Now
 from portal.apikeys.forms import FORM, AgeForm, PlansForm
 from portal.apikeys.money import usd_input
 from portal.apikeys.pages import CHOICES, TAB
 from portal.apikeys.plans import PlanView, list_plans, save_plans
 from portal.apikeys.queries import list_keys, older_than
 from portal.apikeys.rules import KeyView, check_duration
-from portal.audit.actor import Actor
 from portal.db.models import Tenant
 from portal.errors import InvalidInput
+from portal.tenants.deps import CurrentTenant
+from portal.web.deps import CurrentActor, Db
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
 from portal.web.templating import Confirmation, confirm_page, redirect_after_change, render, tenant_page
 
@@ -41,9 +40,9 @@ class ApiKeyBulkPages(Controller):
     async def revoke_old_form(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        tenant: Tenant,
-        now: datetime,
+        db: Db,
+        tenant: CurrentTenant,
+        now: Now,
         older_than_text: Annotated[str, QueryParameter(name="older_than")] = "",
     ) -> Response[Any]:
         errors: dict[str, str] = {}
@@ -80,10 +79,10 @@ class ApiKeyBulkPages(Controller):
     async def revoke_old(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
-        now: datetime,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        now: Now,
         data: Annotated[AgeForm, FORM],
     ) -> Response[Any]:
         try:
@@ -108,7 +107,7 @@ class ApiKeyBulkPages(Controller):
 
     @get("/plans")
     async def plans_form(
-        self, request: Request[Any, Any, Any], db: AsyncSession, tenant: Tenant
+        self, request: Request[Any, Any, Any], db: Db, tenant: CurrentTenant
     ) -> Response[Any]:
         plans = await list_plans(db, tenant)
         return await self._plans(request, tenant, plans, _plans_form(plans))
@@ -117,9 +116,9 @@ class ApiKeyBulkPages(Controller):
     async def save_plans(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
         data: Annotated[PlansForm, FORM],
     ) -> Response[Any]:
         plans = await list_plans(db, tenant)

@@ -4,15 +4,22 @@ the tenant's key named by the path (404 for another tenant's or an unknown one).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeAlias
 
 from litestar.datastructures import State
-from litestar.di import Provide
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
 
 from portal.apikeys.hotpath import HotPath
 from portal.apikeys.queries import find_key
-from portal.db.models import ApiKey, Tenant
-from portal.tenants.deps import provide_tenant_by_id, provide_tenant_by_slug
+from portal.db.models import ApiKey
+from portal.tenants.deps import CurrentTenant, provide_tenant_by_id, provide_tenant_by_slug
+from portal.web.deps import Db
+
+TheHotPath: TypeAlias = NamedDependency[HotPath]
+Now: TypeAlias = NamedDependency[datetime]
+PathKey: TypeAlias = NamedDependency[ApiKey]
+"""`key: PathKey`: the tenant's key the path's `key_id` names."""
 
 
 def provide_hotpath(state: State) -> HotPath:
@@ -24,7 +31,7 @@ def provide_now(state: State) -> datetime:
     return state.hotpath.clock()
 
 
-async def provide_key(db: AsyncSession, tenant: Tenant, key_id: str) -> ApiKey:
+async def provide_key(db: Db, tenant: CurrentTenant, key_id: FromPath[str]) -> ApiKey:
     """The key of the path's `key_id` within the path's tenant; NotFound (404) otherwise."""
     return await find_key(db, key_id, tenant)
 

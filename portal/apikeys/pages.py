@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import QueryParameter
+from litestar.params import FromQuery, QueryParameter
 from litestar.plugins.flash import flash
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.apikeys import services
 from portal.apikeys.charts import daily_spend_chart
-from portal.apikeys.deps import BY_SLUG
+from portal.apikeys.deps import BY_SLUG, Now, PathKey
 from portal.apikeys.forms import (
     FORM,
     AmountForm,
@@ -36,10 +36,10 @@ from portal.apikeys.queries import (
 from portal.apikeys.refusals import NO_STORE
 from portal.apikeys.rules import NAME_HINT, RESET_PERIODS, SCOPES, STATES
 from portal.apikeys.spend import daily_series, forecasts
-from portal.audit.actor import Actor
-from portal.config import Settings
 from portal.db.models import ApiKey, Tenant
 from portal.errors import Conflict, InvalidInput
+from portal.tenants.deps import CurrentTenant
+from portal.web.deps import CurrentActor, CurrentSettings, Db
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
 from portal.web.templating import Confirmation, confirm_page, redirect_after_change, render, tenant_page
 
@@ -120,12 +120,12 @@ class ApiKeyPages(Controller):
     async def index(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        tenant: Tenant,
-        now: datetime,
-        name: str = "",
+        db: Db,
+        tenant: CurrentTenant,
+        now: Now,
+        name: FromQuery[str] = "",
         state_filter: Annotated[str, QueryParameter(name="state")] = "",
-        metadata: str = "",
+        metadata: FromQuery[str] = "",
     ) -> Response[Any]:
         filters = {"name": name, "state": state_filter, "metadata": metadata}
         return await self._index(request, db, tenant, now, filters=filters)
@@ -134,11 +134,11 @@ class ApiKeyPages(Controller):
     async def create(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
-        now: datetime,
+        db: Db,
+        settings: CurrentSettings,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        now: Now,
         data: Annotated[KeyForm, FORM],
     ) -> Response[Any]:
         try:
@@ -199,7 +199,7 @@ class ApiKeyPages(Controller):
 
     @get("/{key_id:str}")
     async def detail(
-        self, request: Request[Any, Any, Any], db: AsyncSession, tenant: Tenant, now: datetime, key: ApiKey
+        self, request: Request[Any, Any, Any], db: Db, tenant: CurrentTenant, now: Now, key: PathKey
     ) -> Response[Any]:
         return await self._detail(request, db, tenant, now, key)
 
@@ -207,11 +207,11 @@ class ApiKeyPages(Controller):
     async def update(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
-        now: datetime,
-        key: ApiKey,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        now: Now,
+        key: PathKey,
         data: Annotated[KeyForm, FORM],
     ) -> Response[Any]:
         try:
@@ -226,11 +226,11 @@ class ApiKeyPages(Controller):
     async def increase_limit(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
-        now: datetime,
-        key: ApiKey,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        now: Now,
+        key: PathKey,
         data: Annotated[AmountForm, FORM],
     ) -> Response[Any]:
         try:
@@ -247,11 +247,11 @@ class ApiKeyPages(Controller):
     async def disable(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
-        now: datetime,
-        key: ApiKey,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        now: Now,
+        key: PathKey,
     ) -> Response[Any]:
         await services.set_disabled(db, actor, tenant, key, True, now=now)
         return redirect_after_change(
@@ -264,11 +264,11 @@ class ApiKeyPages(Controller):
     async def enable(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
-        now: datetime,
-        key: ApiKey,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        now: Now,
+        key: PathKey,
     ) -> Response[Any]:
         await services.set_disabled(db, actor, tenant, key, False, now=now)
         return redirect_after_change(
@@ -290,7 +290,7 @@ class ApiKeyPages(Controller):
 
     @get("/{key_id:str}/rotate", guards=[requires_tenant_admin])
     async def rotate_form(
-        self, request: Request[Any, Any, Any], db: AsyncSession, tenant: Tenant, now: datetime, key: ApiKey
+        self, request: Request[Any, Any, Any], db: Db, tenant: CurrentTenant, now: Now, key: PathKey
     ) -> Response[Any]:
         return await self._rotate_page(request, db, tenant, now, key)
 
@@ -298,12 +298,12 @@ class ApiKeyPages(Controller):
     async def rotate(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
-        now: datetime,
-        key: ApiKey,
+        db: Db,
+        settings: CurrentSettings,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        now: Now,
+        key: PathKey,
         data: Annotated[GraceForm, FORM],
     ) -> Response[Any]:
         grace = data.grace.strip() or "24h"
@@ -322,7 +322,7 @@ class ApiKeyPages(Controller):
 
     @get("/{key_id:str}/revoke", guards=[requires_tenant_admin])
     async def revoke_form(
-        self, request: Request[Any, Any, Any], db: AsyncSession, tenant: Tenant, now: datetime, key: ApiKey
+        self, request: Request[Any, Any, Any], db: Db, tenant: CurrentTenant, now: Now, key: PathKey
     ) -> Response[Any]:
         view = await view_of(db, key, now)
         confirm = Confirmation(
@@ -340,11 +340,11 @@ class ApiKeyPages(Controller):
     async def revoke(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
-        now: datetime,
-        key: ApiKey,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        now: Now,
+        key: PathKey,
     ) -> Response[Any]:
         await services.revoke_key(db, actor, key, now=now)
         return redirect_after_change(

@@ -12,10 +12,11 @@ from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import queries
-from portal.audit.filters import PLATFORM_FILTER, TENANT_FILTER
+from portal.audit.filters import PLATFORM_FILTER, TENANT_FILTER, AuditQuery
 from portal.db.models import AuditEvent
 from portal.errors import InvalidInput
 from portal.tenants.deps import provide_tenant_by_id
+from portal.web.deps import Db
 from portal.web.guards import requires_platform_admin, requires_tenant_admin
 from portal.web.openapi import READ
 from portal.web.paging import page_parameter, per_page_parameter
@@ -65,8 +66,8 @@ class TenantAuditApi(Controller):
     @get("/", responses=READ)
     async def list_events(
         self,
-        db: AsyncSession,
-        audit_filter: queries.AuditFilter,
+        db: Db,
+        audit_filter: AuditQuery,
         page: int = page_parameter(),
         per_page: int = per_page_parameter(),
     ) -> AuditEventList:
@@ -83,8 +84,8 @@ class AdminAuditApi(Controller):
     @get("/", responses=READ)
     async def list_events(
         self,
-        db: AsyncSession,
-        audit_filter: queries.AuditFilter,
+        db: Db,
+        audit_filter: AuditQuery,
         page: int = page_parameter(),
         per_page: int = per_page_parameter(),
     ) -> AuditEventList:

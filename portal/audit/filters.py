@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Annotated
+from typing import Annotated, TypeAlias
 
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter, QueryParameter
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import queries
-from portal.db.models import Tenant
 from portal.errors import NotFound
+from portal.tenants.deps import CurrentTenant
 from portal.tenants.services import find_tenant
+from portal.web.deps import Db
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,11 @@ class FilterFields:
         return queries.make_filter(tenant_id=tenant_id, **asdict(self))
 
 
+AuditFields: TypeAlias = NamedDependency[FilterFields]
+AuditQuery: TypeAlias = NamedDependency[queries.AuditFilter]
+"""`audit_filter: AuditQuery`: the filters of the query string, for the tenant or the platform."""
+
+
 def provide_filter_fields(
     action: str = Parameter(default="", description="Prefix of the action, e.g. invitation."),
     who: Annotated[
@@ -42,14 +47,14 @@ def provide_filter_fields(
     return FilterFields(action, who, target, since, until)
 
 
-def provide_tenant_filter(tenant: Tenant, fields: FilterFields) -> queries.AuditFilter:
+def provide_tenant_filter(tenant: CurrentTenant, fields: AuditFields) -> queries.AuditFilter:
     """The filters within the tenant the path names."""
     return fields.for_tenant(tenant.id)
 
 
 async def provide_platform_filter(
-    db: AsyncSession,
-    fields: FilterFields,
+    db: Db,
+    fields: AuditFields,
     tenant: str = Parameter(default="", description="A tenant's id or slug"),
 ) -> queries.AuditFilter:
     """The filters, across tenants or for the one named by id or slug."""

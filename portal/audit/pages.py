@@ -11,10 +11,10 @@ from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import queries
-from portal.audit.filters import PLATFORM_FILTER, TENANT_FILTER
-from portal.db.models import Tenant
+from portal.audit.filters import PLATFORM_FILTER, TENANT_FILTER, AuditQuery
 from portal.errors import InvalidInput
-from portal.tenants.deps import provide_tenant_by_slug
+from portal.tenants.deps import CurrentTenant, provide_tenant_by_slug
+from portal.web.deps import Db
 from portal.web.guards import requires_platform_admin, requires_tenant_admin
 from portal.web.paging import page_parameter
 from portal.web.templating import render, tenant_page
@@ -67,9 +67,9 @@ class TenantAuditPages(Controller):
     async def index(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        tenant: Tenant,
-        audit_filter: queries.AuditFilter,
+        db: Db,
+        tenant: CurrentTenant,
+        audit_filter: AuditQuery,
         page: int = page_parameter(),
     ) -> Response[Any]:
         context = tenant_page(tenant, "audit", base_url=f"/t/{tenant.slug}/audit")
@@ -77,7 +77,7 @@ class TenantAuditPages(Controller):
 
     @get("/csv")
     async def export(
-        self, request: Request[Any, Any, Any], tenant: Tenant, audit_filter: queries.AuditFilter
+        self, request: Request[Any, Any, Any], tenant: CurrentTenant, audit_filter: AuditQuery
     ) -> Stream:
         return _csv(request, audit_filter, tenant.slug)
 
@@ -92,13 +92,13 @@ class AdminAuditPages(Controller):
     async def index(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        audit_filter: queries.AuditFilter,
+        db: Db,
+        audit_filter: AuditQuery,
         page: int = page_parameter(),
     ) -> Response[Any]:
         context = {"nav": "audit", "base_url": "/admin/audit", "platform": True}
         return await _page(request, db, audit_filter, page, context)
 
     @get("/csv")
-    async def export(self, request: Request[Any, Any, Any], audit_filter: queries.AuditFilter) -> Stream:
+    async def export(self, request: Request[Any, Any, Any], audit_filter: AuditQuery) -> Stream:
         return _csv(request, audit_filter, "all")

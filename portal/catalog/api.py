@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, post, put
 from litestar.di import Provide
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import JSONBody
 
-from portal.audit.actor import Actor
 from portal.catalog import providers, services
-from portal.catalog.deps import MODEL, PROVIDER
+from portal.catalog.deps import MODEL, PROVIDER, PathModel, PathProvider
 from portal.catalog.schemas import (
     CustomProviderCreate,
     ModelCreate,
@@ -17,11 +16,11 @@ from portal.catalog.schemas import (
     ProviderOut,
     ProviderUpdate,
 )
-from portal.config import Settings
-from portal.credentials.deps import WORK
+from portal.credentials.deps import WORK, Work
 from portal.credentials.services import CredentialWork
-from portal.db.models import Model, Provider, Tenant
-from portal.tenants.deps import provide_tenant_by_id
+from portal.db.models import Provider
+from portal.tenants.deps import CurrentTenant, provide_tenant_by_id
+from portal.web.deps import CurrentActor, CurrentSettings, Db
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
 from portal.web.openapi import CHANGE, READ
 
@@ -35,19 +34,21 @@ class ProvidersApi(Controller):
     dependencies = {"tenant": Provide(provide_tenant_by_id)}
 
     @get("/", responses=READ)
-    async def list_providers(self, db: AsyncSession, settings: Settings, tenant: Tenant) -> list[ProviderOut]:
+    async def list_providers(
+        self, db: Db, settings: CurrentSettings, tenant: CurrentTenant
+    ) -> list[ProviderOut]:
         views = await services.providers_for_tenant(db, settings, tenant)
         return [ProviderOut.of(v, settings.strict_credentials) for v in views]
 
     @get("/with-keys", responses=READ)
     async def providers_with_keys(
-        self, db: AsyncSession, settings: Settings, tenant: Tenant
+        self, db: Db, settings: CurrentSettings, tenant: CurrentTenant
     ) -> list[ProviderOut]:
         views = await services.providers_for_tenant(db, settings, tenant)
         return [ProviderOut.of(v, settings.strict_credentials) for v in views if v.has_api_key]
 
     @post("/", guards=ADMIN, dependencies=WORK, responses=CHANGE)
-    async def create_provider(self, work: CredentialWork, data: CustomProviderCreate) -> ProviderOut:
+    async def create_provider(self, work: Work, data: JSONBody[CustomProviderCreate]) -> ProviderOut:
         provider = await providers.create_custom_provider_with_key(
             work,
             name=data.name,
@@ -60,7 +61,7 @@ class ProvidersApi(Controller):
 
     @put("/{provider_id:str}", guards=ADMIN, dependencies={**PROVIDER, **WORK}, responses=CHANGE)
     async def update_provider(
-        self, work: CredentialWork, provider: Provider, data: ProviderUpdate
+        self, work: Work, provider: PathProvider, data: JSONBody[ProviderUpdate]
     ) -> ProviderOut:
         changes = {"display_name": data.display_name, "base_url": data.base_url}
         await providers.update_provider(work, provider, api_key=data.api_key, **changes)
@@ -68,17 +69,22 @@ class ProvidersApi(Controller):
 
     @delete("/{provider_id:str}", guards=ADMIN, dependencies=PROVIDER, responses=CHANGE)
     async def delete_provider(
-        self, db: AsyncSession, actor: Actor, tenant: Tenant, provider: Provider
+        self, db: Db, actor: CurrentActor, tenant: CurrentTenant, provider: PathProvider
     ) -> None:
         await providers.delete_custom_provider(db, actor, tenant, provider)
 
     @get("/{provider_id:str}/models", dependencies=PROVIDER, responses=READ)
-    async def list_models(self, db: AsyncSession, tenant: Tenant, provider: Provider) -> list[ModelOut]:
+    async def list_models(self, db: Db, tenant: CurrentTenant, provider: PathProvider) -> list[ModelOut]:
         return [ModelOut.of(v) for v in await services.models_for_tenant(db, tenant, provider)]
 
     @post("/{provider_id:str}/models", guards=ADMIN, dependencies=PROVIDER, responses=CHANGE)
     async def add_model(
-        self, db: AsyncSession, actor: Actor, tenant: Tenant, provider: Provider, data: ModelCreate
+        self,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        provider: PathProvider,
+        data: JSONBody[ModelCreate],
     ) -> ModelOut:
         model = await services.add_model(
             db, actor, tenant, provider, name=data.name, display_name=data.display_name
@@ -86,12 +92,19 @@ class ProvidersApi(Controller):
         return ModelOut.of(services.ModelView(model, True))
 
     @delete("/models/{model_id:str}", guards=ADMIN, dependencies=MODEL, responses=CHANGE)
-    async def delete_model(self, db: AsyncSession, actor: Actor, tenant: Tenant, model: Model) -> None:
+    async def delete_model(
+        self, db: Db, actor: CurrentActor, tenant: CurrentTenant, model: PathModel
+    ) -> None:
         await services.delete_model(db, actor, tenant, model)
 
     @put("/models/{model_id:str}", guards=ADMIN, dependencies=MODEL, responses=CHANGE)
     async def set_model_enabled(
-        self, db: AsyncSession, actor: Actor, tenant: Tenant, model: Model, data: ModelEnablement
+        self,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        model: PathModel,
+        data: JSONBody[ModelEnablement],
     ) -> ModelOut:
         await services.set_model_enabled(db, actor, tenant, model, data.enabled)
         return ModelOut.of(services.ModelView(model, data.enabled))

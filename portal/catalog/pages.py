@@ -8,21 +8,20 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from portal.audit.actor import Actor
 from portal.catalog import providers, services
-from portal.catalog.deps import MODEL, PROVIDER
+from portal.catalog.deps import MODEL, PROVIDER, PathModel, PathProvider
 from portal.catalog.schemas import CustomProviderForm, EnabledForm, ModelForm, ProviderForm
 from portal.config import Settings
-from portal.credentials.deps import WORK
-from portal.credentials.services import CredentialWork
+from portal.credentials.deps import WORK, Work
 from portal.db.models import Model, Provider, Tenant
 from portal.errors import InvalidInput, found
-from portal.tenants.deps import provide_tenant_by_slug
+from portal.tenants.deps import CurrentTenant, provide_tenant_by_slug
+from portal.web.deps import CurrentActor, CurrentSettings, Db
 from portal.web.guards import requires_platform_admin, requires_tenant_admin, requires_tenant_member
 from portal.web.templating import Confirmation, confirm_page, redirect_after_change, render, tenant_page
 
@@ -58,13 +57,13 @@ class ProviderPages(Controller):
 
     @get("/")
     async def index(
-        self, request: Request[Any, Any, Any], db: AsyncSession, settings: Settings, tenant: Tenant
+        self, request: Request[Any, Any, Any], db: Db, settings: CurrentSettings, tenant: CurrentTenant
     ) -> Response[Any]:
         return await self._index(request, db, settings, tenant)
 
     @post("/", guards=[requires_tenant_admin], dependencies=WORK)
     async def create(
-        self, request: Request[Any, Any, Any], work: CredentialWork, data: Annotated[CustomProviderForm, FORM]
+        self, request: Request[Any, Any, Any], work: Work, data: Annotated[CustomProviderForm, FORM]
     ) -> Response[Any]:
         tenant = work.tenant
         try:
@@ -104,7 +103,7 @@ class ProviderPages(Controller):
 
     @get("/{provider_id:str}", dependencies=PROVIDER)
     async def detail(
-        self, request: Request[Any, Any, Any], db: AsyncSession, tenant: Tenant, provider: Provider
+        self, request: Request[Any, Any, Any], db: Db, tenant: CurrentTenant, provider: PathProvider
     ) -> Response[Any]:
         return await self._detail(request, db, tenant, provider)
 
@@ -112,10 +111,10 @@ class ProviderPages(Controller):
     async def update(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
-        provider: Provider,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        provider: PathProvider,
         data: Annotated[ProviderForm, FORM],
     ) -> Response[Any]:
         form = {"display_name": data.display_name, "base_url": data.base_url}
@@ -127,7 +126,7 @@ class ProviderPages(Controller):
 
     @get("/{provider_id:str}/delete", guards=[requires_tenant_admin], dependencies=PROVIDER)
     async def confirm_delete(
-        self, request: Request[Any, Any, Any], tenant: Tenant, provider: Provider
+        self, request: Request[Any, Any, Any], tenant: CurrentTenant, provider: PathProvider
     ) -> Response[Any]:
         here = f"/t/{tenant.slug}/providers/{provider.id}"
         confirm = Confirmation(
@@ -144,10 +143,10 @@ class ProviderPages(Controller):
     async def delete(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
-        provider: Provider,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        provider: PathProvider,
     ) -> Response[Any]:
         name = provider.display_name
         await providers.delete_custom_provider(db, actor, tenant, provider)
@@ -157,10 +156,10 @@ class ProviderPages(Controller):
     async def add_model(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
-        provider: Provider,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        provider: PathProvider,
         data: Annotated[ModelForm, FORM],
     ) -> Response[Any]:
         try:
@@ -177,10 +176,10 @@ class ProviderPages(Controller):
     async def set_enabled(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
-        model: Model,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        model: PathModel,
         data: Annotated[EnabledForm, FORM],
     ) -> Response[Any]:
         enabled = data.enabled == "true"
@@ -192,10 +191,10 @@ class ProviderPages(Controller):
     async def delete_model(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
-        model: Model,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        model: PathModel,
     ) -> Response[Any]:
         provider_id, name = model.provider_id, model.name
         await services.delete_model(db, actor, tenant, model)
@@ -208,7 +207,7 @@ class CatalogPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def index(self, request: Request[Any, Any, Any], db: AsyncSession) -> Response[Any]:
+    async def index(self, request: Request[Any, Any, Any], db: Db) -> Response[Any]:
         return render(
             request,
             "catalog/index.html",
@@ -217,7 +216,7 @@ class CatalogPages(Controller):
 
     @post("/providers/{provider_id:uuid}/remove")
     async def remove_provider(
-        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, provider_id: uuid.UUID
+        self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor, provider_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         provider = await db.get(Provider, provider_id)
         provider = found(provider if provider is not None and provider.is_builtin else None, "Provider")
@@ -229,7 +228,7 @@ class CatalogPages(Controller):
 
     @post("/models/{model_id:uuid}/remove")
     async def remove_model(
-        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, model_id: uuid.UUID
+        self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor, model_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
         model = await db.scalar(
             select(Model).where(Model.id == model_id).options(selectinload(Model.provider))

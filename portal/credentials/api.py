@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import httpx
 from litestar import Controller, delete, get, post, put
 from litestar.di import Provide
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import JSONBody
 
-from portal.audit.actor import Actor
-from portal.catalog.deps import NAMED_PROVIDER
+from portal.catalog.deps import NAMED_PROVIDER, PathProvider
 from portal.catalog.services import find_provider
 from portal.credentials import services
 from portal.credentials.connection_test import test_credential
-from portal.credentials.deps import CREDENTIAL_BY_ID, PROVIDER_CREDENTIAL, WORK
+from portal.credentials.deps import CREDENTIAL_BY_ID, PROVIDER_CREDENTIAL, WORK, PathCredential, Work
 from portal.credentials.schemas import (
     ConnectionTestOut,
     CredentialDeleted,
@@ -23,11 +21,9 @@ from portal.credentials.schemas import (
     LlmKeyOut,
     MaskedCredential,
 )
-from portal.credentials.services import CredentialWork
-from portal.crypto.vault import Vault
-from portal.db.models import Credential, Provider, Tenant
 from portal.errors import InvalidInput
-from portal.tenants.deps import provide_tenant_by_id
+from portal.tenants.deps import CurrentTenant, provide_tenant_by_id
+from portal.web.deps import CurrentActor, Db, Http, TheVault
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
 from portal.web.openapi import CHANGE, READ
 
@@ -41,13 +37,13 @@ class SysadminCredentialsApi(Controller):
     dependencies = TENANT
 
     @get("/", responses=READ)
-    async def list_credentials(self, db: AsyncSession, vault: Vault, tenant: Tenant) -> CredentialList:
+    async def list_credentials(self, db: Db, vault: TheVault, tenant: CurrentTenant) -> CredentialList:
         views = await services.list_credentials(db, vault, tenant)
         return CredentialList([MaskedCredential.of(v) for v in views])
 
     @put("/{provider:str}", guards=[requires_tenant_admin], dependencies=NAMED_PROVIDER, responses=CHANGE)
     async def put_credential(
-        self, work: CredentialWork, named_provider: Provider, data: CredentialFields
+        self, work: Work, named_provider: PathProvider, data: JSONBody[CredentialFields]
     ) -> CredentialSaved:
         view = await services.save_credential(work, named_provider, data.values())
         return CredentialSaved.saved(work.tenant.id, view)
@@ -60,7 +56,7 @@ class SysadminCredentialsApi(Controller):
         responses=CHANGE,
     )
     async def delete_credential(
-        self, db: AsyncSession, actor: Actor, tenant: Tenant, credential: Credential
+        self, db: Db, actor: CurrentActor, tenant: CurrentTenant, credential: PathCredential
     ) -> CredentialDeleted:
         provider = credential.provider.name
         await services.delete_credential(db, actor, tenant, credential)
@@ -74,11 +70,11 @@ class LlmKeysApi(Controller):
     dependencies = TENANT
 
     @get("/llm-keys", responses=READ)
-    async def list_keys(self, db: AsyncSession, vault: Vault, tenant: Tenant) -> list[LlmKeyOut]:
+    async def list_keys(self, db: Db, vault: TheVault, tenant: CurrentTenant) -> list[LlmKeyOut]:
         return [LlmKeyOut.of(v) for v in await services.list_credentials(db, vault, tenant)]
 
     @post("/llm-keys", guards=[requires_tenant_admin], responses=CHANGE)
-    async def create_key(self, work: CredentialWork, data: LlmKeyCreate) -> LlmKeyOut:
+    async def create_key(self, work: Work, data: JSONBody[LlmKeyCreate]) -> LlmKeyOut:
         if not data.provider.strip():
             raise InvalidInput({"provider": "required: a provider name such as openai or azure"})
         values = data.values()
@@ -93,13 +89,13 @@ class LlmKeysApi(Controller):
         responses=CHANGE,
     )
     async def delete_key(
-        self, db: AsyncSession, actor: Actor, tenant: Tenant, credential: Credential
+        self, db: Db, actor: CurrentActor, tenant: CurrentTenant, credential: PathCredential
     ) -> None:
         await services.delete_credential(db, actor, tenant, credential)
 
     @post("/credentials/{provider:str}/test", status_code=200, dependencies=NAMED_PROVIDER, responses=CHANGE)
     async def test_connection(
-        self, work: CredentialWork, http: httpx.AsyncClient, named_provider: Provider
+        self, work: Work, http: Http, named_provider: PathProvider
     ) -> ConnectionTestOut:
         result = await test_credential(work, http, named_provider)
         return ConnectionTestOut(ok=result.ok, reason=result.reason)

@@ -3,25 +3,29 @@ of a use case on the tenant's credentials."""
 
 from __future__ import annotations
 
-from litestar.di import Provide
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import TypeAlias
 
-from portal.audit.actor import Actor
-from portal.catalog.deps import NAMED_PROVIDER
-from portal.config import Settings
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath
+
+from portal.catalog.deps import NAMED_PROVIDER, PathProvider
 from portal.credentials.services import CredentialWork, credential_for, find_credential
-from portal.crypto.vault import Vault
-from portal.db.models import Credential, Provider, Tenant
-from portal.tenants.deps import load_or_release
+from portal.db.models import Credential
+from portal.tenants.deps import CurrentTenant, load_or_release
+from portal.web.deps import CurrentActor, CurrentSettings, Db, TheVault
+
+PathCredential: TypeAlias = NamedDependency[Credential]
+Work: TypeAlias = NamedDependency[CredentialWork]
+"""`work: Work`: a use case on the path's tenant's credentials, by the request's actor."""
 
 
 async def provide_provider_credential(
-    db: AsyncSession, tenant: Tenant, named_provider: Provider
+    db: Db, tenant: CurrentTenant, named_provider: PathProvider
 ) -> Credential:
     return await load_or_release(db, credential_for(db, tenant, named_provider))
 
 
-async def provide_credential_by_id(db: AsyncSession, tenant: Tenant, key_id: str) -> Credential:
+async def provide_credential_by_id(db: Db, tenant: CurrentTenant, key_id: FromPath[str]) -> Credential:
     return await load_or_release(db, find_credential(db, tenant, key_id))
 
 
@@ -30,7 +34,7 @@ CREDENTIAL_BY_ID = {"credential": Provide(provide_credential_by_id)}
 
 
 def provide_credential_work(
-    db: AsyncSession, vault: Vault, settings: Settings, actor: Actor, tenant: Tenant
+    db: Db, vault: TheVault, settings: CurrentSettings, actor: CurrentActor, tenant: CurrentTenant
 ) -> CredentialWork:
     return CredentialWork(db, vault, settings, actor, tenant)
 

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import FromPath, FromQuery
 
-from portal.audit.actor import Actor
-from portal.catalog.deps import NAMED_PROVIDER
+from portal.catalog.deps import NAMED_PROVIDER, PathProvider
 from portal.catalog.services import find_provider, providers_for_tenant
 from portal.credentials import services
 from portal.credentials.connection_test import test_credential
-from portal.credentials.deps import PROVIDER_CREDENTIAL, WORK
+from portal.credentials.deps import PROVIDER_CREDENTIAL, WORK, PathCredential, Work
 from portal.credentials.services import CredentialWork
-from portal.crypto.vault import Vault
-from portal.db.models import Credential, Provider, Tenant
 from portal.errors import InvalidInput
-from portal.tenants.deps import provide_tenant_by_slug
+from portal.tenants.deps import CurrentTenant, provide_tenant_by_slug
+from portal.web.deps import CurrentActor, Db, Http, TheVault
 from portal.web.forms import FormData, text
 from portal.web.guards import requires_tenant_admin, requires_tenant_member
 from portal.web.templating import (
@@ -74,14 +71,12 @@ class CredentialPages(Controller):
 
     @get("/")
     async def index(
-        self, request: Request[Any, Any, Any], work: CredentialWork, provider: str = ""
+        self, request: Request[Any, Any, Any], work: Work, provider: FromQuery[str] = ""
     ) -> Response[Any]:
         return await self._page(request, work, provider=provider)
 
     @post("/", guards=[requires_tenant_admin])
-    async def save(
-        self, request: Request[Any, Any, Any], work: CredentialWork, data: FormData
-    ) -> Response[Any]:
+    async def save(self, request: Request[Any, Any, Any], work: Work, data: FormData) -> Response[Any]:
         form = {k: text(data, k) for k in data if not k.startswith("_")}
         provider = form.pop("provider", "")
         chosen = await find_provider(work.db, work.tenant, provider)
@@ -102,10 +97,10 @@ class CredentialPages(Controller):
     async def test(
         self,
         request: Request[Any, Any, Any],
-        work: CredentialWork,
-        http: httpx.AsyncClient,
-        provider: str,
-        named_provider: Provider,
+        work: Work,
+        http: Http,
+        provider: FromPath[str],
+        named_provider: PathProvider,
     ) -> Response[Any]:
         result = await test_credential(work, http, named_provider)
         if htmx_of(request):
@@ -121,7 +116,11 @@ class CredentialPages(Controller):
 
     @get("/{provider:str}/delete", guards=[requires_tenant_admin], dependencies=PROVIDER_CREDENTIAL)
     async def confirm_delete(
-        self, request: Request[Any, Any, Any], vault: Vault, tenant: Tenant, credential: Credential
+        self,
+        request: Request[Any, Any, Any],
+        vault: TheVault,
+        tenant: CurrentTenant,
+        credential: PathCredential,
     ) -> Response[Any]:
         view = services.view_of(vault, tenant, credential)
         base = f"/t/{tenant.slug}/credentials"
@@ -140,10 +139,10 @@ class CredentialPages(Controller):
     async def delete(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
-        credential: Credential,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        credential: PathCredential,
     ) -> Response[Any]:
         name = credential.provider.display_name
         await services.delete_credential(db, actor, tenant, credential)

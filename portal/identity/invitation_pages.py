@@ -7,12 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import anonymous
 from portal.errors import InvalidInput, NotFound
 from portal.identity.oidc.flow import start_sign_in
 from portal.members.invitations import OpenInvitation, open_invitation
+from portal.web.deps import Db
 from portal.web.guards import allow_anyone
 from portal.web.templating import render
 from portal.web.throttle import throttle_of
@@ -53,7 +55,7 @@ class InvitationPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def show(self, request: Request[Any, Any, Any], db: AsyncSession, token: str) -> Response[Any]:
+    async def show(self, request: Request[Any, Any, Any], db: Db, token: FromPath[str]) -> Response[Any]:
         found = await _open(request, db, token)
         if isinstance(found, Response):
             return found
@@ -63,7 +65,7 @@ class InvitationPages(Controller):
         return response
 
     @post("/accept")
-    async def accept(self, request: Request[Any, Any, Any], db: AsyncSession, token: str) -> Response[Any]:
+    async def accept(self, request: Request[Any, Any, Any], db: Db, token: FromPath[str]) -> Response[Any]:
         """Off to the tenant's identity provider; its callback accepts the invitation."""
         found = await _open(request, db, token)
         if isinstance(found, Response):

@@ -6,18 +6,17 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.params import FromQuery
 from litestar.response import Redirect
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import services as audit
-from portal.audit.actor import Actor
-from portal.config import Settings
 from portal.identity.forms import PasswordData
 from portal.identity.oidc.completion import SSO_KEY, end_session_url, session_data
 from portal.identity.oidc.pages import login_page
 from portal.identity.second_factor_pages import CHECK_PATH, PENDING_KEY, SETUP_PATH, pending_second_factor
 from portal.identity.services import authenticate_admin
 from portal.web.auth import AUTH_KEY, Principal, password_auth, principal_of
+from portal.web.deps import CurrentActor, CurrentSettings, Db
 from portal.web.forms import safe_next
 from portal.web.guards import allow_anyone
 from portal.web.sessions import renew_session_id
@@ -55,10 +54,10 @@ class SignInPages(Controller):
     async def login_form(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        next: str = "",
-        signed_out: bool = False,
+        db: Db,
+        settings: CurrentSettings,
+        next: FromQuery[str] = "",
+        signed_out: FromQuery[bool] = False,
     ) -> Response[Any]:
         principal = principal_of(request)
         if principal is not None:
@@ -70,9 +69,9 @@ class SignInPages(Controller):
     async def login(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        actor: Actor,
+        db: Db,
+        settings: CurrentSettings,
+        actor: CurrentActor,
         data: PasswordData,
     ) -> Response[Any]:
         email, password, next_url = data.email, data.password, data.next
@@ -104,7 +103,7 @@ class SignInPages(Controller):
         )
 
     @post("/logout")
-    async def logout(self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor) -> Redirect:
+    async def logout(self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor) -> Redirect:
         """End the portal session; after a single sign-on, also the provider's (RP-initiated logout)."""
         provider_logout = await end_session_url(request)
         sso = session_data(request).get(SSO_KEY)

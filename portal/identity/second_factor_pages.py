@@ -16,14 +16,12 @@ from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit.actor import Actor
-from portal.config import Settings
-from portal.crypto.vault import Vault
 from portal.db.models import User
 from portal.errors import InvalidInput
 from portal.identity import second_factor
 from portal.identity.forms import CodeData
 from portal.web.auth import AUTH_KEY, password_auth, principal_of
+from portal.web.deps import CurrentActor, CurrentSettings, Db, TheVault
 from portal.web.forms import safe_next
 from portal.web.guards import allow_anyone
 from portal.web.sessions import renew_session_id
@@ -91,7 +89,7 @@ class SecondFactorPages(Controller):
     include_in_schema = False
 
     @get(CHECK_PATH)
-    async def check_form(self, request: Request[Any, Any, Any], db: AsyncSession) -> Response[Any]:
+    async def check_form(self, request: Request[Any, Any, Any], db: Db) -> Response[Any]:
         found = await _pending_user(request, db)
         if found is None:
             return redirect_after_change(request, "/login", EXPIRED, "error")
@@ -103,10 +101,10 @@ class SecondFactorPages(Controller):
     async def check(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        actor: Actor,
+        db: Db,
+        vault: TheVault,
+        settings: CurrentSettings,
+        actor: CurrentActor,
         data: CodeData,
     ) -> Response[Any]:
         found = await _pending_user(request, db)
@@ -132,7 +130,7 @@ class SecondFactorPages(Controller):
         return redirect_after_change(request, safe_next(str(pending.get("next") or ""), HOME), message)
 
     @get(SETUP_PATH)
-    async def setup_form(self, request: Request[Any, Any, Any], db: AsyncSession) -> Response[Any]:
+    async def setup_form(self, request: Request[Any, Any, Any], db: Db) -> Response[Any]:
         found = await _enrolling_user(request, db)
         if found is None:
             return redirect_after_change(request, "/login", EXPIRED, "error")
@@ -154,10 +152,10 @@ class SecondFactorPages(Controller):
     async def setup(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        actor: Actor,
+        db: Db,
+        vault: TheVault,
+        settings: CurrentSettings,
+        actor: CurrentActor,
         data: CodeData,
     ) -> Response[Any]:
         found = await _enrolling_user(request, db)

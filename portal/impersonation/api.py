@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, post
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import JSONBody
 
-from portal.audit.actor import Actor
 from portal.impersonation.schemas import ImpersonateIn, ImpersonationOut
 from portal.impersonation.session import begin, end
+from portal.web.deps import CurrentActor, Db
 from portal.web.guards import requires_platform_admin, requires_platform_admin_person
 from portal.web.openapi import CHANGE, errors
 
@@ -20,7 +20,7 @@ class ImpersonationApi(Controller):
 
     @post("/impersonate", guards=[requires_platform_admin], status_code=200, responses=CHANGE)
     async def impersonate(
-        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, data: ImpersonateIn
+        self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor, data: JSONBody[ImpersonateIn]
     ) -> ImpersonationOut:
         """Act as the admin of one tenant for 60 minutes (session only; `reason` is required)."""
         return ImpersonationOut.of(await begin(request, db, actor, data.tenant_id, data.reason))
@@ -32,7 +32,7 @@ class ImpersonationApi(Controller):
         responses=errors(401, 403, 409, 429),
     )
     async def stop_impersonation(
-        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor
+        self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor
     ) -> ImpersonationOut:
         """End the session's impersonation; 409 when there is none."""
         await end(request, db, actor)

@@ -8,12 +8,11 @@ import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit.actor import Actor
 from portal.errors import InvalidInput, NotFound
 from portal.impersonation.session import begin, end
 from portal.tenants.services import find_tenant
+from portal.web.deps import CurrentActor, Db
 from portal.web.guards import requires_platform_admin, requires_platform_admin_person
 from portal.web.templating import redirect_after_change, render
 
@@ -34,7 +33,7 @@ class ImpersonationPages(Controller):
 
     @post("/impersonate", guards=[requires_platform_admin])
     async def impersonate(
-        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, data: StartData
+        self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor, data: StartData
     ) -> Response[Any]:
         form = msgspec.structs.asdict(data)
         try:
@@ -55,7 +54,7 @@ class ImpersonationPages(Controller):
 
     @post("/stop-impersonation", guards=[requires_platform_admin_person])
     async def stop_impersonation(
-        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor
+        self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor
     ) -> Response[Any]:
         imp = await end(request, db, actor)
         return redirect_after_change(

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, patch, post
 from litestar.di import Provide
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import FromPath, JSONBody, Parameter
 
-from portal.audit.actor import Actor
-from portal.config import Settings
-from portal.db.models import Invitation, Tenant
 from portal.members import invitations, memberships, users
-from portal.members.deps import provide_invitation
+from portal.members.deps import PathInvitation, provide_invitation
 from portal.members.schemas import (
     InvitationCreate,
     InvitationOut,
@@ -21,8 +17,9 @@ from portal.members.schemas import (
     UserList,
     UserOut,
 )
-from portal.tenants.deps import provide_tenant_by_id
+from portal.tenants.deps import CurrentTenant, provide_tenant_by_id
 from portal.tenants.services import find_tenant
+from portal.web.deps import CurrentActor, CurrentSettings, Db
 from portal.web.guards import requires_platform_admin, requires_tenant_admin
 from portal.web.openapi import CHANGE, READ
 from portal.web.paging import page_parameter, per_page_parameter
@@ -35,7 +32,7 @@ class MembersApi(Controller):
     dependencies = {"tenant": Provide(provide_tenant_by_id), "invitation": Provide(provide_invitation)}
 
     @get("/users", responses=READ)
-    async def list_users(self, db: AsyncSession, tenant: Tenant) -> TenantUsers:
+    async def list_users(self, db: Db, tenant: CurrentTenant) -> TenantUsers:
         """The tenant's members and its pending (or expired, not yet revoked) invitations."""
         members = await memberships.list_members(db, tenant.id)
         pending = await invitations.list_pending_invitations(db, tenant.id)
@@ -43,7 +40,12 @@ class MembersApi(Controller):
 
     @post("/invitations", responses=CHANGE)
     async def invite(
-        self, db: AsyncSession, settings: Settings, actor: Actor, tenant: Tenant, data: InvitationCreate
+        self,
+        db: Db,
+        settings: CurrentSettings,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        data: JSONBody[InvitationCreate],
     ) -> InvitationOut:
         """Invite by e-mail with a role (admin or member). Mailed when SMTP_URL is set; otherwise
         (or when mailing failed) the answer holds the link to pass on; it is never shown again."""
@@ -52,25 +54,37 @@ class MembersApi(Controller):
 
     @post("/invitations/{invitation_id:str}/resend", status_code=200, responses=CHANGE)
     async def resend(
-        self, db: AsyncSession, settings: Settings, actor: Actor, tenant: Tenant, invitation: Invitation
+        self,
+        db: Db,
+        settings: CurrentSettings,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        invitation: PathInvitation,
     ) -> InvitationOut:
         """A new token and expiry; the previous link stops working."""
         issued = await invitations.resend_invitation(db, settings, actor, tenant, invitation)
         return InvitationOut.issued(issued)
 
     @delete("/invitations/{invitation_id:str}", responses=CHANGE)
-    async def revoke(self, db: AsyncSession, actor: Actor, invitation: Invitation) -> None:
+    async def revoke(self, db: Db, actor: CurrentActor, invitation: PathInvitation) -> None:
         await invitations.revoke_invitation(db, actor, invitation)
 
     @patch("/users/{user_id:str}", responses=CHANGE)
     async def change_role(
-        self, db: AsyncSession, actor: Actor, tenant: Tenant, user_id: str, data: MemberUpdate
+        self,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        user_id: FromPath[str],
+        data: JSONBody[MemberUpdate],
     ) -> MemberOut:
         """Change a member's role; 409 for the tenant's last admin."""
         return MemberOut.of(await memberships.change_role(db, actor, tenant, user_id, data.role))
 
     @delete("/users/{user_id:str}", responses=CHANGE)
-    async def remove(self, db: AsyncSession, actor: Actor, tenant: Tenant, user_id: str) -> None:
+    async def remove(
+        self, db: Db, actor: CurrentActor, tenant: CurrentTenant, user_id: FromPath[str]
+    ) -> None:
         """Remove a member from this tenant; 409 for the tenant's last admin."""
         await memberships.remove_member(db, actor, tenant, user_id)
 
@@ -83,7 +97,7 @@ class AdminUsersApi(Controller):
     @get("/", responses=READ)
     async def list_users(
         self,
-        db: AsyncSession,
+        db: Db,
         tenant: str = Parameter(default="", description="A tenant's id or slug: its members only"),
         role: str = Parameter(
             default="", description="admin, member (in that tenant, or any) or platform_admin"

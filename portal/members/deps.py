@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.db.models import Invitation, Membership, Tenant
+from portal.db.models import Invitation, Membership
 from portal.members.invitations import find_invitation
 from portal.members.memberships import find_member
+from portal.tenants.deps import CurrentTenant
+from portal.web.deps import Db
 
 T = TypeVar("T")
+
+PathInvitation: TypeAlias = NamedDependency[Invitation]
+PathMembership: TypeAlias = NamedDependency[Membership]
 
 
 async def _or_release(db: AsyncSession, found: Awaitable[T]) -> T:
@@ -24,9 +31,9 @@ async def _or_release(db: AsyncSession, found: Awaitable[T]) -> T:
         raise
 
 
-async def provide_invitation(db: AsyncSession, tenant: Tenant, invitation_id: str) -> Invitation:
+async def provide_invitation(db: Db, tenant: CurrentTenant, invitation_id: FromPath[str]) -> Invitation:
     return await _or_release(db, find_invitation(db, tenant.id, invitation_id))
 
 
-async def provide_membership(db: AsyncSession, tenant: Tenant, user_id: str) -> Membership:
+async def provide_membership(db: Db, tenant: CurrentTenant, user_id: FromPath[str]) -> Membership:
     return await _or_release(db, find_member(db, tenant.id, user_id))

@@ -6,18 +6,18 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
+from litestar.params import FromPath, FromQuery
 from litestar.plugins.flash import flash
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit.actor import Actor
-from portal.config import Settings
-from portal.db.models import Invitation, Membership, Tenant
+from portal.db.models import Tenant
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.members import invitations, memberships, users
-from portal.members.deps import provide_invitation, provide_membership
+from portal.members.deps import PathInvitation, PathMembership, provide_invitation, provide_membership
 from portal.members.schemas import InviteData, RoleData
-from portal.tenants.deps import provide_tenant_by_slug
+from portal.tenants.deps import CurrentTenant, provide_tenant_by_slug
 from portal.tenants.services import find_tenant, list_tenants
+from portal.web.deps import CurrentActor, CurrentSettings, Db
 from portal.web.guards import requires_platform_admin, requires_tenant_admin
 from portal.web.paging import page_parameter
 from portal.web.templating import Confirmation, confirm_page, redirect_after_change, render, tenant_page
@@ -72,7 +72,7 @@ class MemberPages(Controller):
         return render(request, TEMPLATE, context, status_code=status_code)
 
     @get("/")
-    async def index(self, request: Request[Any, Any, Any], db: AsyncSession, tenant: Tenant) -> Response[Any]:
+    async def index(self, request: Request[Any, Any, Any], db: Db, tenant: CurrentTenant) -> Response[Any]:
         return await self._page(request, db, tenant)
 
     async def _issued(
@@ -95,10 +95,10 @@ class MemberPages(Controller):
     async def invite(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
+        db: Db,
+        settings: CurrentSettings,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
         data: InviteData,
     ) -> Response[Any]:
         form = {"email": data.email, "role": data.role or "member"}
@@ -114,11 +114,11 @@ class MemberPages(Controller):
     async def resend(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
-        invitation: Invitation,
+        db: Db,
+        settings: CurrentSettings,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        invitation: PathInvitation,
     ) -> Response[Any]:
         try:
             issued = await invitations.resend_invitation(db, settings, actor, tenant, invitation)
@@ -128,7 +128,7 @@ class MemberPages(Controller):
 
     @get("/invitations/{invitation_id:str}/revoke")
     async def confirm_revoke(
-        self, request: Request[Any, Any, Any], tenant: Tenant, invitation: Invitation
+        self, request: Request[Any, Any, Any], tenant: CurrentTenant, invitation: PathInvitation
     ) -> Response[Any]:
         return _confirm(
             request,
@@ -143,10 +143,10 @@ class MemberPages(Controller):
     async def revoke(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
-        invitation: Invitation,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        invitation: PathInvitation,
     ) -> Response[Any]:
         try:
             await invitations.revoke_invitation(db, actor, invitation)
@@ -160,10 +160,10 @@ class MemberPages(Controller):
     async def change_role(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
-        user_id: str,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        user_id: FromPath[str],
         data: RoleData,
     ) -> Response[Any]:
         try:
@@ -176,7 +176,7 @@ class MemberPages(Controller):
 
     @get("/users/{user_id:str}/remove")
     async def confirm_remove(
-        self, request: Request[Any, Any, Any], tenant: Tenant, membership: Membership
+        self, request: Request[Any, Any, Any], tenant: CurrentTenant, membership: PathMembership
     ) -> Response[Any]:
         person = membership.user
         return _confirm(
@@ -191,7 +191,12 @@ class MemberPages(Controller):
 
     @post("/users/{user_id:str}/remove")
     async def remove(
-        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, tenant: Tenant, user_id: str
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        user_id: FromPath[str],
     ) -> Response[Any]:
         try:
             email = await memberships.remove_member(db, actor, tenant, user_id)
@@ -209,10 +214,10 @@ class AdminUserPages(Controller):
     async def list_users(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        tenant: str = "",
-        role: str = "",
-        q: str = "",
+        db: Db,
+        tenant: FromQuery[str] = "",
+        role: FromQuery[str] = "",
+        q: FromQuery[str] = "",
         page: int = page_parameter(),
     ) -> Response[Any]:
         errors: dict[str, str] = {}

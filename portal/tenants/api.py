@@ -6,14 +6,17 @@ from typing import Any
 
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import Provide
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import FromPath, FromQuery, JSONBody
 
-from portal.audit.actor import Actor
-from portal.crypto.vault import Vault
-from portal.db.models import Tenant
 from portal.tenants import services
-from portal.tenants.deps import provide_tenant_by_id, shred_deleted_tenant, shred_once_committed
+from portal.tenants.deps import (
+    CurrentTenant,
+    provide_tenant_by_id,
+    shred_deleted_tenant,
+    shred_once_committed,
+)
 from portal.tenants.schemas import TenantCreate, TenantList, TenantOut, TenantUpdate
+from portal.web.deps import CurrentActor, Db, TheVault
 from portal.web.guards import requires_platform_admin
 from portal.web.openapi import CHANGE, READ, errors
 from portal.web.paging import page_parameter, per_page_parameter
@@ -27,9 +30,9 @@ class TenantsApi(Controller):
     @get("/", responses=errors(400, 401, 403, 429))
     async def list_tenants(
         self,
-        db: AsyncSession,
-        q: str = "",
-        status: str | None = None,
+        db: Db,
+        q: FromQuery[str] = "",
+        status: FromQuery[str | None] = None,
         page: int = page_parameter(),
         per_page: int = per_page_parameter(),
     ) -> TenantList:
@@ -38,7 +41,7 @@ class TenantsApi(Controller):
 
     @post("/", responses=errors(400, 401, 403, 409, 429))
     async def create_tenant(
-        self, db: AsyncSession, vault: Vault, actor: Actor, data: TenantCreate
+        self, db: Db, vault: TheVault, actor: CurrentActor, data: JSONBody[TenantCreate]
     ) -> TenantOut:
         new = data.new_tenant()
         tenant = await services.create_tenant(
@@ -47,12 +50,12 @@ class TenantsApi(Controller):
         return TenantOut.of(tenant)
 
     @get("/{tenant_id:str}", dependencies={"tenant": Provide(provide_tenant_by_id)}, responses=READ)
-    async def get_tenant(self, tenant: Tenant) -> TenantOut:
+    async def get_tenant(self, tenant: CurrentTenant) -> TenantOut:
         return TenantOut.of(tenant)
 
     @put("/{tenant_id:str}", responses=CHANGE)
     async def update_tenant(
-        self, db: AsyncSession, actor: Actor, tenant_id: str, data: TenantUpdate
+        self, db: Db, actor: CurrentActor, tenant_id: FromPath[str], data: JSONBody[TenantUpdate]
     ) -> TenantOut:
         tenant = await services.update_tenant(
             db, actor, tenant_id, name=data.name, slug=data.slug, status=data.status
@@ -61,6 +64,6 @@ class TenantsApi(Controller):
 
     @delete("/{tenant_id:str}", responses=CHANGE, after_response=shred_deleted_tenant)
     async def delete_tenant(
-        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, tenant_id: str
+        self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor, tenant_id: FromPath[str]
     ) -> None:
         shred_once_committed(request, await services.delete_tenant(db, actor, tenant_id))

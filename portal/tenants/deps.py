@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from litestar import Request
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db.models import Tenant
 from portal.errors import found
 from portal.tenant_refs import RESOLVED_TENANT_ID
 from portal.tenants.services import find_tenant, shred_deleted
+from portal.web.deps import Db
 
 T = TypeVar("T")
 DELETED_TENANT = "portal_deleted_tenant"
+
+CurrentTenant: TypeAlias = NamedDependency[Tenant]
+"""`tenant: CurrentTenant`: the tenant the path names."""
 
 
 async def _load(db: AsyncSession, ref: str, request: Request[Any, Any, Any]) -> Tenant:
@@ -43,11 +49,11 @@ async def load_or_release(db: AsyncSession, load: Awaitable[T]) -> T:
         raise
 
 
-async def provide_tenant_by_id(db: AsyncSession, tenant_id: str, request: Request[Any, Any, Any]) -> Tenant:
+async def provide_tenant_by_id(db: Db, tenant_id: FromPath[str], request: Request[Any, Any, Any]) -> Tenant:
     return await load_or_release(db, _load(db, tenant_id, request))
 
 
-async def provide_tenant_by_slug(db: AsyncSession, slug: str, request: Request[Any, Any, Any]) -> Tenant:
+async def provide_tenant_by_slug(db: Db, slug: FromPath[str], request: Request[Any, Any, Any]) -> Tenant:
     return await load_or_release(db, _load(db, slug, request))
 
 

@@ -7,19 +7,21 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import Body, FromQuery
 
-from portal.audit.actor import Actor
 from portal.catalog.services import providers_for_tenant
-from portal.config import Settings
 from portal.credentials.services import list_credentials
-from portal.crypto.vault import Vault
 from portal.db.models import Tenant
 from portal.errors import Conflict, InvalidInput
 from portal.tenants import services
-from portal.tenants.deps import provide_tenant_by_slug, shred_deleted_tenant, shred_once_committed
+from portal.tenants.deps import (
+    CurrentTenant,
+    provide_tenant_by_slug,
+    shred_deleted_tenant,
+    shred_once_committed,
+)
 from portal.tenants.schemas import DeleteForm, StatusForm, TenantForm
+from portal.web.deps import CurrentActor, CurrentSettings, Db, TheVault
 from portal.web.guards import requires_platform_admin, requires_tenant_member
 from portal.web.paging import page_parameter
 from portal.web.templating import Confirmation, confirm_page, redirect_after_change, render, tenant_page
@@ -37,9 +39,9 @@ class AdminTenantPages(Controller):
     async def list_tenants(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        q: str = "",
-        status: str = "",
+        db: Db,
+        q: FromQuery[str] = "",
+        status: FromQuery[str] = "",
         page: int = page_parameter(),
     ) -> Response[Any]:
         result = await services.list_tenants(db, q=q, status=status or None, page=page, per_page=25)
@@ -57,9 +59,9 @@ class AdminTenantPages(Controller):
     async def create_tenant(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        vault: Vault,
-        actor: Actor,
+        db: Db,
+        vault: TheVault,
+        actor: CurrentActor,
         data: Annotated[TenantForm, FORM],
     ) -> Response[Any]:
         try:
@@ -83,10 +85,10 @@ class TenantPages(Controller):
     async def overview(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        vault: Vault,
-        tenant: Tenant,
+        db: Db,
+        settings: CurrentSettings,
+        vault: TheVault,
+        tenant: CurrentTenant,
     ) -> Response[Any]:
         providers = await providers_for_tenant(db, settings, tenant)
         credentials = {c.provider: c for c in await list_credentials(db, vault, tenant)}
@@ -100,7 +102,7 @@ class TenantPages(Controller):
         return render(request, "tenants/overview.html", context)
 
     @get("/settings", guards=PLATFORM)
-    async def settings_form(self, request: Request[Any, Any, Any], tenant: Tenant) -> Response[Any]:
+    async def settings_form(self, request: Request[Any, Any, Any], tenant: CurrentTenant) -> Response[Any]:
         form = {"name": tenant.name, "slug": tenant.slug}
         return render(request, "tenants/settings.html", tenant_page(tenant, "settings", form=form, errors={}))
 
@@ -108,9 +110,9 @@ class TenantPages(Controller):
     async def update_settings(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
         data: Annotated[TenantForm, FORM],
     ) -> Response[Any]:
         form = {"name": data.name, "slug": data.slug}
@@ -125,9 +127,9 @@ class TenantPages(Controller):
     async def set_status(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
         data: Annotated[StatusForm, FORM],
     ) -> Response[Any]:
         tenant = await services.update_tenant(db, actor, str(tenant.id), status=data.status)
@@ -151,16 +153,16 @@ class TenantPages(Controller):
         return confirm_page(request, confirm, status_code=status_code, **context)
 
     @get("/delete", guards=PLATFORM)
-    async def confirm_delete(self, request: Request[Any, Any, Any], tenant: Tenant) -> Response[Any]:
+    async def confirm_delete(self, request: Request[Any, Any, Any], tenant: CurrentTenant) -> Response[Any]:
         return self._confirm_delete(request, tenant, {})
 
     @post("/delete", guards=PLATFORM, after_response=shred_deleted_tenant)
     async def delete_tenant(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        actor: Actor,
-        tenant: Tenant,
+        db: Db,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
         data: Annotated[DeleteForm, FORM],
     ) -> Response[Any]:
         if data.confirm_slug.strip() != tenant.slug:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.apikeys.charts import daily_spend_chart
-from portal.apikeys.deps import BY_SLUG
+from portal.apikeys.deps import BY_SLUG, Now
 from portal.apikeys.queries import in_use, list_keys
 from portal.apikeys.spend import daily_series, forecasts
-from portal.db.models import Tenant
+from portal.tenants.deps import CurrentTenant
+from portal.web.deps import Db
 from portal.web.guards import requires_tenant_member
 from portal.web.templating import render, tenant_page
 
@@ -25,7 +24,7 @@ class UsagePages(Controller):
 
     @get("/")
     async def index(
-        self, request: Request[Any, Any, Any], db: AsyncSession, tenant: Tenant, now: datetime
+        self, request: Request[Any, Any, Any], db: Db, tenant: CurrentTenant, now: Now
     ) -> Response[Any]:
         series = await daily_series(db, now=now, days=30, tenant_id=tenant.id)
         views = in_use(await list_keys(db, tenant, now=now))

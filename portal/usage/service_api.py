@@ -9,8 +9,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import HeaderParameter, Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import HeaderParameter, JSONBody, Parameter
 
 from portal.apikeys.hotpath import HotPath
 from portal.apikeys.money import micros_to_usd
@@ -20,6 +19,7 @@ from portal.apikeys.service_api import caller_of
 from portal.apikeys.spend import daily_series
 from portal.errors import InvalidInput
 from portal.usage import services as usage
+from portal.web.deps import Db
 from portal.web.errors import SERVICE_API
 from portal.web.guards import requires_service_key
 from portal.web.openapi import service_errors
@@ -47,8 +47,8 @@ class UsageServiceApi(Controller):
     async def report_usage(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        data: UsageIn,
+        db: Db,
+        data: JSONBody[UsageIn],
         idempotency_key: Annotated[str | None, HeaderParameter(name="idempotency-key")] = None,
     ) -> Response[dict[str, Any]]:
         hotpath: HotPath = request.app.state.hotpath
@@ -94,7 +94,7 @@ class UsageServiceApi(Controller):
     async def read_usage(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
+        db: Db,
         days: int = Parameter(default=30, ge=1, le=366),
     ) -> Response[dict[str, Any]]:
         hotpath: HotPath = request.app.state.hotpath

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Any, TypeAlias
 
 import httpx
 from litestar import Request
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,13 @@ from portal.web.auth import actor_for
 from portal.web.state import PortalState
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# What a handler or another dependency declares to be given these by name (`db: Db`, ...).
+Db: TypeAlias = NamedDependency[AsyncSession]
+CurrentSettings: TypeAlias = NamedDependency[Settings]
+TheVault: TypeAlias = NamedDependency[Vault]
+Http: TypeAlias = NamedDependency[httpx.AsyncClient]
+CurrentActor: TypeAlias = NamedDependency[Actor]
 
 
 async def provide_db(state: State, request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSession, None]:

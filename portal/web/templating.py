@@ -9,10 +9,10 @@ from typing import Any
 from jinja2 import Environment
 from jinja2_fragments import render_block
 from litestar import Request, Response
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.enums import MediaType
 from litestar.plugins.flash import flash
 from litestar.plugins.htmx import ClientRedirect, HTMXDetails
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.template import TemplateConfig
 from litestar.utils.empty import value_or_default

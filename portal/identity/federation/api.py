@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import httpx
 from litestar import Controller, delete, get, post, put
 from litestar.di import Provide
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import JSONBody
 
-from portal.audit.actor import Actor
-from portal.config import Settings
-from portal.crypto.vault import Vault
-from portal.db.models import Tenant
 from portal.errors import NotFound
 from portal.identity.federation import discovery, eneo, services
 from portal.identity.federation.schemas import (
@@ -20,7 +15,8 @@ from portal.identity.federation.schemas import (
     FederationIn,
     FederationOut,
 )
-from portal.tenants.deps import provide_tenant_by_id
+from portal.tenants.deps import CurrentTenant, provide_tenant_by_id
+from portal.web.deps import CurrentActor, CurrentSettings, Db, Http, TheVault
 from portal.web.guards import requires_tenant_admin
 from portal.web.openapi import CHANGE, READ
 
@@ -33,7 +29,7 @@ class FederationApi(Controller):
 
     @get("/", summary="The tenant's identity provider settings (client secret masked)", responses=READ)
     async def get_federation(
-        self, db: AsyncSession, vault: Vault, settings: Settings, tenant: Tenant
+        self, db: Db, vault: TheVault, settings: CurrentSettings, tenant: CurrentTenant
     ) -> FederationOut:
         view = await services.get_federation(db, vault, settings, tenant)
         if view is None:
@@ -43,13 +39,13 @@ class FederationApi(Controller):
     @put("/", summary="Create or replace the tenant's identity provider settings", responses=CHANGE)
     async def put_federation(
         self,
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        http: httpx.AsyncClient,
-        actor: Actor,
-        tenant: Tenant,
-        data: FederationIn,
+        db: Db,
+        vault: TheVault,
+        settings: CurrentSettings,
+        http: Http,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        data: JSONBody[FederationIn],
     ) -> FederationOut:
         submitted = await eneo.submitted(http, settings, data.to_input(), data.eneo())
         view = await services.save_federation(
@@ -63,7 +59,9 @@ class FederationApi(Controller):
         summary="Remove the tenant's identity provider settings (single sign-on stops)",
         responses=CHANGE,
     )
-    async def delete_federation(self, db: AsyncSession, actor: Actor, tenant: Tenant) -> FederationDeleted:
+    async def delete_federation(
+        self, db: Db, actor: CurrentActor, tenant: CurrentTenant
+    ) -> FederationDeleted:
         await services.delete_federation(db, actor, tenant)
         return FederationDeleted(tenant.id, "Federation config deleted successfully")
 
@@ -75,12 +73,12 @@ class FederationApi(Controller):
     )
     async def test_discovery(
         self,
-        db: AsyncSession,
-        settings: Settings,
-        http: httpx.AsyncClient,
-        actor: Actor,
-        tenant: Tenant,
-        data: DiscoveryTestIn | None = None,
+        db: Db,
+        settings: CurrentSettings,
+        http: Http,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+        data: JSONBody[DiscoveryTestIn | None] = None,
     ) -> DiscoveryOut:
         report = await discovery.test_discovery(
             db, settings, http, actor, tenant, issuer=data.issuer if data else None

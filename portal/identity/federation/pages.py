@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import httpx
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
@@ -12,7 +11,6 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.crypto.vault import Vault
 from portal.db.models import Tenant
@@ -22,7 +20,8 @@ from portal.identity.federation.checks import FederationInput
 from portal.identity.federation.discovery import DiscoveryReport, test_discovery
 from portal.identity.federation.services import FederationView
 from portal.identity.oidc.completion import SIGNED_OUT_PATH
-from portal.tenants.deps import provide_tenant_by_slug
+from portal.tenants.deps import CurrentTenant, provide_tenant_by_slug
+from portal.web.deps import CurrentActor, CurrentSettings, Db, Http, TheVault
 from portal.web.guards import requires_tenant_admin
 from portal.web.templating import (
     Confirmation,
@@ -141,10 +140,10 @@ class FederationPages(Controller):
     async def show(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        tenant: Tenant,
+        db: Db,
+        vault: TheVault,
+        settings: CurrentSettings,
+        tenant: CurrentTenant,
     ) -> Response[Any]:
         return await self._page(request, db, vault, settings, tenant)
 
@@ -152,11 +151,11 @@ class FederationPages(Controller):
     async def save(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        actor: Actor,
-        tenant: Tenant,
+        db: Db,
+        vault: TheVault,
+        settings: CurrentSettings,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
         data: SsoData,
     ) -> Response[Any]:
         try:
@@ -177,12 +176,12 @@ class FederationPages(Controller):
     async def test(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        http: httpx.AsyncClient,
-        actor: Actor,
-        tenant: Tenant,
+        db: Db,
+        vault: TheVault,
+        settings: CurrentSettings,
+        http: Http,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
         data: TestData,
     ) -> Response[Any]:
         issuer = data.issuer.strip() or None
@@ -203,10 +202,10 @@ class FederationPages(Controller):
     async def confirm_delete(
         self,
         request: Request[Any, Any, Any],
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        tenant: Tenant,
+        db: Db,
+        vault: TheVault,
+        settings: CurrentSettings,
+        tenant: CurrentTenant,
     ) -> Response[Any]:
         view = await services.get_federation(db, vault, settings, tenant)
         if view is None:
@@ -225,7 +224,7 @@ class FederationPages(Controller):
 
     @post("/delete")
     async def delete(
-        self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor, tenant: Tenant
+        self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor, tenant: CurrentTenant
     ) -> Response[Any]:
         await services.delete_federation(db, actor, tenant)
         return redirect_after_change(

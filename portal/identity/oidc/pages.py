@@ -7,11 +7,10 @@ import re
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import QueryParameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.models import IdentityProvider, Tenant
 from portal.identity.forms import NextData, SsoEmailData, TenantData
@@ -21,6 +20,7 @@ from portal.identity.oidc.refusals import unavailable
 from portal.identity.oidc.services import idp_of
 from portal.identity.second_factor_pages import PENDING_KEY as SECOND_FACTOR_PENDING
 from portal.web.auth import principal_of
+from portal.web.deps import CurrentActor, CurrentSettings, Db
 from portal.web.guards import allow_anyone, requires_signed_in
 from portal.web.templating import redirect_after_change, render
 
@@ -76,7 +76,7 @@ class SsoPages(Controller):
 
     @post("/login/sso")
     async def sso_by_email(
-        self, request: Request[Any, Any, Any], db: AsyncSession, settings: Settings, data: SsoEmailData
+        self, request: Request[Any, Any, Any], db: Db, settings: CurrentSettings, data: SsoEmailData
     ) -> Response[Any]:
         email, next_url, chosen = data.sso_email.strip().lower(), data.next, data.tenant
         if not re.fullmatch(EMAIL_PATTERN, email):
@@ -105,7 +105,7 @@ class SsoPages(Controller):
 
     @get("/t/{slug:str}/login")
     async def tenant_sign_in(
-        self, request: Request[Any, Any, Any], db: AsyncSession, slug: str, next: str = ""
+        self, request: Request[Any, Any, Any], db: Db, slug: FromPath[str], next: FromQuery[str] = ""
     ) -> Response[Any]:
         """Signed out: straight to the tenant's provider. Signed in: a page whose POST starts it, so a
         link someone else sent cannot take a signed-in session through a provider unawares."""
@@ -119,7 +119,7 @@ class SsoPages(Controller):
 
     @post("/t/{slug:str}/login")
     async def tenant_sign_in_confirmed(
-        self, request: Request[Any, Any, Any], db: AsyncSession, slug: str, data: NextData
+        self, request: Request[Any, Any, Any], db: Db, slug: FromPath[str], data: NextData
     ) -> Response[Any]:
         tenant = await _tenant_or_refusal(request, db, slug)
         if not isinstance(tenant, Tenant):
@@ -131,27 +131,25 @@ class SsoPages(Controller):
         return await linking.confirmation_page(request)
 
     @post(LINK_PATH)
-    async def link(self, request: Request[Any, Any, Any], db: AsyncSession, actor: Actor) -> Response[Any]:
+    async def link(self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor) -> Response[Any]:
         return await linking.confirm(request, db, actor)
 
     @get("/auth/callback")
     async def callback(
         self,
         request: Request[Any, Any, Any],
-        code: str | None = None,
+        code: FromQuery[str | None] = None,
         state_value: Annotated[str | None, QueryParameter(name="state")] = None,
-        iss: str | None = None,
-        error: str | None = None,
-        error_description: str | None = None,
+        iss: FromQuery[str | None] = None,
+        error: FromQuery[str | None] = None,
+        error_description: FromQuery[str | None] = None,
     ) -> Response[Any]:
         return await flow.finish_sign_in(
             request, state=state_value, code=code, iss=iss, error=error, error_description=error_description
         )
 
     @post("/auth/tenant", guards=[requires_signed_in])
-    async def switch_tenant(
-        self, request: Request[Any, Any, Any], db: AsyncSession, data: TenantData
-    ) -> Response[Any]:
+    async def switch_tenant(self, request: Request[Any, Any, Any], db: Db, data: TenantData) -> Response[Any]:
         """Act in another of one's tenants (the header's switcher)."""
         principal = principal_of(request)
         slug = data.slug

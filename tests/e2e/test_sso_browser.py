@@ -30,10 +30,9 @@ from portal.db.models import AuditEvent, Tenant
 from portal.db.session import unit_of_work
 from portal.identity.services import create_platform_admin
 from portal.members import invitations as members
-from tests.e2e.conftest import _wait_for_health
 from tests.e2e.oidc_provider import OidcProvider, need_oidc_provider, start_oidc_provider
 from tests.e2e.support import ADMIN_EMAIL, ADMIN_PASSWORD, new_context, sign_in, snap
-from tests.support import API_KEY, make_settings
+from tests.support import API_KEY, _wait_for_health, make_settings
 
 pytestmark = pytest.mark.browser
 
@@ -321,3 +320,60 @@ async def test_a_domain_two_tenants_share_offers_a_picker(page: Page, world: Sso
     await snap(page, "sso-09-tenant-picker")
     await page.get_by_role("button", name=world.b.name).click()
     await expect(page).to_have_url(re.compile("^" + re.escape(world.b.provider.issuer) + "/"))
+
+
+async def _credential_and_custom_provider(world: SsoWorld) -> None:
+    """Tenant A gets a credential and a custom provider with a model, so the pages have rows to act on."""
+    async with httpx.AsyncClient(base_url=world.url, headers={"X-API-Key": API_KEY}) as api:
+        stored = await api.put(
+            f"/api/v1/sysadmin/tenants/{world.a.id}/credentials/mistral", json={"api_key": "sk-roles-0001"}
+        )
+        assert stored.status_code == 200, stored.text
+        listed = (await api.get(f"/api/portal/tenants/{world.a.id}/providers")).json()
+        if not any(p["name"] == "roles-gw" for p in listed):
+            made = await api.post(
+                f"/api/portal/tenants/{world.a.id}/providers",
+                json={"name": "roles-gw", "base_url": "http://127.0.0.1:9/v1", "models": ["m1"]},
+            )
+            assert made.status_code == 201, made.text
+
+
+async def test_each_role_sees_what_it_may_do(chromium: Browser, world: SsoWorld) -> None:
+    """A member (bob, joined just in time) gets read-only credentials and providers pages; an admin
+    (alice, in the admins' group) gets the forms, but no Settings tab (platform admins only)."""
+    await _credential_and_custom_provider(world)
+    for login, email, role in (
+        ("bob", "bob@a-corp.example", "member"),
+        ("alice", "alice@a-corp.example", "admin"),
+    ):
+        context = await new_context(chromium, world.url)
+        page = await context.new_page()
+        await sign_in_by_email(page, email)
+        await at_provider(page, world.a.provider, login)
+        await expect(page.locator("#acting-tenant")).to_contain_text(f"tenant {role}")
+        tabs = page.get_by_role("navigation", name="Tenant")
+        await expect(tabs.get_by_role("link", name="Settings")).to_have_count(0)
+        await expect(tabs.get_by_role("link", name="Members")).to_have_count(1 if role == "admin" else 0)
+
+        await page.goto(f"/t/{world.a.slug}/credentials")
+        await expect(page.locator("#credential-mistral")).to_be_visible()
+        actions = 1 if role == "admin" else 0
+        await expect(page.get_by_role("button", name="Save credential")).to_have_count(actions)
+        await expect(page.locator("#credential-mistral").get_by_role("button", name="Delete")).to_have_count(
+            actions
+        )
+        await expect(
+            page.locator("#credential-mistral").get_by_role("button", name="Test connection")
+        ).to_be_visible()
+        await snap(page, f"roles-01-credentials-as-{role}")
+
+        await page.goto(f"/t/{world.a.slug}/providers")
+        await expect(page.get_by_role("button", name="Add provider")).to_have_count(actions)
+        await snap(page, f"roles-02-providers-as-{role}")
+        await page.get_by_role("link", name=re.compile("^roles-gw")).click()
+        await expect(page.get_by_role("cell", name="m1", exact=True)).to_be_visible()
+        await expect(page.get_by_role("button", name=re.compile("^(Enable|Disable)$"))).to_have_count(actions)
+        await expect(page.get_by_role("button", name="Add model")).to_have_count(actions)
+        await expect(page.get_by_role("button", name="Delete provider…")).to_have_count(actions)
+        await snap(page, f"roles-03-custom-provider-as-{role}")
+        await context.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -10,16 +11,17 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.apikeys.deps import provide_now
 from portal.audit.actor import Actor
-from portal.catalog.services import providers_for_tenant
 from portal.config import Settings
-from portal.credentials.services import list_credentials
 from portal.crypto.vault import Vault
 from portal.db.models import Tenant
 from portal.errors import Conflict, InvalidInput
 from portal.tenants import services
 from portal.tenants.deps import provide_tenant_by_slug, shred_deleted_tenant, shred_once_committed
+from portal.tenants.overview import tenant_overview
 from portal.tenants.schemas import DeleteForm, StatusForm, TenantForm
+from portal.web.auth import principal_of
 from portal.web.guards import requires_platform_admin, requires_tenant_member
 from portal.web.paging import page_parameter
 from portal.web.templating import Confirmation, confirm_page, redirect_after_change, render, tenant_page
@@ -79,7 +81,7 @@ class TenantPages(Controller):
     dependencies = {"tenant": Provide(provide_tenant_by_slug)}
     include_in_schema = False
 
-    @get("/")
+    @get("/", dependencies={"now": Provide(provide_now, sync_to_thread=False)})
     async def overview(
         self,
         request: Request[Any, Any, Any],
@@ -87,16 +89,12 @@ class TenantPages(Controller):
         settings: Settings,
         vault: Vault,
         tenant: Tenant,
+        now: datetime,
     ) -> Response[Any]:
-        providers = await providers_for_tenant(db, settings, tenant)
-        credentials = {c.provider: c for c in await list_credentials(db, vault, tenant)}
-        context = tenant_page(
-            tenant,
-            "overview",
-            providers=providers,
-            credentials=credentials,
-            strict=settings.strict_credentials,
-        )
+        principal = principal_of(request)
+        manager = principal is not None and principal.access_to(str(tenant.id)) in ("platform", "admin")
+        overview = await tenant_overview(db, settings, vault, tenant, now=now, manager=manager)
+        context = tenant_page(tenant, "overview", overview=overview, strict=settings.strict_credentials)
         return render(request, "tenants/overview.html", context)
 
     @get("/settings", guards=PLATFORM)

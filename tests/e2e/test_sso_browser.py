@@ -30,10 +30,9 @@ from portal.db.models import AuditEvent, Tenant
 from portal.db.session import unit_of_work
 from portal.identity.services import create_platform_admin
 from portal.members import invitations as members
-from tests.e2e.conftest import _wait_for_health
 from tests.e2e.oidc_provider import OidcProvider, need_oidc_provider, start_oidc_provider
 from tests.e2e.support import ADMIN_EMAIL, ADMIN_PASSWORD, new_context, sign_in, snap
-from tests.support import API_KEY, make_settings
+from tests.support import API_KEY, _wait_for_health, make_settings
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,7 @@ from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 
-from portal.catalog.services import providers_for_tenant
-from portal.credentials.services import list_credentials
+from portal.apikeys.deps import Now, provide_now
 from portal.db.models import Tenant
 from portal.errors import Conflict, InvalidInput
 from portal.tenants import services
@@ -20,7 +19,9 @@ from portal.tenants.deps import (
     shred_deleted_tenant,
     shred_once_committed,
 )
+from portal.tenants.overview import tenant_overview
 from portal.tenants.schemas import DeleteForm, StatusForm, TenantForm
+from portal.web.auth import principal_of
 from portal.web.deps import CurrentActor, CurrentSettings, Db, TheVault
 from portal.web.guards import requires_platform_admin, requires_tenant_member
 from portal.web.paging import page_parameter
@@ -81,7 +82,7 @@ class TenantPages(Controller):
     dependencies = {"tenant": Provide(provide_tenant_by_slug)}
     include_in_schema = False
 
-    @get("/")
+    @get("/", dependencies={"now": Provide(provide_now, sync_to_thread=False)})
     async def overview(
         self,
         request: Request[Any, Any, Any],
@@ -89,16 +90,12 @@ class TenantPages(Controller):
         settings: CurrentSettings,
         vault: TheVault,
         tenant: CurrentTenant,
+        now: Now,
     ) -> Response[Any]:
-        providers = await providers_for_tenant(db, settings, tenant)
-        credentials = {c.provider: c for c in await list_credentials(db, vault, tenant)}
-        context = tenant_page(
-            tenant,
-            "overview",
-            providers=providers,
-            credentials=credentials,
-            strict=settings.strict_credentials,
-        )
+        principal = principal_of(request)
+        manager = principal is not None and principal.access_to(str(tenant.id)) in ("platform", "admin")
+        overview = await tenant_overview(db, settings, vault, tenant, now=now, manager=manager)
+        context = tenant_page(tenant, "overview", overview=overview, strict=settings.strict_credentials)
         return render(request, "tenants/overview.html", context)
 
     @get("/settings", guards=PLATFORM)

@@ -72,6 +72,7 @@ async def test_a_refused_plain_post_has_a_way_back(nojs_page: Page, live_server:
     await page.evaluate(
         "document.querySelectorAll('input[name=_csrf_token]').forEach(i => i.value = 'stale')"
     )
+    await page.locator("#user-menu summary").click()  # Sign out is in the account menu
     form = page.locator("form[action='/logout']")
     await form.get_by_role("button").click()
     await expect(page.locator("#error-message")).to_contain_text("did not come from this site")

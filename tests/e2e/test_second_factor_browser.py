@@ -47,6 +47,7 @@ async def test_enrol_then_sign_in_with_a_code(browser_page: Page, live_server: L
     await expect(page.locator("ul.recovery-codes li")).to_have_count(10)
     await snap(page, "mfa-03-recovery-codes")
 
+    await page.locator("#user-menu summary").click()  # Sign out is in the account menu
     await page.get_by_role("button", name="Sign out").click()
     await page.goto("/login")
     await page.get_by_label("E-mail").fill(email)

@@ -287,6 +287,7 @@ async def test_sign_out_ends_the_providers_session_too(page: Page, world: SsoWor
     await sign_in_by_email(page, "alice@a-corp.example")
     await at_provider(page, world.a.provider, "alice")
     await expect(page.locator("#acting-tenant")).to_be_visible()
+    await page.locator("#user-menu summary").click()  # Sign out is in the account menu
     await page.get_by_role("button", name="Sign out").click()
     # The provider asks before ending its own session, then sends the browser back.
     await page.get_by_role("button", name="Yes, sign me out").click()

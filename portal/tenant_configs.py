@@ -19,6 +19,9 @@ from portal.tenant_refs import UUID_SLUG_PROBLEM, looks_like_uuid
 DEFAULT_SCOPES = "openid profile email"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{1,62}$"  # as portal.db.models.tenants
 CALLBACK_PATH = "/auth/callback"
+# Eneo's default callback path, served too, so an Eneo deployment's registered redirect URI keeps working.
+ENEO_CALLBACK_PATH = "/login/callback"
+CALLBACK_PATHS = (CALLBACK_PATH, ENEO_CALLBACK_PATH)
 LOOPBACK_NAMES = {"localhost"}
 OIDC_FIELDS = ("oidc_issuer", "oidc_client_id", "oidc_client_secret")
 KNOWN_FIELDS = {
@@ -88,7 +91,7 @@ def url_problem(value: str, *, what: str = "URL", issuer: bool = False) -> str |
 def redirect_url_problem(value: str) -> str | None:
     if problem := url_problem(value, what="URL"):
         return problem
-    if urlsplit(value).path != CALLBACK_PATH:
+    if urlsplit(value).path not in CALLBACK_PATHS:
         return f"must end in {CALLBACK_PATH}, this portal's sign-in callback, e.g. https://portal.example.com{CALLBACK_PATH}"
     return None
 

@@ -251,6 +251,7 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ("GET", f"{S}/login"): public(404, setup="no_federation"),
     ("POST", f"{S}/login"): public(404, form=EMPTY_FORM, setup="no_federation"),
     ("GET", "/auth/callback"): public(400),
+    ("GET", "/login/callback"): public(400),  # Eneo's default callback path, the same handler
     # Linking a new sign-in to one's account: only with a sign-in waiting for this session.
     ("GET", "/auth/link"): public(400),
     ("POST", "/auth/link"): public(400, form=EMPTY_FORM),

@@ -211,3 +211,20 @@ async def test_an_unreachable_discovery_endpoint_is_400_and_saves_nothing(api):
     assert response.status_code == 400, response.text
     assert response.json()["errors"]["discovery_endpoint"].startswith("unreachable")
     assert (await api.get(url, headers=HEADERS)).status_code == 404
+
+
+async def test_eneos_default_callback_path_is_served_too(api, anon, idp):
+    """Eneo's default redirect_path, /login/callback, is accepted and answered by the same callback."""
+    tenant_id = (await new_tenant(api, name="Eneo callback"))["id"]
+    discovery = f"{idp.issuer}/.well-known/openid-configuration"
+    body = eneo_federation(discovery, redirect_path="/login/callback")
+    response = await api.put(federation_url(tenant_id), json=body, headers=HEADERS)
+    assert response.status_code == 200, response.text
+    assert response.json()["redirect_url"].endswith("/login/callback")
+    # The same handler: an answer that belongs to no sign-in of this browser is refused there too.
+    refused = await anon.get("/login/callback", params={"state": "nobody-started-this", "code": "x"})
+    assert refused.status_code == 400 and "does not belong to a sign-in" in refused.text
+    other = await api.put(
+        federation_url(tenant_id), json={**body, "redirect_path": "/elsewhere"}, headers=HEADERS
+    )
+    assert other.status_code == 400 and "redirect_path" in other.json()["errors"]

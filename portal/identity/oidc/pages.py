@@ -19,6 +19,7 @@ from portal.identity.oidc.completion import LINK_PATH, session_data
 from portal.identity.oidc.refusals import unavailable
 from portal.identity.oidc.services import idp_of
 from portal.identity.second_factor_pages import PENDING_KEY as SECOND_FACTOR_PENDING
+from portal.tenant_configs import ENEO_CALLBACK_PATH
 from portal.web.auth import principal_of
 from portal.web.deps import CurrentActor, CurrentSettings, Db
 from portal.web.guards import allow_anyone, requires_signed_in
@@ -134,7 +135,7 @@ class SsoPages(Controller):
     async def link(self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor) -> Response[Any]:
         return await linking.confirm(request, db, actor)
 
-    @get("/auth/callback")
+    @get(["/auth/callback", ENEO_CALLBACK_PATH])
     async def callback(
         self,
         request: Request[Any, Any, Any],

@@ -92,7 +92,10 @@ def redirect_url_problem(value: str) -> str | None:
     if problem := url_problem(value, what="URL"):
         return problem
     if urlsplit(value).path not in CALLBACK_PATHS:
-        return f"must end in {CALLBACK_PATH}, this portal's sign-in callback, e.g. https://portal.example.com{CALLBACK_PATH}"
+        return (
+            f"must end in {CALLBACK_PATH}, this portal's sign-in callback (or {ENEO_CALLBACK_PATH}, Eneo's), "
+            f"e.g. https://portal.example.com{CALLBACK_PATH}"
+        )
     return None
 
 

@@ -80,7 +80,7 @@ class FederationIn(Input):
         str | None,
         msgspec.Meta(
             description="Eneo's field: redirect URI = canonical_public_origin (else PUBLIC_URL) + this "
-            "path, which must be /auth/callback, the portal's sign-in callback"
+            "path, which must be a sign-in callback the portal serves: /auth/callback or /login/callback"
         ),
     ] = None
 

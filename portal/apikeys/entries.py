@@ -7,9 +7,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from portal.catalog.prices import Prices
 from portal.catalog.spec import ProviderSpec, builtin_specs, custom_provider_spec
 from portal.crypto.vault import TenantOpener
-from portal.db.models import ApiKey, Provider
+from portal.db.models import ApiKey, Model, Provider
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,8 @@ class KeyEntry:
     allowed_models: frozenset[str]
     limit_micros: int | None
     reset_period: str
+    rpm_limit: int | None
+    tpm_limit: int | None
     expires_at: datetime | None
     grace_ends_at: datetime | None
     revoked_at: datetime | None
@@ -47,6 +50,8 @@ class KeyEntry:
             allowed_models=frozenset(row.allowed_models),
             limit_micros=row.limit_micros,
             reset_period=row.reset_period,
+            rpm_limit=row.rpm_limit,
+            tpm_limit=row.tpm_limit,
             expires_at=row.expires_at,
             grace_ends_at=row.grace_ends_at,
             revoked_at=row.revoked_at,
@@ -56,12 +61,27 @@ class KeyEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelEntry:
+    id: uuid.UUID
+    name: str
+    prices: Prices
+
+    @classmethod
+    def of(cls, model: Model) -> ModelEntry:
+        return cls(
+            id=model.id,
+            name=model.name,
+            prices=Prices(model.input_price_micros, model.output_price_micros, model.max_output_tokens),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderEntry:
     id: uuid.UUID
     name: str
     spec: ProviderSpec
     base_url: str | None
-    models: dict[str, uuid.UUID]  # model name -> id
+    models: dict[str, ModelEntry]  # by model name
 
     @classmethod
     def of(cls, provider: Provider) -> ProviderEntry:
@@ -75,7 +95,7 @@ class ProviderEntry:
             name=provider.name,
             spec=spec,
             base_url=provider.base_url,
-            models={m.name: m.id for m in provider.models},
+            models={m.name: ModelEntry.of(m) for m in provider.models},
         )
 
 
@@ -91,6 +111,7 @@ class TenantEntry:
     id: uuid.UUID
     slug: str
     status: str
+    monthly_limit_micros: int | None
     opener: TenantOpener  # the data key, unwrapped once; secrets stay sealed
     custom_providers: dict[str, ProviderEntry]
     enabled_models: frozenset[uuid.UUID]

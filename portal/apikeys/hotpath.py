@@ -89,14 +89,14 @@ class HotPath:
         provider = tenant.custom_providers.get(provider_name) or (await self.store.catalog()).get(
             provider_name
         )
-        model_id = provider.models.get(model_name) if provider is not None else None
-        if provider is None or model_id is None:
+        model = provider.models.get(model_name) if provider is not None else None
+        if provider is None or model is None:
             raise Refusal(
                 "unknown_model", f"no model {model_name!r} of provider {provider_name!r} for this tenant"
             )
         if caller.key.allowed_models and model_name not in caller.key.allowed_models:
             raise Refusal("model_not_allowed", f"this API key may not use {model_name!r}")
-        if model_id not in tenant.enabled_models:
+        if model.id not in tenant.enabled_models:
             raise Refusal("model_not_enabled", f"the tenant has not enabled {provider_name}/{model_name}")
         return provider
 

@@ -222,6 +222,7 @@ class KeyStore:
             id=tenant.id,
             slug=tenant.slug,
             status=tenant.status,
+            monthly_limit_micros=tenant.monthly_limit_micros,
             opener=self.vault.opener(tenant.wrapped_data_key, tenant.id),
             custom_providers=providers,
             enabled_models=enabled,

@@ -2,6 +2,7 @@
 
 from portal.db.models.apikeys import ApiKey, ApiKeyPlan, UsageEvent
 from portal.db.models.audit import AuditEvent
+from portal.db.models.budgets import SpendLedger, SpendReservation
 from portal.db.models.catalog import CatalogRemoval, Model, Provider, TenantModel
 from portal.db.models.credentials import Credential
 from portal.db.models.identity import Identity, IdentityProvider, Invitation, Membership, Role
@@ -21,6 +22,8 @@ __all__ = [
     "Model",
     "Provider",
     "Role",
+    "SpendLedger",
+    "SpendReservation",
     "Tenant",
     "TenantModel",
     "UsageEvent",

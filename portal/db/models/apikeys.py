@@ -7,7 +7,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db.base import Base, Timestamps, UUIDPrimaryKey, utcnow
@@ -21,6 +30,7 @@ class ResetPeriod(StrEnum):
 
 
 class Scope(StrEnum):
+    INFERENCE = "inference"
     RESOLVE = "resolve"
     USAGE_WRITE = "usage:write"
     USAGE_READ = "usage:read"
@@ -33,6 +43,8 @@ class ApiKey(UUIDPrimaryKey, Timestamps, Base):
     __table_args__ = (
         CheckConstraint("reset_period in ('none', 'daily', 'weekly', 'monthly')", name="reset_period"),
         CheckConstraint("limit_micros is null or limit_micros > 0", name="limit_positive"),
+        CheckConstraint("rpm_limit is null or rpm_limit > 0", name="rpm_positive"),
+        CheckConstraint("tpm_limit is null or tpm_limit > 0", name="tpm_positive"),
         Index("ix_api_keys_tenant_created", "tenant_id", "created_at"),
         # One replacement per rotation: a second, concurrent rotation of the same key cannot insert.
         UniqueConstraint("rotated_from_id"),
@@ -49,6 +61,9 @@ class ApiKey(UUIDPrimaryKey, Timestamps, Base):
     # Spend limit in millionths of a US dollar (exact sums on every backend); null: no limit.
     limit_micros: Mapped[int | None] = mapped_column(BigInteger, default=None)
     reset_period: Mapped[str] = mapped_column(String(16), default=ResetPeriod.NONE)
+    # Gateway rate limits: requests and tokens per minute; null: none.
+    rpm_limit: Mapped[int | None] = mapped_column(Integer, default=None)
+    tpm_limit: Mapped[int | None] = mapped_column(BigInteger, default=None)
     plan: Mapped[str | None] = mapped_column(String(32), default=None)
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     key_metadata: Mapped[dict[str, Any]] = mapped_column("metadata")
@@ -88,9 +103,14 @@ class ApiKeyPlan(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class UsageSource(StrEnum):
+    REPORT = "report"  # a service reported it (POST /api/v1/usage)
+    GATEWAY = "gateway"  # the portal's gateway forwarded the request and metered the answer
+
+
 class UsageEvent(Base):
-    """One usage report. An idempotency key makes a retried report count once per key lineage (a
-    retry sent with the rotated key's replacement is the same report)."""
+    """One usage report or one gateway request. An idempotency key makes a retried report count once
+    per key lineage (a retry sent with the rotated key's replacement is the same report)."""
 
     __tablename__ = "usage_events"
     __table_args__ = (
@@ -114,3 +134,10 @@ class UsageEvent(Base):
     cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(16), default=UsageSource.REPORT, server_default="report")
+    # Gateway requests only: the HTTP status answered, the time to the last byte, streamed or not,
+    # and whether the cost is the reservation (the provider's answer said no usage).
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    latency_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    streamed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    estimated: Mapped[bool] = mapped_column(default=False, server_default=false())

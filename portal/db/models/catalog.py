@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db.base import Base, Timestamps, UUIDPrimaryKey, utcnow
@@ -40,12 +40,25 @@ class Provider(UUIDPrimaryKey, Timestamps, Base):
 
 class Model(UUIDPrimaryKey, Base):
     __tablename__ = "models"
-    __table_args__ = (UniqueConstraint("provider_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("provider_id", "name"),
+        CheckConstraint("input_price_micros is null or input_price_micros >= 0", name="input_price"),
+        CheckConstraint("output_price_micros is null or output_price_micros >= 0", name="output_price"),
+        CheckConstraint("max_output_tokens is null or max_output_tokens > 0", name="max_output"),
+    )
 
     provider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     display_name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Prices in millionths of a US dollar per million tokens (USD 0.15 per million = 150_000);
+    # null: not priced (a key with a spend limit cannot use it through the gateway).
+    input_price_micros: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    output_price_micros: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # The most output tokens one answer can have: a request without max_tokens reserves this.
+    max_output_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Set when an admin edited the prices: the catalogue sync no longer overwrites them.
+    prices_edited_at: Mapped[datetime | None] = mapped_column(default=None)
 
     provider: Mapped[Provider] = relationship(back_populates="models")
 

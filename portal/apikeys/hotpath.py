@@ -14,13 +14,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from portal.apikeys.entries import Caller, KeyEntry, ProviderEntry, Spend, Stats
+from portal.apikeys.entries import Caller, KeyEntry, ProviderEntry, Spend, Stats, TenantEntry
 from portal.apikeys.money import micros_to_usd
 from portal.apikeys.periods import Clock
 from portal.apikeys.propagation import Propagation
 from portal.apikeys.refusals import Refusal
 from portal.apikeys.rules import REFUSAL_CODES, key_state
 from portal.apikeys.store import KeyStore
+from portal.budgets.ledger import Budget, Ledger
+from portal.budgets.memory import MemoryLedger
 from portal.catalog.sources import base_url_for
 from portal.config import Settings
 from portal.credentials.effective import effective_credential
@@ -43,10 +45,15 @@ class HotPath:
         sessions: async_sessionmaker[AsyncSession],
         *,
         clock: Clock = utcnow,
+        ledger: Ledger | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.store = KeyStore(vault, sessions, settings.api_key_secret)
+        # The one spend ledger of the app (portal.budgets.factory): the gateway reserves and settles
+        # here, the usage reports record here, the resolve API and the spend answers read here.
+        self.ledger: Ledger = ledger if ledger is not None else MemoryLedger(sessions)
+        self.store.on_spend = getattr(self.ledger, "usage_seen", None)
         self.propagation = Propagation(self.store, settings, engine)
         self.authenticate = self.store.authenticate  # bound once: the middleware calls it per request
 
@@ -72,8 +79,22 @@ class HotPath:
     async def stop(self) -> None:
         await self.propagation.stop()
 
+    def budgets(self, caller: Caller) -> tuple[Budget, Budget]:
+        """The key lineage's budget and its tenant's monthly one, in their periods now."""
+        now = self.clock()
+        key, tenant = caller.key, caller.tenant
+        return (
+            Budget.of_key(key.lineage_id, key.limit_micros, key.reset_period, now),
+            Budget.of_tenant(tenant.id, tenant.monthly_limit_micros, now),
+        )
+
     async def spend(self, key: KeyEntry) -> Spend:
-        return await self.store.spend(key, self.clock())
+        budget = Budget.of_key(key.lineage_id, key.limit_micros, key.reset_period, self.clock())
+        return Spend(await self.ledger.spent(budget), key.limit_micros, budget.start, budget.end)
+
+    async def tenant_spend(self, tenant: TenantEntry) -> Spend:
+        budget = Budget.of_tenant(tenant.id, tenant.monthly_limit_micros, self.clock())
+        return Spend(await self.ledger.spent(budget), tenant.monthly_limit_micros, budget.start, budget.end)
 
     def check(self, caller: Caller) -> None:
         """Refuse a key that may not be used now: revoked, past grace, expired, disabled, suspended."""
@@ -100,7 +121,7 @@ class HotPath:
             raise Refusal("model_not_enabled", f"the tenant has not enabled {provider_name}/{model_name}")
         return provider
 
-    def _refuse_at_limit(self, spend: Spend) -> None:
+    def _refuse_at_limit(self, spend: Spend, whose: str = "") -> None:
         if not spend.exhausted or spend.limit_micros is None:
             return
         headers = {}
@@ -109,7 +130,7 @@ class HotPath:
             headers["Retry-After"] = str(wait)
         raise Refusal(
             "limit_reached",
-            f"spent {spend.micros / 1e6:.2f} of {spend.limit_micros / 1e6:.2f} USD"
+            f"{whose}spent {spend.micros / 1e6:.2f} of {spend.limit_micros / 1e6:.2f} USD"
             + (f"; resets at {spend.period_end.isoformat()}" if spend.period_end else ""),
             headers,
         )
@@ -149,6 +170,8 @@ class HotPath:
         spend = await self.spend(caller.key) if caller.key.limit_micros is not None else None
         if spend is not None:
             self._refuse_at_limit(spend)
+        if caller.tenant.monthly_limit_micros is not None:
+            self._refuse_at_limit(await self.tenant_spend(caller.tenant), "the tenant's monthly limit: ")
         source, secrets, config = self._credential(caller, provider)
         answer: dict[str, Any] = {
             "provider": provider.name,

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from litestar import Litestar
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from portal.budgets.ledger import RESERVATION_TTL_S, Budget, Ledger, OverBudget, Reservation
@@ -22,9 +23,18 @@ from portal.budgets.memory import MemoryLedger
 from portal.config import Settings
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
+from portal.db.models import Tenant
 from tests.conftest import client_for
-from tests.integration.apikeys_support import FakeClock, bearer, create_key
-from tests.integration.helpers import new_tenant
+from tests.integration.apikeys_support import (
+    OPENAI_KEY,
+    FakeClock,
+    bearer,
+    create_key,
+    refused,
+    report,
+    resolve,
+)
+from tests.integration.helpers import credentials_url, new_tenant
 from tests.support import make_settings
 
 START = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
@@ -254,3 +264,43 @@ async def test_a_budget_starts_from_the_usage_already_recorded(app: Litestar, ap
     assert await fresh.spent(Budget.of_tenant(uuid.UUID(tenant["id"]), None, now)) == 875_000
     with pytest.raises(OverBudget):
         await fresh.reserve([Budget.of_key(uuid.UUID(key["id"]), 10**6, "monthly", now)], 250_001)
+
+
+# ---------------------------------------------------------------------------- wired into the app
+
+
+async def _set_tenant_limit(app: Litestar, tenant_id: str, micros: int | None) -> None:
+    async with app.state.portal.sessions() as db:
+        await db.execute(
+            update(Tenant).where(Tenant.id == uuid.UUID(tenant_id)).values(monthly_limit_micros=micros)
+        )
+        await db.commit()
+    app.state.hotpath.store.apply([("tenant", tenant_id)])
+
+
+async def test_reports_go_to_the_apps_ledger_and_resolve_obeys_the_tenants_monthly_limit(
+    app: Litestar, api: Any, backend: str
+) -> None:
+    tenant = await new_tenant(api)
+    assert (await api.put(credentials_url(tenant, "openai"), json={"api_key": OPENAI_KEY})).status_code == 200
+    await _set_tenant_limit(app, tenant["id"], 1_000_000)
+    first = await create_key(api, tenant, scopes=["resolve", "usage:write"])
+    second = await create_key(api, tenant, scopes=["resolve", "usage:write"], limit_usd=5)
+    ledger = app.state.hotpath.ledger
+    async with client_for(app) as service:
+        assert (await resolve(service, first["key"])).status_code == 200
+        answer = await report(service, first["key"], "0.6", idempotency_key="once")
+        assert answer.status_code == 201 and answer.json()["spent_usd"] == 0.6, answer.text
+        again = await report(service, first["key"], "0.6", idempotency_key="once")
+        assert again.status_code == 200 and again.json()["duplicate"] is True
+        assert (await report(service, second["key"], "0.5")).json()["spent_usd"] == 0.5
+        now = app.state.hotpath.clock()
+        assert await ledger.spent(Budget.of_tenant(uuid.UUID(tenant["id"]), None, now)) == 1_100_000
+        assert await ledger.spent(Budget.of_key(uuid.UUID(first["id"]), None, "none", now)) == 600_000
+        # Neither key is at its own limit; the tenant is at its monthly one.
+        for key in (first, second):
+            refusal = await resolve(service, key["key"])
+            refused(refusal, 429, "limit_reached")
+            assert "tenant's monthly limit" in refusal.json()["detail"]
+        await _set_tenant_limit(app, tenant["id"], None)
+        assert (await resolve(service, first["key"])).status_code == 200

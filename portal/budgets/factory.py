@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from portal.budgets.database import DatabaseLedger
 from portal.budgets.ledger import Ledger
 from portal.budgets.memory import MemoryLedger
 from portal.config import Settings
 
 
 def ledger_for(settings: Settings, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> Ledger:
+    if not settings.is_sqlite:
+        return DatabaseLedger(engine)
     return MemoryLedger(sessions)

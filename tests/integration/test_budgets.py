@@ -6,8 +6,10 @@ rest back, a reservation never settled expires (time driven by a clock the test 
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +20,11 @@ from litestar import Litestar
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from portal.budgets.database import DatabaseLedger
 from portal.budgets.ledger import RESERVATION_TTL_S, Budget, Ledger, OverBudget, Reservation
 from portal.budgets.memory import MemoryLedger
 from portal.config import Settings
+from portal.db.base import utcnow
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
 from portal.db.models import Tenant
@@ -35,11 +39,12 @@ from tests.integration.apikeys_support import (
     resolve,
 )
 from tests.integration.helpers import credentials_url, new_tenant
-from tests.support import make_settings
+from tests.support import create_pg_database, drop_pg_database, make_settings, need_service
 
 START = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 PRICE = 100  # micro-USD a reservation asks for in the race tests
-KINDS = ["memory"]
+KINDS = ["memory", "database"]
+SHARED = ["database"]  # the ledgers that several processes share
 
 
 @dataclass
@@ -51,9 +56,11 @@ class Store:
     sessions: async_sessionmaker[AsyncSession]
 
 
-def new_ledger(kind: str, store: Store, clock: FakeClock) -> Ledger:
+def new_ledger(kind: str, store: Store, clock: Callable[[], datetime]) -> Ledger:
     if kind == "memory":
         return MemoryLedger(store.sessions, clock=clock)
+    if kind == "database":
+        return DatabaseLedger(store.engine, clock=clock)
     raise AssertionError(kind)
 
 
@@ -63,13 +70,20 @@ async def store(
 ) -> AsyncIterator[Store]:
     kind = str(request.param)
     folder: Path = tmp_path_factory.mktemp(f"budgets-{kind}")
-    settings = make_settings(folder, f"sqlite+aiosqlite:///{folder / 'ledger.db'}")
+    if kind == "database":
+        need_service("PostgreSQL", "127.0.0.1", 5432)
+        url = await create_pg_database()
+    else:
+        url = f"sqlite+aiosqlite:///{folder / 'ledger.db'}"
+    settings = make_settings(folder, url)
     await upgrade(settings)
     engine = create_engine(settings)
     try:
         yield Store(settings, engine, create_session_factory(engine))
     finally:
         await engine.dispose()
+        if kind == "database":
+            await drop_pg_database(url)
 
 
 @pytest.fixture
@@ -238,6 +252,54 @@ class NaiveLedger:
 async def test_the_race_test_catches_a_naive_check_then_add() -> None:
     won = await race(NaiveLedger(), [key_budget(5 * PRICE)], PRICE)  # type: ignore[arg-type]
     assert len(won) > 5
+
+
+# ---------------------------------------------------------------------------- two processes, one ledger
+
+
+def _hammer(kind: str, settings: Settings, budgets: Sequence[Budget], start: threading.Barrier) -> int:
+    """One process (its own event loop, engine and ledger): 25 reservations at once, all settled."""
+
+    async def main() -> int:
+        engine = create_engine(settings)
+        ledger = new_ledger(kind, Store(settings, engine, create_session_factory(engine)), utcnow)
+        try:
+            for budget in budgets:
+                await ledger.spent(budget)  # connected and warm before the start
+            await asyncio.to_thread(start.wait)
+            won = await race(ledger, budgets, PRICE, 25)
+            await asyncio.gather(*(ledger.settle(r, PRICE) for r in won))
+            return len(won)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("kind", SHARED)
+async def test_two_processes_on_one_ledger_never_pass_the_limit_together(
+    kind: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    need_service("PostgreSQL", "127.0.0.1", 5432)
+    url = await create_pg_database()
+    try:
+        settings = make_settings(tmp_path_factory.mktemp("two"), url)
+        await upgrade(settings)
+        budgets = [key_budget(5 * PRICE), tenant_budget(20 * PRICE)]
+        start = threading.Barrier(2)
+        with ThreadPoolExecutor(2) as pool:
+            runs = [pool.submit(_hammer, kind, settings, budgets, start) for _ in range(2)]
+            won = [run.result(timeout=120) for run in runs]
+        assert sum(won) == 5, won
+        engine = create_engine(settings)
+        try:
+            ledger = new_ledger(kind, Store(settings, engine, create_session_factory(engine)), utcnow)
+            assert await ledger.spent(budgets[0]) == 5 * PRICE
+            assert await ledger.spent(budgets[1]) == 5 * PRICE
+        finally:
+            await engine.dispose()
+    finally:
+        await drop_pg_database(url)
 
 
 # ---------------------------------------------------------------------------- from the database

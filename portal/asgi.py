@@ -26,6 +26,7 @@ from portal.audit import anonymous
 from portal.audit.actor import Actor
 from portal.audit.api import AdminAuditApi, TenantAuditApi
 from portal.audit.pages import AdminAuditPages, TenantAuditPages
+from portal.budgets.factory import ledger_for
 from portal.catalog.api import ProvidersApi
 from portal.catalog.pages import CatalogPages, ProviderPages
 from portal.catalog.services import sync_builtin_catalog
@@ -111,13 +112,16 @@ def create_app(
         storage_for(settings.redis_url), on_account_throttled=on_account_throttled
     )
     # Issued keys, tenants, models and sealed credentials in memory for the resolve API.
-    hotpath = HotPath(settings, portal_state.vault, engine, portal_state.sessions)
+    # The spend ledger every budget check reads and every spend goes to (portal.budgets).
+    ledger = ledger_for(settings, engine, portal_state.sessions)
+    hotpath = HotPath(settings, portal_state.vault, engine, portal_state.sessions, ledger=ledger)
     sessions = session_config(settings)
     templates = template_config()
 
     async def on_startup(app: Litestar) -> None:
         async with unit_of_work(portal_state.sessions) as db:
             await sync_builtin_catalog(db)
+        await ledger.start()
         await hotpath.start()
         if settings.tenant_configs or settings.default_tenant_id:
             async with unit_of_work(portal_state.sessions) as db:
@@ -129,6 +133,7 @@ def create_app(
     async def on_shutdown(app: Litestar) -> None:
         await portal_state.http.aclose()
         await hotpath.stop()
+        await ledger.stop()
         await portal_state.throttle.close()
         anonymous.flush()
         await engine.dispose()

@@ -119,6 +119,7 @@ def create_app(
         async with unit_of_work(portal_state.sessions) as db:
             await sync_builtin_catalog(db)
         await hotpath.start()
+        await portal_state.usage_recorder.start()
         if settings.tenant_configs or settings.default_tenant_id:
             async with unit_of_work(portal_state.sessions) as db:
                 actor = Actor.system("TENANT_CONFIGS")
@@ -128,6 +129,7 @@ def create_app(
 
     async def on_shutdown(app: Litestar) -> None:
         await portal_state.http.aclose()
+        await portal_state.usage_recorder.stop()  # before the hot path, which passes its changes on
         await hotpath.stop()
         await portal_state.throttle.close()
         anonymous.flush()

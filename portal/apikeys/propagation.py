@@ -140,7 +140,7 @@ class Propagation:
             if usage_row.id not in self._usage_recent:
                 self._usage_recent.add(usage_row.id)
                 found.append(("spend", str(usage_row.lineage_id)))
-                self._usage_max = max(self._usage_max, row.id)
+                self._usage_max = max(self._usage_max, usage_row.id)
         if len(usage_rows) == USAGE_BATCH:
             self.store.forget_spend()
         floor = self._usage_max - USAGE_LOOKBACK

@@ -1,4 +1,5 @@
-"""What the running app holds: settings, the vault, the database, an HTTP client, the abuse limits."""
+"""What the running app holds: settings, the vault, the database, an HTTP client, the abuse limits,
+the gateway's usage recorder."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from portal.config import Settings
 from portal.crypto.vault import Vault
+from portal.usage.recorder import UsageRecorder
 from portal.web.throttle import Throttle
 
 
@@ -21,3 +23,8 @@ class PortalState:
     # The egress-policied client (portal.net.egress): the only one for URLs a tenant chose.
     http: httpx.AsyncClient
     throttle: Throttle = field(default_factory=Throttle)
+    # Gateway usage events, written in batches off the request path (started and stopped with the app).
+    usage_recorder: UsageRecorder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.usage_recorder = UsageRecorder(self.sessions)

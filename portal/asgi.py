@@ -52,6 +52,7 @@ from portal.net.egress import egress_client
 from portal.tenants.api import TenantsApi
 from portal.tenants.pages import AdminTenantPages, TenantPages
 from portal.usage.pages import UsagePages
+from portal.usage.recorder import UsageRecorder
 from portal.usage.service_api import UsageServiceApi
 from portal.web import log_redaction
 from portal.web.auth import CSRF_COOKIE, CSRF_HEADER, PrincipalMiddleware
@@ -86,13 +87,15 @@ def create_app(
     settings = settings or load_settings()
     log_redaction.install()
     engine = create_engine(settings)
+    db_sessions = create_session_factory(engine)
     portal_state = PortalState(
         settings=settings,
         vault=Vault.of_keys(settings.encryption_key, settings.encryption_key_previous),
         engine=engine,
-        sessions=create_session_factory(engine),
+        sessions=db_sessions,
         # Every call to a URL a tenant chose goes through this client, and so through the egress policy.
         http=egress_client(settings.outbound_allow, headers={"user-agent": f"llm-portal/{__version__}"}),
+        usage_recorder=UsageRecorder(db_sessions),
     )
 
     async def on_account_throttled(start: ThrottleStart) -> None:

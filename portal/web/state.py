@@ -4,14 +4,27 @@ the gateway's usage recorder."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from portal.config import Settings
 from portal.crypto.vault import Vault
-from portal.usage.recorder import UsageRecorder
 from portal.web.throttle import Throttle
+
+
+class UsageRecording(Protocol):
+    """portal.usage.recorder.UsageRecorder (typed here so the web layer, which issued keys use,
+    does not import the usage feature)."""
+
+    def add(self, values: dict[str, Any]) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def flush(self) -> int: ...
 
 
 @dataclass
@@ -22,9 +35,6 @@ class PortalState:
     sessions: async_sessionmaker[AsyncSession]
     # The egress-policied client (portal.net.egress): the only one for URLs a tenant chose.
     http: httpx.AsyncClient
-    throttle: Throttle = field(default_factory=Throttle)
     # Gateway usage events, written in batches off the request path (started and stopped with the app).
-    usage_recorder: UsageRecorder = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.usage_recorder = UsageRecorder(self.sessions)
+    usage_recorder: UsageRecording
+    throttle: Throttle = field(default_factory=Throttle)

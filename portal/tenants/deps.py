@@ -29,8 +29,8 @@ DELETED_TENANT = "portal_deleted_tenant"
 
 CurrentTenant: TypeAlias = NamedDependency[Tenant]
 """`tenant: CurrentTenant`: the tenant the path names."""
-Page: TypeAlias = NamedDependency[TenantPage]
-"""`page: Page`: the tenant page's context (portal.web.templating.TenantPage); see `page_of`."""
+PageCtx: TypeAlias = NamedDependency[TenantPage]
+"""`ctx: PageCtx`: the tenant page's context (portal.web.templating.TenantPage); see `page_of`."""
 
 
 async def _load(db: AsyncSession, ref: str, request: Request[Any, Any, Any]) -> Tenant:
@@ -61,7 +61,7 @@ async def provide_tenant_by_slug(db: Db, slug: FromPath[str], request: Request[A
 
 
 def page_of(tab: str) -> dict[str, Provide]:
-    """The dependencies of a controller of `/t/{slug}/...` pages: the tenant, and the `page` of `tab`."""
+    """The dependencies of a controller of `/t/{slug}/...` pages: the tenant, and the `ctx` of `tab`."""
 
     def provide_page(
         request: Request[Any, Any, Any],
@@ -72,7 +72,7 @@ def page_of(tab: str) -> dict[str, Provide]:
     ) -> TenantPage:
         return TenantPage(request, db, settings, actor, tenant, tab)
 
-    return {"tenant": Provide(provide_tenant_by_slug), "page": Provide(provide_page, sync_to_thread=False)}
+    return {"tenant": Provide(provide_tenant_by_slug), "ctx": Provide(provide_page, sync_to_thread=False)}
 
 
 def shred_once_committed(request: Request[Any, Any, Any], tenant_id: uuid.UUID) -> None:

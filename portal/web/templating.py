@@ -59,11 +59,6 @@ def htmx_target(request: Request[Any, Any, Any]) -> str | None:
     return details.target if details else None
 
 
-def tenant_page(tenant: Any, tab: str, **context: Any) -> dict[str, Any]:
-    """The context of a tenant's page: the tenant (its header and tabs) and the tab to mark."""
-    return {"tenant": tenant, "tab": tab, **context}
-
-
 def render(
     request: Request[Any, Any, Any],
     template: str,
@@ -132,7 +127,7 @@ def redirect_after_change(
 @dataclass(frozen=True)
 class TenantPage:
     """What a handler of a tenant's pages works with, loaded once per request (portal.tenants.deps
-    `page_of(tab)`, asked for as `page: Page`): the request, its unit of work, the settings, the actor
+    `page_of(tab)`, asked for as `ctx: PageCtx`): the request, its unit of work, the settings, the actor
     and the path's tenant; and how such a page renders, confirms and redirects (its tab marked)."""
 
     request: Request[Any, Any, Any]

@@ -96,7 +96,7 @@ def _parse_bool(name: str, raw: str | None, default: bool, problems: list[str]) 
     return default
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:  # noqa: C901 (one table: a check per setting, each independent)
     """Read and check every setting; raise ConfigError naming each problem and its fix."""
     env = dict(os.environ if environ is None else environ)
     problems: list[str] = []

@@ -132,6 +132,27 @@ class Spend:
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """A model a caller may use, and its provider."""
+
+    provider: ProviderEntry
+    model: ModelEntry
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCredential:
+    """The effective credential of one request, opened: never stored, never logged."""
+
+    source: str  # "tenant" | "shared"
+    secrets: dict[str, str] = field(repr=False)
+    config: dict[str, str]
+    base_url: str | None
+
+    def __repr__(self) -> str:
+        return f"OpenCredential(source={self.source!r}, secrets=<{len(self.secrets)} sealed>)"
+
+
+@dataclass(frozen=True, slots=True)
 class Caller:
     key: KeyEntry
     tenant: TenantEntry

@@ -11,9 +11,6 @@ process gets there first). Hashes expire a week after their period ends."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -23,6 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.apikeys.periods import Clock
+from portal.budgets.background import Every, sweep_all
 from portal.budgets.ledger import (
     RESERVATION_TTL_S,
     Budget,
@@ -34,8 +32,6 @@ from portal.budgets.ledger import (
 from portal.budgets.settled import load_settled
 from portal.config import Settings
 from portal.db.base import utcnow
-
-log = logging.getLogger("portal.budgets")
 
 KEPT_AFTER_PERIOD = timedelta(days=7)
 KEPT_WITHOUT_PERIOD = timedelta(days=90)  # a budget that never resets: from its last use
@@ -183,17 +179,13 @@ class RedisLedger:
         self._record = self._redis.register_script(_RECORD)
         self._spent = self._redis.register_script(_SPENT)
         self._sweep = self._redis.register_script(_SWEEP)
-        self._task: asyncio.Task[None] | None = None
+        self._sweeper = Every(SWEEP_EVERY_S, lambda: sweep_all(self.sweep, SWEEP_BATCH), "budgets-sweep")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._sweep_loop(), name="budgets-sweep")
+        self._sweeper.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._sweeper.stop()
         await self._redis.aclose()
 
     def key_of(self, budget: Budget) -> str:
@@ -254,17 +246,6 @@ class RedisLedger:
         until = budget.end + KEPT_AFTER_PERIOD if budget.end is not None else now + KEPT_WITHOUT_PERIOD
         # Never in Redis's past (a period long gone, a clock moved in a test): that would delete it.
         return int(max(until.timestamp(), time.time() + KEPT_AFTER_PERIOD.total_seconds()))
-
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_EVERY_S)
-            try:
-                while await self.sweep() == SWEEP_BATCH:
-                    pass
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis away for a moment must not stop the loop
-                log.warning("releasing expired reservations failed: %s", type(exc).__name__)
 
 
 def _ms(moment: datetime) -> int:

@@ -10,7 +10,7 @@ from litestar import Controller, Response, get
 from portal.apikeys.charts import daily_spend_chart
 from portal.apikeys.deps import COMMON, Now
 from portal.apikeys.queries import in_use, list_keys
-from portal.apikeys.spend import daily_series, forecasts
+from portal.apikeys.spend import daily_series, forecasts, tenant_month
 from portal.apikeys.traffic import gateway_traffic
 from portal.tenants.deps import Page, page_of
 from portal.web.guards import requires_tenant_member
@@ -36,4 +36,5 @@ class UsagePages(Controller):
             forecasts=await forecasts(db, views, now, tenant.id),
             warnings=[v for v in views if v.warning],
             traffic=await gateway_traffic(db, now=now, tenant_id=tenant.id),
+            month=await tenant_month(db, tenant.id, now),
         )

@@ -20,8 +20,10 @@ from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup, escape
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.apikeys.money import format_usd
+from portal.apikeys.money import format_usd, usd_input
 from portal.audit.actor import Actor
+from portal.catalog.prices import describe
+from portal.catalog.services import prices_of
 from portal.config import REPO_ROOT, Settings
 from portal.db.models import Tenant
 from portal.web.auth import principal_of
@@ -38,6 +40,8 @@ def _configure(engine: JinjaTemplateEngine) -> None:
     env = engine.engine
     env.filters["when"] = _format_time
     env.filters["money"] = format_usd  # micro-USD as people read it: $5.00, $0.0012, "no limit"
+    env.filters["prices"] = lambda model: describe(prices_of(model))  # "$0.15 / $0.60 per 1M tokens"
+    env.filters["usd_input"] = usd_input  # micro-USD as a form field's value: "5", "2.5", "" for none
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:

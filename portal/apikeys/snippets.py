@@ -61,7 +61,7 @@ def gateway_snippets(public_url: str, secret: str, model: str | None) -> Snippet
     )
     python = (
         "from openai import OpenAI\n\n"
-        f'client = OpenAI(base_url="{base}", api_key="{secret}")\n'
+        f'client = OpenAI(\n    base_url="{base}",\n    api_key="{secret}",\n)\n'
         "reply = client.chat.completions.create(\n"
         f'    model="{model}",\n'
         f"    messages={json.dumps(PROMPT)},\n"

@@ -50,6 +50,9 @@ async def test_api_key_journey(browser_page: Page, live_server: LiveServer) -> N
     await expect(page.locator("#f-name")).to_have_attribute("aria-invalid", "true")
     await expect(page.locator("#e-name")).to_contain_text("required")
     await form.get_by_label("Name").fill("prod-web-resolver-202611")
+    # New keys call models through the gateway; this service resolves and reports itself.
+    await form.get_by_label("resolve", exact=True).check()
+    await form.get_by_label("usage:write", exact=True).check()
     await page.get_by_label("Spend limit (USD)").fill("1.00")
     await page.get_by_label("Resets").select_option("daily")
     await page.get_by_label("Metadata (JSON object)").fill('{"env": "prod"}')
@@ -59,7 +62,7 @@ async def test_api_key_journey(browser_page: Page, live_server: LiveServer) -> N
     await expect(page.locator("#flashes")).to_contain_text("shown only once")
     secret = await page.get_by_label("API key").input_value()
     assert re.fullmatch(rf"{slug}_sk_[A-Za-z0-9_-]{{43}}", secret)
-    await page.get_by_role("button", name="Copy").click()
+    await page.get_by_role("button", name="Copy", exact=True).click()
     await expect(page.locator("#copy-status")).to_have_text("Copied to the clipboard.")
     assert await page.evaluate("navigator.clipboard.readText()") == secret
     await snap(page, "keys-01-created-secret-shown-once")

@@ -108,7 +108,7 @@ async def test_the_new_key_page_shows_ready_snippets(app, api, browser_session):
     base = f"{app.state.portal.settings.public_url}/v1"
     assert f"curl {base}/chat/completions" in text
     assert f'-H "Authorization: Bearer {secret}"' in text
-    assert f'client = OpenAI(base_url="{base}", api_key="{secret}")' in text
+    assert f'client = OpenAI(\n    base_url="{base}",\n    api_key="{secret}",\n)' in text
     assert 'model="openai/gpt-4o-mini"' in text and '"model": "openai/gpt-4o-mini"' in text
     assert 'data-copy="snippet-curl"' in created.text and 'data-copy="snippet-python"' in created.text
     assert "/api/v1/resolve" not in text  # an inference-only key is not told about resolve

@@ -12,29 +12,16 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import LiveServer
-from tests.e2e.support import sign_in, snap
-from tests.support import API_KEY
+from tests.e2e.support import sign_in, snap, tenant_with_openai_key
 
 pytestmark = pytest.mark.browser
 
 SERVICE_PROVIDER_KEY = "sk-e2e-openai-" + uuid.uuid4().hex[:16]
 
 
-async def _tenant_with_a_credential(live_server: LiveServer) -> str:
-    slug = f"keys-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": API_KEY}) as client:
-        created = await client.post("/api/v1/sysadmin/tenants", json={"name": f"Keys {slug}", "slug": slug})
-        assert created.status_code == 201, created.text
-        stored = await client.put(
-            f"/api/v1/sysadmin/tenants/{slug}/credentials/openai", json={"api_key": SERVICE_PROVIDER_KEY}
-        )
-        assert stored.status_code == 200, stored.text
-    return slug
-
-
 async def test_api_key_journey(browser_page: Page, live_server: LiveServer) -> None:
     page = browser_page
-    slug = await _tenant_with_a_credential(live_server)
+    slug = await tenant_with_openai_key(live_server.url, "keys", SERVICE_PROVIDER_KEY)
     await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     await sign_in(page)
 

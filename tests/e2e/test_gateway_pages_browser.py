@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import LiveServer
-from tests.e2e.support import sign_in, snap
+from tests.e2e.support import sign_in, snap, tenant_with_openai_key
 from tests.support import API_KEY
 
 pytestmark = pytest.mark.browser
@@ -21,23 +21,9 @@ pytestmark = pytest.mark.browser
 PROVIDER_SECRET = "sk-e2e-gateway-" + uuid.uuid4().hex[:16]
 
 
-async def _tenant(live_server: LiveServer) -> str:
-    slug = f"gw-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": API_KEY}) as client:
-        created = await client.post(
-            "/api/v1/sysadmin/tenants", json={"name": f"Gateway {slug}", "slug": slug}
-        )
-        assert created.status_code == 201, created.text
-        stored = await client.put(
-            f"/api/v1/sysadmin/tenants/{slug}/credentials/openai", json={"api_key": PROVIDER_SECRET}
-        )
-        assert stored.status_code == 200, stored.text
-    return slug
-
-
 async def test_new_key_snippets_and_catalogue_prices(browser_page: Page, live_server: LiveServer) -> None:
     page = browser_page
-    slug = await _tenant(live_server)
+    slug = await tenant_with_openai_key(live_server.url, "gw", PROVIDER_SECRET)
     await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     await sign_in(page)
 

@@ -27,7 +27,7 @@ from portal.audit.actor import Actor
 from portal.audit.api import AdminAuditApi, TenantAuditApi
 from portal.audit.pages import AdminAuditPages, TenantAuditPages
 from portal.budgets.factory import ledger_for
-from portal.catalog.api import ProvidersApi
+from portal.catalog.api import CatalogApi, ProvidersApi
 from portal.catalog.pages import CatalogPages, ProviderPages
 from portal.catalog.services import sync_builtin_catalog
 from portal.config import REPO_ROOT, Settings, load_settings
@@ -156,6 +156,7 @@ def create_app(
             SysadminCredentialsApi,
             LlmKeysApi,
             ProvidersApi,
+            CatalogApi,
             SignInPages,
             SecondFactorPages,
             SsoPages,

@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.apikeys.periods import period_bounds
 from portal.apikeys.rules import RETIRED, WARN_SHARE, KeyState, KeyView
 from portal.db.models import UsageEvent
+from portal.db.models.apikeys import ResetPeriod
 
 RATE_WINDOW = timedelta(days=7)
 
@@ -32,6 +34,12 @@ def tenant_spent_query(tenant_id: uuid.UUID, start: datetime, end: datetime | No
         UsageEvent.tenant_id == tenant_id, UsageEvent.occurred_at >= start
     )
     return query if end is None else query.where(UsageEvent.occurred_at < end)
+
+
+async def tenant_month(db: AsyncSession, tenant_id: uuid.UUID, now: datetime) -> tuple[int, datetime | None]:
+    """The tenant's spend this calendar month (UTC), and when the month ends: its monthly limit's view."""
+    start, end = period_bounds(ResetPeriod.MONTHLY, now)
+    return int(await db.scalar(tenant_spent_query(tenant_id, start, end)) or 0), end
 
 
 async def spent(db: AsyncSession, lineage_id: uuid.UUID, start: datetime, end: datetime | None) -> int:

@@ -35,6 +35,8 @@ from portal.credentials.pages import CredentialPages
 from portal.crypto.vault import Vault
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.session import unit_of_work
+from portal.gateway.api import GatewayApi
+from portal.gateway.assembly import build_gateway, gateway_client
 from portal.identity.federation.api import FederationApi
 from portal.identity.federation.pages import FederationPages
 from portal.identity.federation.tenant_import import import_tenant_configs
@@ -112,6 +114,9 @@ def create_app(
     )
     # Issued keys, tenants, models and sealed credentials in memory for the resolve API.
     hotpath = HotPath(settings, portal_state.vault, engine, portal_state.sessions)
+    # The OpenAI-compatible gateway: its own pooled client (same egress policy), ledger and usage writer.
+    portal_state.gateway_http = gateway_client(settings)
+    gateway = build_gateway(settings, hotpath, portal_state.gateway_http, portal_state.sessions)
     sessions = session_config(settings)
     templates = template_config()
 
@@ -119,6 +124,7 @@ def create_app(
         async with unit_of_work(portal_state.sessions) as db:
             await sync_builtin_catalog(db)
         await hotpath.start()
+        await gateway.start()
         if settings.tenant_configs or settings.default_tenant_id:
             async with unit_of_work(portal_state.sessions) as db:
                 actor = Actor.system("TENANT_CONFIGS")
@@ -128,6 +134,7 @@ def create_app(
 
     async def on_shutdown(app: Litestar) -> None:
         await portal_state.http.aclose()
+        await gateway.stop()
         await hotpath.stop()
         await portal_state.throttle.close()
         anonymous.flush()
@@ -159,6 +166,7 @@ def create_app(
             ApiKeysApi,
             ServiceApi,
             UsageServiceApi,
+            GatewayApi,
             ApiKeyPages,
             ApiKeyBulkPages,
             UsagePages,
@@ -189,7 +197,7 @@ def create_app(
             # Regular expressions searched anywhere in the path: anchored, or a tenant slugged
             # "healthcare" or "api" would switch CSRF off for its pages. The JSON API checks the
             # header itself when a session calls it (portal.web.guards).
-            exclude=["^/api/", "^/health$"],
+            exclude=["^/api/", "^/health$", "^/v1/"],
         ),
         template_config=templates,
         plugins=[HTMXPlugin(), FlashPlugin(FlashConfig(template_config=templates))],
@@ -203,7 +211,9 @@ def create_app(
         ),
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         before_send=[security_headers_hook(settings)],
-        state=State({"portal": portal_state, "session_config": sessions, "hotpath": hotpath}),
+        state=State(
+            {"portal": portal_state, "session_config": sessions, "hotpath": hotpath, "gateway": gateway}
+        ),
         on_startup=[on_startup, freeze_startup_objects],
         on_shutdown=[on_shutdown],
         logging_config=LoggingConfig(

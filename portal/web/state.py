@@ -21,3 +21,5 @@ class PortalState:
     # The egress-policied client (portal.net.egress): the only one for URLs a tenant chose.
     http: httpx.AsyncClient
     throttle: Throttle = field(default_factory=Throttle)
+    # The gateway's own pooled client, behind the same egress policy, sized for many concurrent calls.
+    gateway_http: httpx.AsyncClient | None = None

@@ -26,6 +26,7 @@ from portal.audit import anonymous
 from portal.audit.actor import Actor
 from portal.audit.api import AdminAuditApi, TenantAuditApi
 from portal.audit.pages import AdminAuditPages, TenantAuditPages
+from portal.budgets.factory import ledger_for
 from portal.catalog.api import ProvidersApi
 from portal.catalog.pages import CatalogPages, ProviderPages
 from portal.catalog.services import sync_builtin_catalog
@@ -113,8 +114,10 @@ def create_app(
         storage_for(settings.redis_url), on_account_throttled=on_account_throttled
     )
     # Issued keys, tenants, models and sealed credentials in memory for the resolve API.
-    hotpath = HotPath(settings, portal_state.vault, engine, portal_state.sessions)
-    # The OpenAI-compatible gateway: its own pooled client (same egress policy), ledger and usage writer.
+    # The spend ledger every budget check reads and every spend goes to (portal.budgets).
+    ledger = ledger_for(settings, engine, portal_state.sessions)
+    hotpath = HotPath(settings, portal_state.vault, engine, portal_state.sessions, ledger=ledger)
+    # The OpenAI-compatible gateway: its own pooled client (same egress policy) and usage writer.
     portal_state.gateway_http = gateway_client(settings)
     gateway = build_gateway(settings, hotpath, portal_state.gateway_http, portal_state.sessions)
     sessions = session_config(settings)
@@ -123,6 +126,7 @@ def create_app(
     async def on_startup(app: Litestar) -> None:
         async with unit_of_work(portal_state.sessions) as db:
             await sync_builtin_catalog(db)
+        await ledger.start()
         await hotpath.start()
         await gateway.start()
         if settings.tenant_configs or settings.default_tenant_id:
@@ -136,6 +140,7 @@ def create_app(
         await portal_state.http.aclose()
         await gateway.stop()
         await hotpath.stop()
+        await ledger.stop()
         await portal_state.throttle.close()
         anonymous.flush()
         await engine.dispose()

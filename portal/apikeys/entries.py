@@ -1,5 +1,5 @@
 """What the resolve hot path keeps in memory: immutable copies of keys, tenants (with their sealed
-credentials), providers and spend, made from database rows once per load."""
+credentials) and providers, made from database rows once per load."""
 
 from __future__ import annotations
 
@@ -119,14 +119,6 @@ class TenantEntry:
     public: dict[str, str]  # what the resolve answer says of the tenant, made once
 
 
-@dataclass(slots=True)
-class SpendEntry:
-    period: str
-    start: datetime
-    end: datetime | None
-    micros: int
-
-
 @dataclass(frozen=True, slots=True)
 class Spend:
     micros: int
@@ -171,7 +163,6 @@ class Stats:
     key_hits: int = 0
     key_loads: int = 0
     tenant_loads: int = 0
-    spend_loads: int = 0
     invalidations: int = 0
     redis_messages: int = 0
     polls: int = 0

@@ -24,6 +24,7 @@ from portal.apikeys.entries import (
     Spend,
     Stats,
     Target,
+    TenantEntry,
 )
 from portal.apikeys.money import micros_to_usd
 from portal.apikeys.periods import Clock
@@ -31,6 +32,8 @@ from portal.apikeys.propagation import Propagation
 from portal.apikeys.refusals import Refusal
 from portal.apikeys.rules import REFUSAL_CODES, key_state
 from portal.apikeys.store import KeyStore
+from portal.budgets.ledger import Budget, Ledger
+from portal.budgets.memory import MemoryLedger
 from portal.catalog.sources import base_url_for
 from portal.config import Settings
 from portal.credentials.effective import CredentialSource, Effective, effective_credential
@@ -53,10 +56,15 @@ class HotPath:
         sessions: async_sessionmaker[AsyncSession],
         *,
         clock: Clock = utcnow,
+        ledger: Ledger | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.store = KeyStore(vault, sessions, settings.api_key_secret)
+        # The one spend ledger of the app (portal.budgets.factory): the gateway reserves and settles
+        # here, the usage reports record here, the resolve API and the spend answers read here.
+        self.ledger: Ledger = ledger if ledger is not None else MemoryLedger(sessions)
+        self.store.on_spend = getattr(self.ledger, "usage_seen", None)
         self.propagation = Propagation(self.store, settings, engine)
         self.authenticate = self.store.authenticate  # bound once: the middleware calls it per request
 
@@ -82,8 +90,22 @@ class HotPath:
     async def stop(self) -> None:
         await self.propagation.stop()
 
+    def budgets(self, caller: Caller) -> tuple[Budget, Budget]:
+        """The key lineage's budget and its tenant's monthly one, in their periods now."""
+        now = self.clock()
+        key, tenant = caller.key, caller.tenant
+        return (
+            Budget.of_key(key.lineage_id, key.limit_micros, key.reset_period, now),
+            Budget.of_tenant(tenant.id, tenant.monthly_limit_micros, now),
+        )
+
     async def spend(self, key: KeyEntry) -> Spend:
-        return await self.store.spend(key, self.clock())
+        budget = Budget.of_key(key.lineage_id, key.limit_micros, key.reset_period, self.clock())
+        return Spend(await self.ledger.spent(budget), key.limit_micros, budget.start, budget.end)
+
+    async def tenant_spend(self, tenant: TenantEntry) -> Spend:
+        budget = Budget.of_tenant(tenant.id, tenant.monthly_limit_micros, self.clock())
+        return Spend(await self.ledger.spent(budget), tenant.monthly_limit_micros, budget.start, budget.end)
 
     def check(self, caller: Caller) -> None:
         """Refuse a key that may not be used now: revoked, past grace, expired, disabled, suspended."""
@@ -130,7 +152,7 @@ class HotPath:
     def _effective(self, caller: Caller, provider: ProviderEntry) -> Effective[CredentialEntry]:
         return effective_credential(self.settings, provider.spec, caller.tenant.credentials.get(provider.id))
 
-    def _refuse_at_limit(self, spend: Spend) -> None:
+    def _refuse_at_limit(self, spend: Spend, whose: str = "") -> None:
         if not spend.exhausted or spend.limit_micros is None:
             return
         headers = {}
@@ -139,7 +161,7 @@ class HotPath:
             headers["Retry-After"] = str(wait)
         raise Refusal(
             "limit_reached",
-            f"spent {spend.micros / 1e6:.2f} of {spend.limit_micros / 1e6:.2f} USD"
+            f"{whose}spent {spend.micros / 1e6:.2f} of {spend.limit_micros / 1e6:.2f} USD"
             + (f"; resets at {spend.period_end.isoformat()}" if spend.period_end else ""),
             headers,
         )
@@ -179,6 +201,8 @@ class HotPath:
         spend = await self.spend(caller.key) if caller.key.limit_micros is not None else None
         if spend is not None:
             self._refuse_at_limit(spend)
+        if caller.tenant.monthly_limit_micros is not None:
+            self._refuse_at_limit(await self.tenant_spend(caller.tenant), "the tenant's monthly limit: ")
         credential = self.credential(caller, provider)
         answer: dict[str, Any] = {
             "provider": provider.name,

@@ -31,12 +31,13 @@ from portal.budgets.settled import load_settled
 from portal.db.base import utcnow
 
 SWEEP_EVERY_S = 5.0
+MAX_TOGETHER = 200_000
 ENDED_KEPT = timedelta(days=1)  # an ended period's figures stay this long (late settles land there)
 
 
 @dataclass(slots=True)
 class _Account:
-    end: datetime | None
+    budget: Budget
     spent: int
     reserved: int = 0
 
@@ -57,21 +58,26 @@ class MemoryLedger:
         self._open: dict[uuid.UUID, Reservation] = {}
         self._expiries: list[tuple[datetime, uuid.UUID]] = []  # a heap: the next to expire first
         self._task: asyncio.Task[None] | None = None
+        self._together: dict[str, set[str]] = {}  # budget name -> names used with it (key -> tenant)
+        self._stale: set[str] = set()
+        self._reconciling: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._sweep_loop(), name="budgets-sweep")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._reconciling):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._reconciling = None
 
     async def reserve(self, budgets: Sequence[Budget], amount_micros: int) -> Reservation:
         amount = checked_amount(amount_micros)
         budgets = in_order(budgets)
         accounts = await self._accounts_of(budgets)
+        self._remember_together(budgets)
         # From here on no await: the check and the add are one step for every other task.
         self.sweep()
         for budget, account in zip(budgets, accounts, strict=True):
@@ -104,8 +110,10 @@ class MemoryLedger:
 
     async def record(self, budgets: Sequence[Budget], amount_micros: int) -> None:
         amount = checked_amount(amount_micros)
-        for account in await self._accounts_of(in_order(budgets)):
+        budgets = in_order(budgets)
+        for account in await self._accounts_of(budgets):
             account.spent += amount
+        self._remember_together(budgets)
 
     async def spent(self, budget: Budget) -> int:
         (account,) = await self._accounts_of((budget,))
@@ -131,8 +139,34 @@ class MemoryLedger:
         """Drop the figures of periods that ended a while ago and hold nothing."""
         cutoff = self.clock() - ENDED_KEPT
         for ledger_id, account in list(self._accounts.items()):
-            if account.end is not None and account.end < cutoff and account.reserved == 0:
+            if account.budget.end is not None and account.budget.end < cutoff and account.reserved == 0:
                 del self._accounts[ledger_id]
+        if len(self._together) > MAX_TOGETHER:
+            self._together.clear()
+
+    def usage_seen(self, lineage_id: uuid.UUID) -> None:
+        """Usage of this key lineage was committed by another process (a command, a second worker
+        on one SQLite file): its budgets, and the tenant's used with them, catch up with the usage
+        events soon. Never lowered: what this process counted and has not written yet stays."""
+        name = f"key:{lineage_id}"
+        self._stale.add(name)
+        self._stale.update(self._together.get(name, ()))
+        if self._reconciling is None or self._reconciling.done():
+            self._reconciling = asyncio.create_task(self._reconcile(), name="budgets-reconcile")
+
+    async def _reconcile(self) -> None:
+        while self._stale:
+            names, self._stale = self._stale, set()
+            for account in [a for a in self._accounts.values() if a.budget.name in names]:
+                settled = await load_settled(self.sessions, account.budget)
+                account.spent = max(account.spent, settled)
+
+    def _remember_together(self, budgets: Sequence[Budget]) -> None:
+        names = {b.name for b in budgets}
+        for name in names:
+            others = names - {name}
+            if others and not others <= self._together.get(name, set()):
+                self._together.setdefault(name, set()).update(others)
 
     async def _accounts_of(self, budgets: Sequence[Budget]) -> list[_Account]:
         """Every budget's account, read from the database on its first use (one load per budget).
@@ -151,7 +185,7 @@ class MemoryLedger:
             self._loading[key] = pending
             pending.add_done_callback(lambda _done: self._loading.pop(key, None))
         spent = await asyncio.shield(pending)
-        self._accounts.setdefault(key, _Account(budget.end, spent))
+        self._accounts.setdefault(key, _Account(budget, spent))
 
     async def _sweep_loop(self) -> None:
         while True:

@@ -4,7 +4,9 @@ what every ledger starts a budget's period from."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.apikeys.spend import spent_query, tenant_spent_query
@@ -19,10 +21,13 @@ def owner_of(budget: Budget) -> tuple[str, uuid.UUID]:
     return kind, uuid.UUID(ref)
 
 
-async def settled_micros(db: AsyncSession, budget: Budget) -> int:
+def settled_query(budget: Budget) -> Select[Any]:
     kind, ref = owner_of(budget)
-    query = (spent_query if kind == "key" else tenant_spent_query)(ref, budget.start, budget.end)
-    return int(await db.scalar(query) or 0)
+    return (spent_query if kind == "key" else tenant_spent_query)(ref, budget.start, budget.end)
+
+
+async def settled_micros(db: AsyncSession, budget: Budget) -> int:
+    return int(await db.scalar(settled_query(budget)) or 0)
 
 
 async def load_settled(sessions: async_sessionmaker[AsyncSession], budget: Budget) -> int:

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal import __version__
 from portal.apikeys.hotpath import HotPath
-from portal.budgets.memory import MemoryLedger
 from portal.config import Settings
 from portal.db.models import UsageEvent
 from portal.gateway.service import Gateway
@@ -83,6 +82,4 @@ def build_gateway(
     http: httpx.AsyncClient,
     sessions: async_sessionmaker[AsyncSession],
 ) -> Gateway:
-    # The ledger reads the app's clock through the hot path (tests move it).
-    ledger = MemoryLedger(sessions, clock=lambda: hotpath.clock())
-    return Gateway(settings, hotpath, http, ledger, BatchSink(sessions))
+    return Gateway(settings, hotpath, http, hotpath.ledger, BatchSink(sessions))

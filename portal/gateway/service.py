@@ -63,13 +63,11 @@ class Gateway:
         self.timeout = httpx.Timeout(connect=connect, read=first_byte, write=first_byte, pool=connect)
 
     async def start(self) -> None:
-        await self.ledger.start()
         await self.sink.start()
 
     async def stop(self) -> None:
-        """Pending usage events are written before the ledger and the client close."""
+        """Pending usage events are written before the client closes (the app stops the ledger)."""
         await self.sink.stop()
-        await self.ledger.stop()
         await self.http.aclose()
 
     async def models(self, caller: Caller) -> bytes:

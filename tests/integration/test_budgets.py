@@ -6,8 +6,10 @@ rest back, a reservation never settled expires (time driven by a clock the test 
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,21 +17,34 @@ from typing import Any
 
 import pytest
 from litestar import Litestar
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from portal.budgets.database import DatabaseLedger
 from portal.budgets.ledger import RESERVATION_TTL_S, Budget, Ledger, OverBudget, Reservation
 from portal.budgets.memory import MemoryLedger
 from portal.config import Settings
+from portal.db.base import utcnow
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
+from portal.db.models import Tenant
 from tests.conftest import client_for
-from tests.integration.apikeys_support import FakeClock, bearer, create_key
-from tests.integration.helpers import new_tenant
-from tests.support import make_settings
+from tests.integration.apikeys_support import (
+    OPENAI_KEY,
+    FakeClock,
+    bearer,
+    create_key,
+    refused,
+    report,
+    resolve,
+)
+from tests.integration.helpers import credentials_url, new_tenant
+from tests.support import create_pg_database, drop_pg_database, make_settings, need_service
 
 START = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 PRICE = 100  # micro-USD a reservation asks for in the race tests
-KINDS = ["memory"]
+KINDS = ["memory", "database"]
+SHARED = ["database"]  # the ledgers that several processes share
 
 
 @dataclass
@@ -41,9 +56,11 @@ class Store:
     sessions: async_sessionmaker[AsyncSession]
 
 
-def new_ledger(kind: str, store: Store, clock: FakeClock) -> Ledger:
+def new_ledger(kind: str, store: Store, clock: Callable[[], datetime]) -> Ledger:
     if kind == "memory":
         return MemoryLedger(store.sessions, clock=clock)
+    if kind == "database":
+        return DatabaseLedger(store.engine, clock=clock)
     raise AssertionError(kind)
 
 
@@ -53,13 +70,20 @@ async def store(
 ) -> AsyncIterator[Store]:
     kind = str(request.param)
     folder: Path = tmp_path_factory.mktemp(f"budgets-{kind}")
-    settings = make_settings(folder, f"sqlite+aiosqlite:///{folder / 'ledger.db'}")
+    if kind == "database":
+        need_service("PostgreSQL", "127.0.0.1", 5432)
+        url = await create_pg_database()
+    else:
+        url = f"sqlite+aiosqlite:///{folder / 'ledger.db'}"
+    settings = make_settings(folder, url)
     await upgrade(settings)
     engine = create_engine(settings)
     try:
         yield Store(settings, engine, create_session_factory(engine))
     finally:
         await engine.dispose()
+        if kind == "database":
+            await drop_pg_database(url)
 
 
 @pytest.fixture
@@ -230,6 +254,54 @@ async def test_the_race_test_catches_a_naive_check_then_add() -> None:
     assert len(won) > 5
 
 
+# ---------------------------------------------------------------------------- two processes, one ledger
+
+
+def _hammer(kind: str, settings: Settings, budgets: Sequence[Budget], start: threading.Barrier) -> int:
+    """One process (its own event loop, engine and ledger): 25 reservations at once, all settled."""
+
+    async def main() -> int:
+        engine = create_engine(settings)
+        ledger = new_ledger(kind, Store(settings, engine, create_session_factory(engine)), utcnow)
+        try:
+            for budget in budgets:
+                await ledger.spent(budget)  # connected and warm before the start
+            await asyncio.to_thread(start.wait)
+            won = await race(ledger, budgets, PRICE, 25)
+            await asyncio.gather(*(ledger.settle(r, PRICE) for r in won))
+            return len(won)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("kind", SHARED)
+async def test_two_processes_on_one_ledger_never_pass_the_limit_together(
+    kind: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    need_service("PostgreSQL", "127.0.0.1", 5432)
+    url = await create_pg_database()
+    try:
+        settings = make_settings(tmp_path_factory.mktemp("two"), url)
+        await upgrade(settings)
+        budgets = [key_budget(5 * PRICE), tenant_budget(20 * PRICE)]
+        start = threading.Barrier(2)
+        with ThreadPoolExecutor(2) as pool:
+            runs = [pool.submit(_hammer, kind, settings, budgets, start) for _ in range(2)]
+            won = [run.result(timeout=120) for run in runs]
+        assert sum(won) == 5, won
+        engine = create_engine(settings)
+        try:
+            ledger = new_ledger(kind, Store(settings, engine, create_session_factory(engine)), utcnow)
+            assert await ledger.spent(budgets[0]) == 5 * PRICE
+            assert await ledger.spent(budgets[1]) == 5 * PRICE
+        finally:
+            await engine.dispose()
+    finally:
+        await drop_pg_database(url)
+
+
 # ---------------------------------------------------------------------------- from the database
 
 
@@ -254,3 +326,43 @@ async def test_a_budget_starts_from_the_usage_already_recorded(app: Litestar, ap
     assert await fresh.spent(Budget.of_tenant(uuid.UUID(tenant["id"]), None, now)) == 875_000
     with pytest.raises(OverBudget):
         await fresh.reserve([Budget.of_key(uuid.UUID(key["id"]), 10**6, "monthly", now)], 250_001)
+
+
+# ---------------------------------------------------------------------------- wired into the app
+
+
+async def _set_tenant_limit(app: Litestar, tenant_id: str, micros: int | None) -> None:
+    async with app.state.portal.sessions() as db:
+        await db.execute(
+            update(Tenant).where(Tenant.id == uuid.UUID(tenant_id)).values(monthly_limit_micros=micros)
+        )
+        await db.commit()
+    app.state.hotpath.store.apply([("tenant", tenant_id)])
+
+
+async def test_reports_go_to_the_apps_ledger_and_resolve_obeys_the_tenants_monthly_limit(
+    app: Litestar, api: Any, backend: str
+) -> None:
+    tenant = await new_tenant(api)
+    assert (await api.put(credentials_url(tenant, "openai"), json={"api_key": OPENAI_KEY})).status_code == 200
+    await _set_tenant_limit(app, tenant["id"], 1_000_000)
+    first = await create_key(api, tenant, scopes=["resolve", "usage:write"])
+    second = await create_key(api, tenant, scopes=["resolve", "usage:write"], limit_usd=5)
+    ledger = app.state.hotpath.ledger
+    async with client_for(app) as service:
+        assert (await resolve(service, first["key"])).status_code == 200
+        answer = await report(service, first["key"], "0.6", idempotency_key="once")
+        assert answer.status_code == 201 and answer.json()["spent_usd"] == 0.6, answer.text
+        again = await report(service, first["key"], "0.6", idempotency_key="once")
+        assert again.status_code == 200 and again.json()["duplicate"] is True
+        assert (await report(service, second["key"], "0.5")).json()["spent_usd"] == 0.5
+        now = app.state.hotpath.clock()
+        assert await ledger.spent(Budget.of_tenant(uuid.UUID(tenant["id"]), None, now)) == 1_100_000
+        assert await ledger.spent(Budget.of_key(uuid.UUID(first["id"]), None, "none", now)) == 600_000
+        # Neither key is at its own limit; the tenant is at its monthly one.
+        for key in (first, second):
+            refusal = await resolve(service, key["key"])
+            refused(refusal, 429, "limit_reached")
+            assert "tenant's monthly limit" in refusal.json()["detail"]
+        await _set_tenant_limit(app, tenant["id"], None)
+        assert (await resolve(service, first["key"])).status_code == 200

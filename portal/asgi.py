@@ -55,6 +55,7 @@ from portal.net.egress import egress_client
 from portal.tenants.api import TenantsApi
 from portal.tenants.pages import AdminTenantPages, TenantPages
 from portal.usage.pages import UsagePages
+from portal.usage.recorder import UsageRecorder
 from portal.usage.service_api import UsageServiceApi
 from portal.web import log_redaction
 from portal.web.auth import CSRF_COOKIE, CSRF_HEADER, PrincipalMiddleware
@@ -89,13 +90,15 @@ def create_app(
     settings = settings or load_settings()
     log_redaction.install()
     engine = create_engine(settings)
+    db_sessions = create_session_factory(engine)
     portal_state = PortalState(
         settings=settings,
         vault=Vault.of_keys(settings.encryption_key, settings.encryption_key_previous),
         engine=engine,
-        sessions=create_session_factory(engine),
+        sessions=db_sessions,
         # Every call to a URL a tenant chose goes through this client, and so through the egress policy.
         http=egress_client(settings.outbound_allow, headers={"user-agent": f"llm-portal/{__version__}"}),
+        usage_recorder=UsageRecorder(db_sessions),
     )
 
     async def on_account_throttled(start: ThrottleStart) -> None:
@@ -119,7 +122,7 @@ def create_app(
     hotpath = HotPath(settings, portal_state.vault, engine, portal_state.sessions, ledger=ledger)
     # The OpenAI-compatible gateway: its own pooled client (same egress policy) and usage writer.
     portal_state.gateway_http = gateway_client(settings)
-    gateway = build_gateway(settings, hotpath, portal_state.gateway_http, portal_state.sessions)
+    gateway = build_gateway(settings, hotpath, portal_state)
     sessions = session_config(settings)
     templates = template_config()
 
@@ -128,7 +131,7 @@ def create_app(
             await sync_builtin_catalog(db)
         await ledger.start()
         await hotpath.start()
-        await gateway.start()
+        await portal_state.usage_recorder.start()
         if settings.tenant_configs or settings.default_tenant_id:
             async with unit_of_work(portal_state.sessions) as db:
                 actor = Actor.system("TENANT_CONFIGS")
@@ -139,6 +142,7 @@ def create_app(
     async def on_shutdown(app: Litestar) -> None:
         await portal_state.http.aclose()
         await gateway.stop()
+        await portal_state.usage_recorder.stop()  # before the hot path, which passes its changes on
         await hotpath.stop()
         await ledger.stop()
         await portal_state.throttle.close()

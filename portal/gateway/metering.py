@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from portal.apikeys.entries import Caller, Target
+from portal.apikeys.entries import Caller, KeyEntry, Target
 from portal.budgets.ledger import Budget, Ledger, OverBudget, Reservation
 from portal.db.models.apikeys import UsageSource
 from portal.gateway.errors import GatewayError
@@ -31,19 +31,15 @@ CLIENT_CLOSED = 499  # the status recorded when the client went away before the 
 
 
 class EventSink(Protocol):
-    """Where usage events go, off the request path (a batch writer, flushed when it stops)."""
+    """Where usage events go, off the request path (portal.usage.recorder's batch writer)."""
 
     def add(self, values: dict[str, Any]) -> None: ...
 
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
 
 class TokenCounter(Protocol):
-    """Counts a key's tokens per minute (portal.gateway.rate_limits)."""
+    """Counts a key's tokens per minute (portal.gateway.rate_limits.RateLimits)."""
 
-    async def count_tokens(self, caller: Caller, tokens: int) -> None: ...
+    async def count_tokens(self, key: KeyEntry, actual_tokens: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,4 +194,4 @@ class Meter:
             }
         )
         if usage is not None and self.tokens is not None:
-            await self.tokens.count_tokens(self.caller, usage.input_tokens + usage.output_tokens)
+            await self.tokens.count_tokens(self.caller.key, usage.input_tokens + usage.output_tokens)

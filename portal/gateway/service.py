@@ -5,7 +5,7 @@ the provider's secret kept out of everything the client or a log line sees."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import msgspec
@@ -31,21 +31,15 @@ from portal.gateway.metering import (
 )
 from portal.gateway.naming import find_target, usable_models
 from portal.gateway.parsing import Parsed
+from portal.gateway.rate_limits import RateLimits
 from portal.gateway.scrub import Scrubber
 from portal.gateway.streaming import Relay
 from portal.gateway.upstream import CHAT, EMBEDDINGS, Upstream, kind_of, output_cap_param, upstream_for
 from portal.net.egress import EgressRefused
 
+BYTES_PER_TOKEN = 4  # a rough average, for the tokens-per-minute estimate only
 MESSAGE_MAX = 500  # of a provider's error message passed on
 PASSED_ON = {400: 400, 404: 404, 413: 400, 422: 400, 429: 429}  # the provider's status -> ours; else 502
-
-
-class RequestLimiter(Protocol):
-    """A key's requests and tokens per minute (portal.gateway.rate_limits)."""
-
-    async def check_request(self, caller: Caller) -> None: ...
-
-    async def count_tokens(self, caller: Caller, tokens: int) -> None: ...
 
 
 @dataclass
@@ -55,20 +49,16 @@ class Gateway:
     http: httpx.AsyncClient  # the gateway's own pooled client, behind the egress policy
     ledger: Ledger
     sink: EventSink
-    limiter: RequestLimiter | None = None
+    limits: RateLimits
 
     def __post_init__(self) -> None:
         connect = self.settings.gateway_connect_timeout
         first_byte = self.settings.gateway_first_byte_timeout
         self.timeout = httpx.Timeout(connect=connect, read=first_byte, write=first_byte, pool=connect)
 
-    async def start(self) -> None:
-        await self.sink.start()
-
     async def stop(self) -> None:
-        """Pending usage events are written before the client closes (the app stops the ledger)."""
-        await self.sink.stop()
         await self.http.aclose()
+        await self.limits.close()
 
     async def models(self, caller: Caller) -> bytes:
         """OpenAI's model list: what this key may call now."""
@@ -86,11 +76,10 @@ class Gateway:
         kind = kind_of(target.provider)
         upstream = upstream_for(kind, credential, CHAT if parsed.chat else EMBEDDINGS)
         now = self.hotpath.clock()
-        meter = Meter(self.ledger, self.sink, self.limiter, caller, target, streamed=parsed.stream, now=now)
+        meter = Meter(self.ledger, self.sink, self.limits, caller, target, streamed=parsed.stream, now=now)
         worst = worst_case(target, size, parsed.requested_cap, parsed.choices, chat=parsed.chat)
         try:
-            if self.limiter is not None:
-                await self.limiter.check_request(caller)
+            await self._admit(caller, size)
             meter.reservation = await reserve(self.ledger, budgets_of(caller, now), worst.micros)
         except GatewayError as refused:
             await meter.finish(refused.status_code)
@@ -98,6 +87,19 @@ class Gateway:
         scrub = Scrubber(credential.secrets.values())
         payload = _payload(parsed, target, kind, worst)
         return await self._forward(upstream, payload, parsed, target, meter, scrub, receive)
+
+    async def _admit(self, caller: Caller, size: int) -> None:
+        """The key's requests and tokens per minute: 429 with Retry-After when this one does not fit.
+        The prompt's tokens are estimated at four bytes each (the budget's worst case counts one)."""
+        wait = await self.limits.admit(caller.key)
+        wait = wait or await self.limits.admit_tokens(caller.key, size // BYTES_PER_TOKEN)
+        if wait is not None:
+            seconds = str(int(wait))
+            raise GatewayError(
+                "rate_limited",
+                f"this API key's requests or tokens per minute are used up: retry after {seconds} s",
+                headers={"Retry-After": seconds},
+            )
 
     async def _forward(
         self,

@@ -4,6 +4,7 @@ the provider's secret kept out of everything the client or a log line sees."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,8 @@ from portal.gateway.scrub import Scrubber
 from portal.gateway.streaming import Relay
 from portal.gateway.upstream import CHAT, EMBEDDINGS, Upstream, kind_of, output_cap_param, upstream_for
 from portal.net.egress import EgressRefused
+
+log = logging.getLogger("portal.gateway")
 
 BYTES_PER_TOKEN = 4  # a rough average, for the tokens-per-minute estimate only
 MESSAGE_MAX = 500  # of a provider's error message passed on
@@ -117,7 +120,12 @@ class Gateway:
             response = await unless_gone(receive, self._send(upstream, payload))
             if response.status_code >= 300:
                 content = await unless_gone(receive, self._read(response, upstream))
-                raise _upstream_failure(target, response, content, scrub)
+                failure = _upstream_failure(target, response, content, scrub)
+                if failure.status_code >= 500:
+                    log.warning(
+                        "gateway: %s (%s/%s)", failure.message, target.provider.name, target.model.name
+                    )
+                raise failure
             if parsed.stream and response.headers.get("content-type", "").startswith("text/event-stream"):
                 relay = Relay(response, meter, scrub, client_wants_usage=parsed.client_wants_usage)
                 response = None  # the relay owns it now

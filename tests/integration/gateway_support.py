@@ -74,10 +74,11 @@ async def set_prices(
         await db.commit()
 
 
-async def issue(api: httpx.AsyncClient, tenant: Tenant, **body: Any) -> dict[str, Any]:
+async def issue(api: httpx.AsyncClient, tenant: Tenant | dict[str, Any], **body: Any) -> dict[str, Any]:
+    """A new key of the tenant (the inference scope unless told), as the API answers it."""
     body.setdefault("scopes", ["inference"])
     body.setdefault("name", f"gw-{uuid.uuid4().hex[:8]}")
-    return await create_key(api, tenant.json, **body)
+    return await create_key(api, tenant.json if isinstance(tenant, Tenant) else tenant, **body)
 
 
 @asynccontextmanager
@@ -94,7 +95,9 @@ async def served_beside(settings: Settings, name: str) -> AsyncIterator[str]:
 
 
 def sdk(base_url: str, key: str, **kwargs: Any) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0, **kwargs)
+    """The official SDK pointed at a served portal (no retries unless told)."""
+    kwargs.setdefault("max_retries", 0)
+    return openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=key, **kwargs)
 
 
 async def gateway_events(app: Litestar, key_id: str, count: int, deadline_s: float = 5.0) -> list[UsageEvent]:

@@ -6,6 +6,8 @@ Runs on SQLite and on PostgreSQL. Costs are checked against the stub's determini
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -13,6 +15,7 @@ import openai
 import pytest
 from litestar import Litestar
 
+from portal.apikeys.money import format_usd, usd_to_micros
 from portal.catalog.prices import Prices
 from portal.config import Settings
 from tests.integration.gateway_support import (
@@ -26,12 +29,15 @@ from tests.integration.gateway_support import (
     issue,
     sdk,
     served_beside,
+    set_prices,
     stub_tenant,
 )
+from tests.integration.helpers import AZURE_API_VERSION, azure_fields, credentials_url, new_tenant, portal_url
 from tests.support import CANARY
 
 PRICES = Prices(INPUT_PRICE, OUTPUT_PRICE)
 HELLO = [{"role": "user", "content": "one two three"}]  # three prompt tokens at the stub
+SLOW_STREAM, FULL = "gw-slow-stream", "gw-full"
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +184,102 @@ async def test_bad_requests_name_the_parameter(served, api, tenant):
         with pytest.raises(openai.BadRequestError) as refused:
             await sdk_client.chat.completions.create(model=CHAT, messages=[])
     assert refused.value.body["param"] == "messages"  # type: ignore[index]
+
+
+async def test_a_client_that_goes_away_mid_stream_stops_the_upstream_and_is_billed(
+    served, api, app, stub_provider
+):
+    stub_provider.behave(SLOW_STREAM, chunk_delay_ms=50, completion_tokens=200)
+    tenant = await stub_tenant(api, app, stub_provider, SLOW_STREAM)
+    key = await issue(api, tenant)
+    async with sdk(served, key["key"]) as client:
+        stream = await client.chat.completions.create(
+            model=f"{PROVIDER}/{SLOW_STREAM}", messages=HELLO, max_tokens=200, stream=True
+        )
+        async for _first in stream:
+            break
+        await stream.close()
+    record = next(r for r in reversed(stub_provider.streams) if r.model == SLOW_STREAM)
+    assert await asyncio.to_thread(record.ended.wait, 10), "the upstream stream did not end"
+    assert record.client_closed and not record.completed and record.chunks_sent < 200
+    (event,) = await gateway_events(app, key["id"], 1)
+    assert (event.status_code, event.streamed, event.estimated) == (499, True, True)
+    # Charged its reservation: at least the 200 output tokens it may have caused.
+    assert event.cost_micros >= PRICES.cost_micros(0, 200)
+
+
+async def test_fifty_concurrent_requests_leave_spend_within_a_limit_that_fits_five(
+    served, api, app, stub_provider
+):
+    stub_provider.behave(FULL, completion_tokens=1000)
+    tenant = await stub_tenant(api, app, stub_provider, FULL)
+    # Input nearly free, 1000 output tokens at USD 2 per million: worst case = actual = 2001 micro-USD.
+    await set_prices(app, tenant.provider_id, [FULL], prices=(1, 2_000_000), max_output=1000)
+    one = Prices(1, 2_000_000).cost_micros(3, 1000)
+    limit = 5 * one + one // 2
+    key = await issue(api, tenant, limit_usd=f"{limit / 1e6:.6f}")
+    async with sdk(served, key["key"]) as client:
+        results = await asyncio.gather(
+            *(
+                client.chat.completions.create(model=f"{PROVIDER}/{FULL}", messages=HELLO, max_tokens=1000)
+                for _ in range(50)
+            ),
+            return_exceptions=True,
+        )
+    answered = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, openai.APIStatusError) and r.status_code == 402]
+    assert len(answered) + len(refused) == 50, [r for r in results if isinstance(r, BaseException)][:3]
+    assert len(answered) == 5
+    events = await gateway_events(app, key["id"], 50)
+    spent = sum(e.cost_micros for e in events)
+    assert spent == 5 * one <= limit
+    # The key's spend, as the portal's API and its page show it, within seconds.
+    await _shows_spend(api, app, tenant, key, spent)
+
+
+async def _shows_spend(api, app, tenant, key, spent: int, deadline_s: float = 5.0) -> None:
+    end = time.monotonic() + deadline_s
+    while True:
+        answer = (await api.get(portal_url(tenant.json, f"/api-keys/{key['id']}"))).json()
+        if usd_to_micros(answer["spent_usd"], allow_zero=True) == spent or time.monotonic() > end:
+            break
+        await asyncio.sleep(0.05)
+    assert usd_to_micros(answer["spent_usd"], allow_zero=True) == spent, answer
+    page = await api.get(f"/t/{tenant.json['slug']}/api-keys/{key['id']}")
+    assert page.status_code == 200 and format_usd(spent) in page.text
+
+
+async def test_the_keys_spend_shows_on_its_page_within_seconds(served, api, app, tenant):
+    key = await issue(api, tenant)
+    async with sdk(served, key["key"]) as client:
+        await client.chat.completions.create(model=f"{PROVIDER}/{CHAT}", messages=HELLO, max_tokens=8)
+    await _shows_spend(api, app, tenant, key, PRICES.cost_micros(3, 8))
+
+
+async def test_azure_goes_through_its_deployment_url_with_the_api_key_header(served, api, stub_provider):
+    tenant = await new_tenant(api)
+    response = await api.put(credentials_url(tenant, "azure"), json=azure_fields(stub_provider.url, CANARY))
+    assert response.status_code == 200, response.text
+    key = await issue(api, tenant)
+    async with sdk(served, key["key"]) as client:
+        answer = await client.chat.completions.create(model="azure/gpt-4o", messages=HELLO, max_tokens=2)
+    assert answer.model == "gpt-4o-prod"  # the stub answers as the deployment
+    upstream = stub_provider.requests[-1]
+    assert (
+        upstream["path"]
+        == f"/openai/deployments/gpt-4o-prod/chat/completions?api-version={AZURE_API_VERSION}"
+    )
+    assert upstream["api-key"] == CANARY and "authorization" not in upstream
+
+
+async def test_anthropic_through_its_openai_compatible_endpoint_with_the_shared_key(
+    served, api, stub_provider
+):
+    tenant = await new_tenant(api)
+    key = await issue(api, tenant)
+    async with sdk(served, key["key"]) as client:
+        await client.chat.completions.create(model="anthropic/claude-haiku-4-5", messages=HELLO, max_tokens=2)
+    upstream = stub_provider.requests[-1]
+    assert upstream["path"] == "/v1/chat/completions"
+    assert upstream["authorization"] == "Bearer sk-valid-provider-key-0001"  # tests/conftest.py's shared key
+    assert upstream["body"]["model"] == "claude-haiku-4-5"

@@ -240,3 +240,13 @@ async def test_no_log_line_holds_the_secret(served, api, app, tenant, captured_l
     # The server's own log line about the failure was captured, with the provider's echo redacted.
     assert f"{PROVIDER} answered HTTP 500" in captured_logs.text and "[redacted]" in captured_logs.text
     assert CANARY not in captured_logs.text
+
+
+async def test_a_client_that_stops_waiting_cancels_the_upstream_call_and_is_billed(served, api, app, tenant):
+    key = await issue(api, tenant)
+    async with sdk(served, key["key"], timeout=0.3) as client:
+        with pytest.raises(openai.APITimeoutError):
+            await client.chat.completions.create(model=f"{PROVIDER}/{SLOW}", messages=HELLO)
+    (event,) = await gateway_events(app, key["id"], 1)
+    assert (event.status_code, event.streamed, event.estimated) == (499, False, True)
+    assert event.cost_micros > 0 and event.latency_ms is not None and event.latency_ms < 1500

@@ -53,7 +53,7 @@ from portal.members.api import AdminUsersApi, MembersApi
 from portal.members.pages import AdminUserPages, MemberPages
 from portal.net.egress import egress_client
 from portal.tenants.api import TenantsApi
-from portal.tenants.pages import AdminTenantPages, TenantPages
+from portal.tenants.pages import AdminTenantPages, TenantPages, TenantSettingsPages
 from portal.usage.pages import UsagePages
 from portal.usage.recorder import UsageRecorder
 from portal.usage.service_api import UsageServiceApi
@@ -169,6 +169,7 @@ def create_app(
             FederationPages,
             AdminTenantPages,
             TenantPages,
+            TenantSettingsPages,
             CredentialPages,
             ProviderPages,
             CatalogPages,

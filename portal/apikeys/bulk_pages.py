@@ -12,14 +12,14 @@ from portal.apikeys import services
 from portal.apikeys.deps import PAGES, Now
 from portal.apikeys.forms import AgeForm, PlansForm
 from portal.apikeys.money import usd_input
-from portal.apikeys.pages import ADMIN, CHOICES
+from portal.apikeys.pages import CHOICES
 from portal.apikeys.plans import PlanView, list_plans, save_plans
 from portal.apikeys.queries import list_keys, older_than
 from portal.apikeys.rules import KeyView, check_duration
 from portal.errors import InvalidInput
 from portal.tenants.deps import Page
 from portal.web.forms import Form
-from portal.web.guards import requires_tenant_member
+from portal.web.guards import ADMIN, requires_tenant_member
 from portal.web.templating import Confirmation, TenantPage
 
 REVOKE_OLD = "apikeys/revoke_old.html"

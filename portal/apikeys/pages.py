@@ -27,7 +27,7 @@ from portal.db.models import ApiKey
 from portal.errors import Conflict, InvalidInput
 from portal.tenants.deps import Page
 from portal.web.forms import Form
-from portal.web.guards import requires_tenant_admin, requires_tenant_member
+from portal.web.guards import ADMIN, requires_tenant_member
 from portal.web.templating import Confirmation, TenantPage
 
 LABELS = {
@@ -44,7 +44,6 @@ LABELS = {
     "older_than": "Older than",
 }
 CHOICES = {"scopes": SCOPES, "reset_periods": RESET_PERIODS, "labels": LABELS}
-ADMIN = [requires_tenant_admin]
 
 
 def _at(key: ApiKey) -> str:

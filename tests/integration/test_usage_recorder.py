@@ -1,7 +1,8 @@
 """Gateway usage events written in batches off the request path (portal.usage.recorder): batching,
 the background writer, retries while the database is away, bounded memory, rows the database refuses,
-the flush at shutdown, and the hot path learning of the new spend at once (this process) and through
-the database poll (another process). SQLite and PostgreSQL."""
+the flush at shutdown, spend settled in the ledger before its event is written (counted once), and
+another process on the same SQLite file without Redis learning of it through the database poll.
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -199,13 +200,23 @@ async def test_the_app_holds_a_running_recorder(app: Litestar):
     assert recorder._task is not None and not recorder._task.done()
 
 
-async def test_new_spend_reaches_this_process_hot_path_at_once(app, api, key, recorder, backend):
+async def test_settled_spend_refuses_at_once_and_its_event_does_not_count_twice(
+    app, api, key, recorder, backend
+):
+    """The gateway settles in the ledger first and writes the event after: the spend refuses the key
+    at once, and the event (history) is not added to the ledger a second time."""
+    hotpath = app.state.hotpath
     async with client_for(app) as service:
-        assert (await resolve(service, key["key"])).status_code == 200  # the spend (0) is cached now
-        recorder.add(event(key, cost_micros=1_500_000))  # 1.50 USD, over the 1 USD limit
-        await recorder.flush()
+        assert (await resolve(service, key["key"])).status_code == 200
+        budgets = hotpath.budgets(await hotpath.authenticate(key["key"]))
+        held = await hotpath.ledger.reserve(budgets, 1_000_000)
+        assert await hotpath.ledger.settle(held, 1_000_000) == 1_000_000  # the whole 1 USD limit
         refused = await resolve(service, key["key"])
         assert refused.json().get("code") == "limit_reached", refused.text
+        recorder.add(event(key, cost_micros=1_000_000))
+        await recorder.flush()
+        await hotpath.propagation.poll_once()  # what the other workers' poll reads
+        assert await hotpath.ledger.spent(budgets[0]) == 1_000_000
 
 
 async def test_new_spend_reaches_another_process_through_the_poll(polling_workers):  # noqa: F811

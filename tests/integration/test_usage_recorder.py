@@ -1,8 +1,7 @@
 """Gateway usage events written in batches off the request path (portal.usage.recorder): batching,
 the background writer, retries while the database is away, bounded memory, rows the database refuses,
-the flush at shutdown, spend settled in the ledger before its event is written (counted once), and
-another process on the same SQLite file without Redis learning of it through the database poll.
-SQLite and PostgreSQL."""
+the flush at shutdown, and the hot path learning of the new spend at once (this process) and through
+the database poll (another process). SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -21,6 +20,7 @@ from litestar import Litestar
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from portal.budgets.ledger import Budget, OverBudget
 from portal.db.base import utcnow
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.models import ApiKey, UsageEvent
@@ -29,7 +29,7 @@ from portal.usage.recorder import UsageRecorder
 from tests.conftest import client_for
 from tests.integration.apikeys_support import OPENAI_KEY, create_key, resolve
 from tests.integration.helpers import credentials_url, new_tenant
-from tests.integration.test_hotpath_propagation import polling_workers  # noqa: F401  (a fixture)
+from tests.integration.test_hotpath_propagation import polling_workers, redis_workers  # noqa: F401  (fixtures)
 from tests.support import API_KEY, make_settings
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -200,38 +200,57 @@ async def test_the_app_holds_a_running_recorder(app: Litestar):
     assert recorder._task is not None and not recorder._task.done()
 
 
-async def test_settled_spend_refuses_at_once_and_its_event_does_not_count_twice(
-    app, api, key, recorder, backend
-):
-    """The gateway settles in the ledger first and writes the event after: the spend refuses the key
-    at once, and the event (history) is not added to the ledger a second time."""
-    hotpath = app.state.hotpath
+async def test_gateway_spend_counts_at_once_and_once(app, api, key, recorder, backend):
+    """The gateway's way: the ledger settles at once and the recorder writes the row later; the
+    row written must not count a second time (the ledger catches up with it, never adds it)."""
+    ledger = app.state.hotpath.ledger
+    now = utcnow()
+    budgets = [Budget.of_key(key["lineage_id"], 1_000_000, "none", now)]
     async with client_for(app) as service:
-        assert (await resolve(service, key["key"])).status_code == 200
-        budgets = hotpath.budgets(await hotpath.authenticate(key["key"]))
-        held = await hotpath.ledger.reserve(budgets, 1_000_000)
-        assert await hotpath.ledger.settle(held, 1_000_000) == 1_000_000  # the whole 1 USD limit
-        refused = await resolve(service, key["key"])
-        assert refused.json().get("code") == "limit_reached", refused.text
-        recorder.add(event(key, cost_micros=1_000_000))
+        assert (await resolve(service, key["key"])).status_code == 200  # the spend (0) is cached now
+        reservation = await ledger.reserve(budgets, 900_000)
+        assert await ledger.settle(reservation, 900_000) == 900_000
+        recorder.add(event(key, cost_micros=900_000))
         await recorder.flush()
-        await hotpath.propagation.poll_once()  # what the other workers' poll reads
-        assert await hotpath.ledger.spent(budgets[0]) == 1_000_000
+        answer = (await resolve(service, key["key"])).json()
+        assert answer["spend"]["spent_usd"] == 0.9, answer
+        with pytest.raises(OverBudget):
+            await ledger.reserve(budgets, 100_001)
+        await app.state.hotpath.propagation.poll_once()  # the row is seen: no second count
+        assert await ledger.spent(budgets[0]) == 900_000
 
 
-async def test_new_spend_reaches_another_process_through_the_poll(polling_workers):  # noqa: F811
-    one, two = polling_workers
+async def _spend_reaches_the_other_worker(
+    one: Litestar, two: Litestar, deadline_s: float, *, polls: bool
+) -> None:
+    """Usage written by worker one's recorder brings worker two's ledger up to date (the gateway's
+    own spend is already in its own process's ledger: there the change is only passed on)."""
     async with client_for(one, headers={"X-API-Key": API_KEY}) as admin, client_for(two) as service:
         key = await _key(admin, one.state.portal.sessions)
-        assert (await resolve(service, key["key"])).status_code == 200
-        await two.state.hotpath.propagation.poll_once()  # worker two has seen every audit row up to now
-        one.state.portal.usage_recorder.add(event(key, cost_micros=1_500_000))
+        assert (await resolve(service, key["key"])).status_code == 200  # worker two's budget is loaded
+        if polls:  # worker two has seen every audit row up to now: the next poll finds usage rows alone
+            await two.state.hotpath.propagation.poll_once()
+        one.state.portal.usage_recorder.add(event(key, cost_micros=1_500_000))  # over the 1 USD limit
         await one.state.portal.usage_recorder.flush()
 
         async def refused() -> bool:
             return (await resolve(service, key["key"])).json().get("code") == "limit_reached"
 
-        await until(refused, 2.0)  # the poll runs every 0.5 s without Redis
+        await until(refused, deadline_s)
+
+
+async def test_new_spend_reaches_another_process_through_the_poll(polling_workers):  # noqa: F811
+    one, two = polling_workers
+    await _spend_reaches_the_other_worker(
+        one, two, 2.0, polls=True
+    )  # the poll runs every 0.5 s without Redis
+
+
+@pytest.mark.redis
+async def test_new_spend_reaches_another_process_through_redis(redis_workers):  # noqa: F811
+    one, two = redis_workers
+    await _spend_reaches_the_other_worker(one, two, 1.0, polls=False)
+    assert two.state.hotpath.stats.polls == 0  # it came through Redis
 
 
 async def test_many_events_one_insert_per_batch(recorder, key, sessions, backend):

@@ -223,14 +223,19 @@ async def test_gateway_spend_counts_at_once_and_once(app, api, key, recorder, ba
 async def _spend_reaches_the_other_worker(
     one: Litestar, two: Litestar, deadline_s: float, *, polls: bool
 ) -> None:
-    """Usage written by worker one's recorder brings worker two's ledger up to date (the gateway's
-    own spend is already in its own process's ledger: there the change is only passed on)."""
+    """Spend worker one's gateway settled (in its ledger first, then the recorder's row) refuses the
+    key on worker two: at once where the ledger is shared (Redis), through the poll of the rows where
+    each process has its own (one SQLite file, no Redis)."""
     async with client_for(one, headers={"X-API-Key": API_KEY}) as admin, client_for(two) as service:
         key = await _key(admin, one.state.portal.sessions)
         assert (await resolve(service, key["key"])).status_code == 200  # worker two's budget is loaded
         if polls:  # worker two has seen every audit row up to now: the next poll finds usage rows alone
             await two.state.hotpath.propagation.poll_once()
-        one.state.portal.usage_recorder.add(event(key, cost_micros=1_500_000))  # over the 1 USD limit
+        hotpath = one.state.hotpath
+        budgets = hotpath.budgets(await hotpath.authenticate(key["key"]))
+        held = await hotpath.ledger.reserve(budgets, 1_000_000)
+        assert await hotpath.ledger.settle(held, 1_000_000) == 1_000_000  # the whole 1 USD limit
+        one.state.portal.usage_recorder.add(event(key, cost_micros=1_000_000))
         await one.state.portal.usage_recorder.flush()
 
         async def refused() -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,11 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    def redis_prefix(self, purpose: str) -> str:
+        """Redis keys and channels of the processes that share this database (and only those): two
+        portals, or two test runs, on one Redis never see each other's."""
+        return f"portal:{purpose}:" + hashlib.sha256(self.database_url.encode()).hexdigest()[:16]
+
     @property
     def https(self) -> bool:
         """Served over https: cookies are Secure and __Host- prefixed, and HSTS is sent."""
@@ -96,7 +102,7 @@ def _parse_bool(name: str, raw: str | None, default: bool, problems: list[str]) 
     return default
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:  # noqa: C901 (one table: a check per setting, each independent)
     """Read and check every setting; raise ConfigError naming each problem and its fix."""
     env = dict(os.environ if environ is None else environ)
     problems: list[str] = []

@@ -12,6 +12,7 @@ from portal.apikeys.money import micros_to_usd
 from portal.apikeys.plans import PlanView
 from portal.apikeys.rules import KeyView
 from portal.inputs import Input
+from portal.outputs import copied
 
 RPM = "Gateway requests per minute (a positive whole number); null: no limit"
 TPM = "Gateway tokens per minute, input and output (a positive whole number); null: no limit"
@@ -103,33 +104,18 @@ class ApiKeyOut(msgspec.Struct):
     @classmethod
     def of(cls, view: KeyView) -> ApiKeyOut:
         key = view.key
-        return cls(
-            id=key.id,
-            tenant_id=key.tenant_id,
-            name=key.name,
-            prefix=key.prefix,
-            last_four=key.last_four,
+        return copied(
+            cls,
+            key,
             display=view.display,
             state=view.state,
             scopes=list(key.scopes),
             allowed_models=list(key.allowed_models),
             limit_usd=micros_to_usd(key.limit_micros),
-            reset_period=key.reset_period,
-            plan=key.plan,
-            rpm_limit=key.rpm_limit,
-            tpm_limit=key.tpm_limit,
             spent_usd=view.spent_micros / 1e6,
             period_start=view.period_start,
             period_end=view.period_end,
-            expires_at=key.expires_at,
             metadata=dict(key.key_metadata),
-            disabled=key.disabled,
-            revoked_at=key.revoked_at,
-            grace_ends_at=key.grace_ends_at,
-            rotated_from_id=key.rotated_from_id,
-            replaced_by_id=key.replaced_by_id,
-            created_at=key.created_at,
-            created_by=key.created_by,
         )
 
 

@@ -190,15 +190,21 @@ def problems_of(
         found.append("disabled")
     if view.state == KeyState.GRACE and key.grace_ends_at is not None:
         found.append(f"rotated: stops at {key.grace_ends_at:%Y-%m-%d %H:%M} UTC")
-    if key.limit_micros is None:
-        found.append("no spend limit")
-    elif view.spent_micros >= key.limit_micros:
-        found.append("limit reached")
-    elif view.share is not None and view.share >= WARN_SHARE:
-        found.append(f"at {view.share:.0%} of its limit")
+    return found + _spend_problems(view) + _use_problems(view, now, last)
+
+
+def _spend_problems(view: KeyView) -> list[str]:
+    limit = view.key.limit_micros
+    if limit is None:
+        return ["no spend limit"]
+    if view.spent_micros >= limit:
+        return ["limit reached"]
+    if view.share is not None and view.share >= WARN_SHARE:
+        return [f"at {view.share:.0%} of its limit"]
+    return []
+
+
+def _use_problems(view: KeyView, now: datetime, last: datetime | None) -> list[str]:
     if last is None:
-        if now - key.created_at > timedelta(days=7):
-            found.append("never used")
-    elif now - last > timedelta(days=30):
-        found.append(f"unused for {(now - last).days} days")
-    return found
+        return ["never used"] if now - view.key.created_at > timedelta(days=7) else []
+    return [f"unused for {(now - last).days} days"] if now - last > timedelta(days=30) else []

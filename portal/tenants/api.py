@@ -19,7 +19,7 @@ from portal.tenants.schemas import MonthlyLimitIn, TenantCreate, TenantList, Ten
 from portal.web.deps import CurrentActor, Db, TheVault
 from portal.web.guards import requires_platform_admin
 from portal.web.openapi import CHANGE, READ, errors
-from portal.web.paging import page_parameter, per_page_parameter
+from portal.web.paging import PAGING, Paged
 
 
 class TenantsApi(Controller):
@@ -27,16 +27,13 @@ class TenantsApi(Controller):
     tags = ["tenants"]
     guards = [requires_platform_admin]
 
-    @get("/", responses=errors(400, 401, 403, 429))
+    @get("/", dependencies=PAGING, responses=errors(400, 401, 403, 429))
     async def list_tenants(
-        self,
-        db: Db,
-        q: FromQuery[str] = "",
-        status: FromQuery[str | None] = None,
-        page: int = page_parameter(),
-        per_page: int = per_page_parameter(),
+        self, db: Db, paging: Paged, q: FromQuery[str] = "", status: FromQuery[str | None] = None
     ) -> TenantList:
-        result = await services.list_tenants(db, q=q, status=status, page=page, per_page=per_page)
+        result = await services.list_tenants(
+            db, q=q, status=status, page=paging.page, per_page=paging.per_page
+        )
         return TenantList([TenantOut.of(t) for t in result.items], result.total, result.page, result.per_page)
 
     @post("/", responses=errors(400, 401, 403, 409, 429))

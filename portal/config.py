@@ -47,6 +47,10 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     var_dir: Path = REPO_ROOT / "var"
     provider_test_timeout: float = 5.0
+    # The gateway's upstream calls: seconds to connect, and to the first byte of the answer (and
+    # between two chunks of a stream).
+    gateway_connect_timeout: float = 5.0
+    gateway_first_byte_timeout: float = 60.0
     invitation_ttl_days: int = 7
     # smtp[s]://user:pass@host:port[?starttls=true]; unset: invitation links are shown to the inviter.
     smtp_url: str | None = field(default=None, repr=False)
@@ -100,6 +104,20 @@ def _parse_bool(name: str, raw: str | None, default: bool, problems: list[str]) 
         return False
     problems.append(f"{name}: expected true or false, got {raw!r}")
     return default
+
+
+def _seconds(name: str, raw: str | None, default: float, most: float, problems: list[str]) -> float:
+    """A positive number of seconds up to `most`; the default when unset."""
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+        if not 0 < value <= most:
+            raise ValueError
+    except ValueError:
+        problems.append(f"{name}: seconds, more than 0 and at most {most:g}, e.g. {default:g}")
+        return default
+    return value
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:  # noqa: C901 (one table: a check per setting, each independent)
@@ -175,6 +193,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:  # noqa
         except ValueError:
             problems.append("PROVIDER_TEST_TIMEOUT: seconds between 0 and 60, e.g. 5")
 
+    gateway_connect_timeout = _seconds(
+        "GATEWAY_CONNECT_TIMEOUT", env.get("GATEWAY_CONNECT_TIMEOUT"), 5.0, 60, problems
+    )
+    gateway_first_byte_timeout = _seconds(
+        "GATEWAY_FIRST_BYTE_TIMEOUT", env.get("GATEWAY_FIRST_BYTE_TIMEOUT"), 60.0, 3600, problems
+    )
+
     invitation_ttl_days = 7
     if raw_ttl := env.get("INVITATION_TTL_DAYS"):
         try:
@@ -222,6 +247,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:  # noqa
         public_url=public_url,
         var_dir=var_dir,
         provider_test_timeout=timeout,
+        gateway_connect_timeout=gateway_connect_timeout,
+        gateway_first_byte_timeout=gateway_first_byte_timeout,
         invitation_ttl_days=invitation_ttl_days,
         smtp_url=smtp_url,
         smtp_from=smtp_from,

@@ -330,6 +330,10 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/resolve"): public(401, json={}),
     ("POST", "/api/v1/usage"): public(401, json={}),
     ("GET", "/api/v1/usage"): public(401),
+    # --- the gateway (issue 9): issued keys with the inference scope only; sessions and the platform key 401
+    ("POST", "/v1/chat/completions"): public(401, json={}),
+    ("POST", "/v1/embeddings"): public(401, json={}),
+    ("GET", "/v1/models"): public(401),
 }
 
 

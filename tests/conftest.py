@@ -12,6 +12,7 @@ from litestar import Litestar
 from portal.asgi import create_app
 from portal.config import Settings
 from portal.db.migrate import upgrade
+from portal.db.session import unit_of_work
 from portal.demo.stub_provider import StubProvider
 from tests.support import (
     API_KEY,
@@ -73,7 +74,7 @@ async def _admin(app: Litestar) -> None:
     from portal.identity.services import create_platform_admin
 
     state = app.state.portal
-    async with state.sessions() as db:
+    async with unit_of_work(state.sessions) as db:
         if await db.scalar(select(User.id).where(User.email == ADMIN_EMAIL)) is None:
             await create_platform_admin(db, Actor.system("test"), email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
 

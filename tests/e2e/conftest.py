@@ -16,6 +16,7 @@ from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
+from portal.db.session import unit_of_work
 from portal.demo.stub_provider import StubProvider
 from portal.identity.services import create_platform_admin
 from tests.e2e.support import ADMIN_EMAIL, ADMIN_PASSWORD, CHROMIUM, CHROMIUM_ARGS, PROVIDER_KEY, new_context
@@ -46,7 +47,7 @@ async def e2e_settings(tmp_path_factory: pytest.TempPathFactory, e2e_stub: StubP
     await upgrade(settings)
     engine = create_engine(settings)
     try:
-        async with create_session_factory(engine)() as db:
+        async with unit_of_work(create_session_factory(engine)) as db:
             await create_platform_admin(db, Actor.system("e2e"), email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
     finally:
         await engine.dispose()

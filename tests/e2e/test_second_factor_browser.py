@@ -12,6 +12,7 @@ from playwright.async_api import Page, expect
 
 from portal.audit.actor import Actor
 from portal.db.engine import create_engine, create_session_factory
+from portal.db.session import unit_of_work
 from portal.identity.services import create_platform_admin
 from tests.e2e.conftest import LiveServer
 from tests.e2e.support import sign_in, snap
@@ -25,7 +26,7 @@ async def test_enrol_then_sign_in_with_a_code(browser_page: Page, live_server: L
     email = f"mfa-{uuid.uuid4().hex[:8]}@example.com"
     engine = create_engine(live_server.settings)
     try:
-        async with create_session_factory(engine)() as db:
+        async with unit_of_work(create_session_factory(engine)) as db:
             await create_platform_admin(db, Actor.system("e2e"), email=email, password=PASSWORD)
     finally:
         await engine.dispose()

@@ -72,7 +72,7 @@ async def sso_settings(tmp_path_factory: pytest.TempPathFactory, portal_socket: 
     await upgrade(settings)
     engine = create_engine(settings)
     try:
-        async with create_session_factory(engine)() as db:
+        async with unit_of_work(create_session_factory(engine)) as db:
             await create_platform_admin(db, Actor.system("e2e"), email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
     finally:
         await engine.dispose()

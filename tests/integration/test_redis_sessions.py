@@ -10,6 +10,7 @@ from litestar import Litestar
 from portal.asgi import create_app
 from portal.audit.actor import Actor
 from portal.db.migrate import upgrade
+from portal.db.session import unit_of_work
 from portal.identity.services import create_platform_admin
 from tests.support import REDIS_URL, csrf_from, make_settings, need_service
 
@@ -37,7 +38,7 @@ async def test_a_session_started_on_one_worker_is_valid_on_another(tmp_path):
     await upgrade(settings)
     first, second = await started(create_app(settings)), await started(create_app(settings))
     email = f"redis-{uuid.uuid4().hex[:8]}@example.com"
-    async with first.state.portal.sessions() as db:
+    async with unit_of_work(first.state.portal.sessions) as db:
         await create_platform_admin(db, Actor.system("test"), email=email, password="a long password 123")
     try:
         async with client(first) as one:

@@ -19,6 +19,7 @@ from portal.asgi import create_app
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.models import AuditEvent, User
+from portal.db.session import unit_of_work
 from portal.identity.services import create_platform_admin, reset_platform_admin_mfa
 from tests.conftest import client_for
 from tests.support import csrf_from, make_settings
@@ -46,7 +47,7 @@ async def mfa_app(
 
 async def new_admin(app: Litestar) -> str:
     email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    async with app.state.portal.sessions() as db:
+    async with unit_of_work(app.state.portal.sessions) as db:
         await create_platform_admin(db, Actor.system("test"), email=email, password=PASSWORD)
     return email
 
@@ -146,14 +147,14 @@ async def test_resets_end_every_session(mfa_app):
     async with client_for(mfa_app) as client:
         await enrol(client, email)
         assert (await client.get("/admin/tenants")).status_code == 200
-        async with mfa_app.state.portal.sessions() as db:
+        async with unit_of_work(mfa_app.state.portal.sessions) as db:
             await reset_platform_admin_mfa(db, Actor.system("test"), email=email)
         assert (await client.get("/admin/tenants")).status_code == 303
         # The next sign-in enrols again.
         assert (await password_step(client, email)).headers["location"] == "/login/second-factor/setup"
         await enrol_again(client)
         assert (await client.get("/admin/tenants")).status_code == 200
-        async with mfa_app.state.portal.sessions() as db:
+        async with unit_of_work(mfa_app.state.portal.sessions) as db:
             await create_platform_admin(
                 db, Actor.system("test"), email=email, password=PASSWORD, replace_password=True
             )

@@ -19,6 +19,7 @@ from litestar import Litestar
 from portal.asgi import create_app
 from portal.audit.actor import Actor
 from portal.db.migrate import upgrade
+from portal.db.session import unit_of_work
 from portal.identity import passwords
 from portal.identity.services import create_platform_admin
 from tests.integration.apikeys_support import OPENAI_KEY, SERVICE_SCOPES, create_key, resolve
@@ -42,7 +43,7 @@ def from_address(app: Litestar, address: str, **kwargs: object) -> httpx.AsyncCl
 
 async def new_admin(app: Litestar) -> str:
     email = f"throttled-{uuid.uuid4().hex[:10]}@example.com"
-    async with app.state.portal.sessions() as db:
+    async with unit_of_work(app.state.portal.sessions) as db:
         await create_platform_admin(db, Actor.system("test"), email=email, password=PASSWORD)
     return email
 

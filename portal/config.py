@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -63,6 +64,11 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def redis_prefix(self, purpose: str) -> str:
+        """Redis keys and channels of the processes that share this database (and only those): two
+        portals, or two test runs, on one Redis never see each other's."""
+        return f"portal:{purpose}:" + hashlib.sha256(self.database_url.encode()).hexdigest()[:16]
 
     @property
     def https(self) -> bool:

@@ -22,7 +22,9 @@ from portal.apikeys.plans import list_plans
 from portal.apikeys.queries import KeyFilter, find_key, list_keys, tenant_model_names, view_of
 from portal.apikeys.refusals import NO_STORE
 from portal.apikeys.rules import NAME_HINT, RESET_PERIODS, SCOPES, STATES
+from portal.apikeys.snippets import snippets_for
 from portal.apikeys.spend import daily_series, forecasts
+from portal.apikeys.traffic import gateway_traffic
 from portal.db.models import ApiKey
 from portal.errors import Conflict, InvalidInput
 from portal.tenants.deps import PageCtx
@@ -42,6 +44,8 @@ LABELS = {
     "amount_usd": "Increase by (USD)",
     "grace": "Grace period",
     "older_than": "Older than",
+    "rpm_limit": "Requests per minute",
+    "tpm_limit": "Tokens per minute",
 }
 CHOICES = {"scopes": SCOPES, "reset_periods": RESET_PERIODS, "labels": LABELS}
 
@@ -51,9 +55,13 @@ def _at(key: ApiKey) -> str:
     return f"/api-keys/{key.id}"
 
 
-def _secret_page(ctx: TenantPage, **context: Any) -> Response[Any]:
-    """The new key's secret, shown this once and never cached."""
-    response = ctx.render("apikeys/secret.html", **context)
+async def _secret_page(
+    ctx: TenantPage, now: datetime, key: ApiKey, secret: str, **context: Any
+) -> Response[Any]:
+    """The new key's secret, shown this once and never cached, with code that calls the gateway."""
+    snippets = await snippets_for(ctx.db, ctx.settings, ctx.tenant, key, secret)
+    view = await view_of(ctx.db, key, now)
+    response = ctx.render("apikeys/secret.html", view=view, secret=secret, snippets=snippets, **context)
     response.headers.update(NO_STORE)
     return response
 
@@ -116,6 +124,7 @@ async def _detail(
         chart=daily_spend_chart(series, title=f"Daily spend of {key.name}, last 30 days (UTC)"),
         series=series,
         forecast=(await forecasts(db, [view], now, tenant.id))[0],
+        traffic=await gateway_traffic(db, now=now, tenant_id=tenant.id, lineage_id=key.lineage_id),
         form=form or KeyForm.of(key),
         models=sorted(await tenant_model_names(db, tenant)),
         **CHOICES,
@@ -154,7 +163,7 @@ class ApiKeyPages(Controller):
         except (InvalidInput, Conflict) as exc:
             return await _index(ctx, now, form=data, errors=form_errors(exc, "name"))
         flash(ctx.request, f"API key {key.name} created. Copy it now: it is shown only once.", "success")
-        return _secret_page(ctx, view=await view_of(ctx.db, key, now), secret=secret)
+        return await _secret_page(ctx, now, key, secret)
 
     @get("/{key_id:str}")
     async def detail(self, ctx: PageCtx, now: Now, key: PathKey) -> Response[Any]:
@@ -207,7 +216,7 @@ class ApiKeyPages(Controller):
             "Copy the new key now: it is shown only once.",
             "success",
         )
-        return _secret_page(ctx, view=await view_of(ctx.db, new, now), secret=secret, rotated=key)
+        return await _secret_page(ctx, now, new, secret, rotated=key)
 
     @get("/{key_id:str}/revoke", guards=ADMIN)
     async def revoke_form(self, ctx: PageCtx, now: Now, key: PathKey) -> Response[Any]:

@@ -24,6 +24,7 @@ from portal.apikeys.changes import Change
 from portal.apikeys.store import KeyStore
 from portal.config import Settings
 from portal.db.models import AuditEvent, UsageEvent
+from portal.db.models.apikeys import UsageSource
 
 log = logging.getLogger("portal.hotpath")
 
@@ -89,8 +90,9 @@ class Propagation:
             self._redis = None
 
     def on_commit(self, changes: list[Change]) -> None:
-        """Called by the session listener after this process commits."""
-        self.store.apply(changes)
+        """Called by the session listener after this process commits. Its own usage is already in
+        its ledger (the writer settled or recorded it): only other processes' usage is news."""
+        self.store.apply([change for change in changes if change[0] != "spend"])
         if self._outbox is not None:
             self._outbox.put_nowait(changes)
 
@@ -125,7 +127,7 @@ class Propagation:
             floor = self._usage_max - USAGE_LOOKBACK
             usage_rows = (
                 await conn.execute(
-                    select(UsageEvent.id, UsageEvent.lineage_id)
+                    select(UsageEvent.id, UsageEvent.lineage_id, UsageEvent.source)
                     .where(UsageEvent.id > floor)
                     .order_by(UsageEvent.id)
                     .limit(USAGE_BATCH)
@@ -139,10 +141,12 @@ class Propagation:
         for usage_row in usage_rows:
             if usage_row.id not in self._usage_recent:
                 self._usage_recent.add(usage_row.id)
-                found.append(("spend", str(usage_row.lineage_id)))
-                self._usage_max = max(self._usage_max, row.id)
-        if len(usage_rows) == USAGE_BATCH:
-            self.store.forget_spend()
+                # A gateway request was settled in the ledger before its row was written (the
+                # one-process ledger is this process's; the shared ones are everyone's): only
+                # reports are news to a ledger.
+                if usage_row.source == UsageSource.REPORT:
+                    found.append(("spend", str(usage_row.lineage_id)))
+                self._usage_max = max(self._usage_max, usage_row.id)
         floor = self._usage_max - USAGE_LOOKBACK
         self._usage_recent = {i for i in self._usage_recent if i > floor}
         if found:

@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.apikeys.periods import period_bounds
 from portal.apikeys.rules import RETIRED, WARN_SHARE, KeyState, KeyView
 from portal.db.models import UsageEvent
+from portal.db.models.apikeys import ResetPeriod
 
 RATE_WINDOW = timedelta(days=7)
 
@@ -24,6 +26,20 @@ def spent_query(lineage_id: uuid.UUID, start: datetime, end: datetime | None) ->
         UsageEvent.lineage_id == lineage_id, UsageEvent.occurred_at >= start
     )
     return query if end is None else query.where(UsageEvent.occurred_at < end)
+
+
+def tenant_spent_query(tenant_id: uuid.UUID, start: datetime, end: datetime | None) -> Select[Any]:
+    """The spend of every key of a tenant in [start, end): what its monthly limit is checked against."""
+    query = select(func.coalesce(func.sum(UsageEvent.cost_micros), 0)).where(
+        UsageEvent.tenant_id == tenant_id, UsageEvent.occurred_at >= start
+    )
+    return query if end is None else query.where(UsageEvent.occurred_at < end)
+
+
+async def tenant_month(db: AsyncSession, tenant_id: uuid.UUID, now: datetime) -> tuple[int, datetime | None]:
+    """The tenant's spend this calendar month (UTC), and when the month ends: its monthly limit's view."""
+    start, end = period_bounds(ResetPeriod.MONTHLY, now)
+    return int(await db.scalar(tenant_spent_query(tenant_id, start, end)) or 0), end
 
 
 async def spent(db: AsyncSession, lineage_id: uuid.UUID, start: datetime, end: datetime | None) -> int:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from portal.catalog import providers, services
+from portal.catalog import pricing, providers, services
 from portal.catalog.deps import MODEL, PROVIDER, PathModel, PathProvider
-from portal.catalog.schemas import CustomProviderForm, EnabledForm, ModelForm, ProviderForm
+from portal.catalog.prices import describe
+from portal.catalog.schemas import CustomProviderForm, EnabledForm, ModelForm, PricesForm, ProviderForm
+from portal.catalog.services import prices_of
 from portal.credentials.deps import WORK, Work
 from portal.db.models import Model, Provider
 from portal.errors import InvalidInput, found
@@ -48,6 +49,36 @@ async def _detail(
 ) -> Response[Any]:
     models = await services.models_for_tenant(ctx.db, ctx.tenant, provider)
     return ctx.form("providers/detail.html", errors, provider=provider, models=models, form=form or {})
+
+
+PRICE_LABELS = {
+    "input_usd_per_million": "Input price",
+    "output_usd_per_million": "Output price",
+    "max_output_tokens": "Longest answer",
+}
+
+
+def _prices_page(
+    render: Callable[..., Response[Any]],
+    model: Model,
+    form: PricesForm,
+    base: str,
+    errors: dict[str, str] | None = None,
+) -> Response[Any]:
+    """The prices form of a model: a tenant's custom one (below /t/{slug}) or a built-in one (/admin)."""
+    custom = not model.provider.is_builtin
+    action = f"{base}/providers/models/{model.id}/prices" if custom else f"{base}/models/{model.id}/prices"
+    return render(
+        "catalog/prices.html",
+        status_code=400 if errors else 200,
+        model=model,
+        form=form,
+        errors=errors or {},
+        labels=PRICE_LABELS,
+        action=action,
+        reset_action=None if custom else f"{action}/reset",
+        back=f"{base}/providers/{model.provider_id}" if custom else base,
+    )
 
 
 def _to_provider(ctx: TenantPage, provider_id: uuid.UUID, message: str) -> Response[Any]:
@@ -135,6 +166,19 @@ class ProviderPages(Controller):
         done = f"Model {model.name} {'enabled' if enabled else 'disabled'} for {ctx.tenant.name}."
         return _to_provider(ctx, model.provider_id, done)
 
+    @get("/models/{model_id:str}/prices", guards=ADMIN, dependencies=MODEL)
+    async def prices_form(self, ctx: PageCtx, model: PathModel) -> Response[Any]:
+        services.require_custom(model.provider, ctx.tenant, "editing prices")
+        return _prices_page(ctx.render, model, PricesForm.of(model), ctx.url)
+
+    @post("/models/{model_id:str}/prices", guards=ADMIN, dependencies=MODEL)
+    async def set_prices(self, ctx: PageCtx, model: PathModel, data: Form[PricesForm]) -> Response[Any]:
+        try:
+            await pricing.set_model_prices(ctx.db, ctx.actor, model, tenant=ctx.tenant, **data.prices())
+        except InvalidInput as exc:
+            return _prices_page(ctx.render, model, data, ctx.url, exc.errors)
+        return _to_provider(ctx, model.provider_id, f"Prices of {model.name}: {describe(prices_of(model))}.")
+
     @post("/models/{model_id:str}/delete", guards=ADMIN, dependencies=MODEL)
     async def delete_model(self, ctx: PageCtx, model: PathModel) -> Response[Any]:
         provider_id, name = model.provider_id, model.name
@@ -171,12 +215,59 @@ class CatalogPages(Controller):
     async def remove_model(
         self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor, model_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
-        model = await db.scalar(
-            select(Model).where(Model.id == model_id).options(selectinload(Model.provider))
-        )
-        model = found(model if model is not None and model.provider.is_builtin else None, "Model")
+        model = await services.find_builtin_model(db, model_id)
         name = model.name
         await services.remove_builtin(db, actor, model.provider, model)
         return redirect_after_change(
             request, "/admin/catalog", f"Model {name} removed from the catalogue for every tenant."
         )
+
+    @get("/models/{model_id:uuid}/prices")
+    async def prices_form(
+        self, request: Request[Any, Any, Any], db: Db, model_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        model = await services.find_builtin_model(db, model_id)
+        return _prices_page(_admin_render(request), model, PricesForm.of(model), ADMIN_CATALOG)
+
+    @post("/models/{model_id:uuid}/prices")
+    async def set_prices(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        actor: CurrentActor,
+        model_id: FromPath[uuid.UUID],
+        data: Form[PricesForm],
+    ) -> Response[Any]:
+        model = await services.find_builtin_model(db, model_id)
+        try:
+            await pricing.set_model_prices(db, actor, model, tenant=None, **data.prices())
+        except InvalidInput as exc:
+            return _prices_page(_admin_render(request), model, data, ADMIN_CATALOG, exc.errors)
+        done = (
+            f"Prices of {model.provider.name}/{model.name}: {describe(prices_of(model))}, for every tenant."
+        )
+        return redirect_after_change(request, ADMIN_CATALOG, done)
+
+    @post("/models/{model_id:uuid}/prices/reset")
+    async def reset_prices(
+        self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor, model_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        model = await pricing.reset_model_prices(db, actor, await services.find_builtin_model(db, model_id))
+        done = f"Prices of {_named(model)} back to the list prices: {describe(prices_of(model))}."
+        return redirect_after_change(request, ADMIN_CATALOG, done)
+
+
+ADMIN_CATALOG = "/admin/catalog"
+
+
+def _named(model: Model) -> str:
+    return f"{model.provider.name}/{model.name}"
+
+
+def _admin_render(request: Request[Any, Any, Any]) -> Callable[..., Response[Any]]:
+    """Render a page of the platform's catalogue (its nav entry marked), as TenantPage.render does."""
+
+    def rendering(template: str, *, status_code: int = 200, **context: Any) -> Response[Any]:
+        return render(request, template, {"nav": "catalog", **context}, status_code=status_code)
+
+    return rendering

@@ -15,7 +15,7 @@ from portal.tenants.deps import (
     shred_deleted_tenant,
     shred_once_committed,
 )
-from portal.tenants.schemas import TenantCreate, TenantList, TenantOut, TenantUpdate
+from portal.tenants.schemas import MonthlyLimitIn, TenantCreate, TenantList, TenantOut, TenantUpdate
 from portal.web.deps import CurrentActor, Db, TheVault
 from portal.web.guards import requires_platform_admin
 from portal.web.openapi import CHANGE, READ, errors
@@ -58,6 +58,17 @@ class TenantsApi(Controller):
             db, actor, tenant_id, name=data.name, slug=data.slug, status=data.status
         )
         return TenantOut.of(tenant)
+
+    @put(
+        "/{tenant_id:str}/monthly-limit",
+        dependencies={"tenant": Provide(provide_tenant_by_id)},
+        responses=CHANGE,
+        summary="Set the tenant's monthly spend limit (platform admins only)",
+    )
+    async def set_monthly_limit(
+        self, db: Db, actor: CurrentActor, tenant: CurrentTenant, data: JSONBody[MonthlyLimitIn]
+    ) -> TenantOut:
+        return TenantOut.of(await services.set_monthly_limit(db, actor, tenant, data.monthly_limit_usd))
 
     @delete("/{tenant_id:str}", responses=CHANGE, after_response=shred_deleted_tenant)
     async def delete_tenant(

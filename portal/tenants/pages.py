@@ -9,11 +9,12 @@ from litestar.di import Provide
 from litestar.params import FromQuery
 
 from portal.apikeys.deps import Now, provide_now
+from portal.apikeys.money import format_usd
 from portal.errors import Conflict, InvalidInput
 from portal.tenants import services
 from portal.tenants.deps import PageCtx, page_of, shred_deleted_tenant, shred_once_committed
 from portal.tenants.overview import tenant_overview
-from portal.tenants.schemas import DeleteForm, StatusForm, TenantForm
+from portal.tenants.schemas import DeleteForm, LimitForm, StatusForm, TenantForm
 from portal.web.auth import principal_of
 from portal.web.deps import CurrentActor, Db, TheVault
 from portal.web.forms import Form
@@ -119,6 +120,24 @@ class TenantSettingsPages(Controller):
         except InvalidInput as exc:
             return ctx.form(SETTINGS, exc.errors, form=form)
         return redirect_after_change(ctx.request, f"/t/{tenant.slug}/settings", "Tenant settings saved.")
+
+    @post("/monthly-limit")
+    async def set_monthly_limit(self, ctx: PageCtx, data: Form[LimitForm]) -> Response[Any]:
+        try:
+            limit = data.monthly_limit_usd
+            tenant = await services.set_monthly_limit(ctx.db, ctx.actor, ctx.tenant, limit)
+        except InvalidInput as exc:
+            return ctx.render(
+                SETTINGS,
+                status_code=400,
+                block="limit_form",
+                form={"name": ctx.tenant.name, "slug": ctx.tenant.slug},
+                errors={},
+                limit_form=data,
+                limit_errors=exc.errors,
+            )
+        shown = format_usd(tenant.monthly_limit_micros)
+        return ctx.redirect("/settings", f"Monthly limit of {tenant.name}: {shown}.")
 
     @post("/status")
     async def set_status(self, ctx: PageCtx, data: Form[StatusForm]) -> Response[Any]:

@@ -19,7 +19,9 @@ from litestar.utils.empty import value_or_default
 from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup, escape
 
-from portal.apikeys.money import format_usd
+from portal.apikeys.money import format_usd, usd_input
+from portal.catalog.prices import describe
+from portal.catalog.services import prices_of
 from portal.config import REPO_ROOT
 from portal.web.auth import principal_of
 from portal.web.deps import TenantRequest
@@ -36,6 +38,8 @@ def _configure(engine: JinjaTemplateEngine) -> None:
     env = engine.engine
     env.filters["when"] = _format_time
     env.filters["money"] = format_usd  # micro-USD as people read it: $5.00, $0.0012, "no limit"
+    env.filters["prices"] = lambda model: describe(prices_of(model))  # "$0.15 / $0.60 per 1M tokens"
+    env.filters["usd_input"] = usd_input  # micro-USD as a form field's value: "5", "2.5", "" for none
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:

@@ -15,6 +15,8 @@ from portal.db.base import utcnow
 from tests.integration.helpers import portal_url
 
 OPENAI_KEY = "sk-tenant-openai-0001-abcdef"
+# What a service that calls providers itself asks for: new keys default to `inference` alone.
+SERVICE_SCOPES = ["resolve", "usage:write"]
 
 
 @dataclass

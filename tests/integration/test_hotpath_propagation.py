@@ -22,7 +22,7 @@ from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
 from portal.db.session import unit_of_work
 from tests.conftest import client_for
-from tests.integration.apikeys_support import create_key, resolve
+from tests.integration.apikeys_support import SERVICE_SCOPES, create_key, report, resolve
 from tests.integration.helpers import TENANTS, credentials_url, new_tenant, portal_url
 from tests.support import API_KEY, REDIS_URL, make_settings, need_service
 
@@ -95,8 +95,8 @@ async def test_changes_reach_the_other_worker_through_redis(redis_workers):
     ):
         tenant = await new_tenant(admin)
         await admin.put(credentials_url(tenant, "openai"), json={"api_key": "sk-first-openai-key-0001"})
-        key = await create_key(admin, tenant)
-        other = await create_key(admin, tenant)
+        key = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
+        other = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
         # Worker two has both keys and the tenant in memory now.
         assert (await resolve(service, key["key"])).json()["secrets"]["api_key"] == "sk-first-openai-key-0001"
         assert (await resolve(service, other["key"])).status_code == 200
@@ -144,7 +144,7 @@ async def test_changes_reach_the_other_worker_by_polling_without_redis(polling_w
     ):
         tenant = await new_tenant(admin)
         await admin.put(credentials_url(tenant, "openai"), json={"api_key": "sk-first-openai-key-0001"})
-        key = await create_key(admin, tenant)
+        key = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
         assert (await resolve(service, key["key"])).status_code == 200
         models = (await admin.get(portal_url(tenant, "/providers/openai/models"))).json()
         gpt4o = next(m for m in models if m["name"] == "gpt-4o")
@@ -153,6 +153,20 @@ async def test_changes_reach_the_other_worker_by_polling_without_redis(polling_w
         await _until(lambda: _status(service, key["key"], "model_not_enabled"), 2 * DEADLINE_S)
         assert (await admin.delete(portal_url(tenant, f"/api-keys/{key['id']}"))).status_code == 204
         await _until(lambda: _status(service, key["key"], "key_revoked"), 2 * DEADLINE_S)
+
+        # Usage reported through the first worker counts against the limit on the second one,
+        # whose ledger knew the key's spend before.
+        limited = await create_key(admin, tenant, limit_usd=1, scopes=SERVICE_SCOPES)
+        assert (await resolve(service, limited["key"], model="gpt-4o-mini")).status_code == 200
+        async with client_for(one) as reporter:
+            answer = await report(reporter, limited["key"], 1)
+            assert answer.status_code == 201, answer.text
+
+        async def at_limit() -> bool:
+            response = await resolve(service, limited["key"], model="gpt-4o-mini")
+            return response.json().get("code") == "limit_reached"
+
+        await _until(at_limit, 2 * DEADLINE_S)
     assert two.state.hotpath.stats.polls >= 1
 
 
@@ -164,7 +178,7 @@ async def test_a_process_without_a_hot_path_reaches_the_servers_through_redis(re
     async with client_for(one, headers={"X-API-Key": API_KEY}) as admin, client_for(one) as service:
         tenant = await new_tenant(admin)
         await admin.put(credentials_url(tenant, "openai"), json={"api_key": "sk-first-openai-key-0001"})
-        key = await create_key(admin, tenant)
+        key = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
         assert (await resolve(service, key["key"])).status_code == 200
 
         engine = create_engine(settings)

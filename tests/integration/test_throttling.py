@@ -22,7 +22,7 @@ from portal.db.migrate import upgrade
 from portal.db.session import unit_of_work
 from portal.identity import passwords
 from portal.identity.services import create_platform_admin
-from tests.integration.apikeys_support import OPENAI_KEY, create_key, resolve
+from tests.integration.apikeys_support import OPENAI_KEY, SERVICE_SCOPES, create_key, resolve
 from tests.integration.helpers import TENANTS, audit_rows, credentials_url, new_tenant
 from tests.support import API_KEY, REDIS_URL, csrf_from, make_settings, need_service
 
@@ -133,7 +133,7 @@ async def test_unknown_bearer_keys_are_throttled_per_address(app, api):
     tenant = await new_tenant(api)
     stored = await api.put(credentials_url(tenant, "openai"), json={"api_key": OPENAI_KEY})
     assert stored.status_code == 200
-    key = (await create_key(api, tenant))["key"]
+    key = (await create_key(api, tenant, scopes=SERVICE_SCOPES))["key"]
     async with from_address(app, random_address()) as guesser:
         for n in range(20):
             wrong = await resolve(guesser, f"{tenant['slug']}_sk_{n:04d}" + "A" * 39)
@@ -151,7 +151,7 @@ async def test_unknown_bearer_keys_are_throttled_per_address(app, api):
 async def test_a_valid_key_used_often_is_never_throttled(app, api):
     tenant = await new_tenant(api)
     await api.put(credentials_url(tenant, "openai"), json={"api_key": OPENAI_KEY})
-    key = (await create_key(api, tenant))["key"]
+    key = (await create_key(api, tenant, scopes=SERVICE_SCOPES))["key"]
     async with from_address(app, random_address()) as service:
         await resolve(service, f"{tenant['slug']}_sk_" + "C" * 43)  # one failure: the address is watched
         answers = await asyncio.gather(*(resolve(service, key) for _ in range(40)))

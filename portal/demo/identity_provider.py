@@ -239,16 +239,7 @@ class DemoIdentityProvider:
         hidden = "".join(
             f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
             for k, v in params.items()
-            if k
-            in {
-                "client_id",
-                "redirect_uri",
-                "scope",
-                "state",
-                "nonce",
-                "code_challenge",
-                "code_challenge_method",
-            }
+            if k in AUTHORIZE_FIELDS
         )
         hint = params.get("login_hint", "").lower()
         buttons = "".join(
@@ -436,6 +427,17 @@ class DemoIdentityProvider:
             return
         _page(request, 200, "Signed out", "<p>You are signed out of the demo identity provider.</p>")
 
+
+# What the sign-in form carries from the authorisation request to its answer.
+AUTHORIZE_FIELDS = (
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+)
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1d2a36}"

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from portal.audit.actor import Actor
 from portal.config import Settings
-from portal.db.engine import create_engine, create_session_factory
-from portal.db.migrate import upgrade
-from portal.db.session import unit_of_work
 from portal.demo.stub_provider import StubProvider
-from portal.identity.services import create_platform_admin
-from tests.e2e.support import ADMIN_EMAIL, ADMIN_PASSWORD, CHROMIUM, CHROMIUM_ARGS, PROVIDER_KEY, new_context
+from tests.e2e.support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PROVIDER_KEY,
+    migrated_with_admin,
+    new_context,
+)
 from tests.support import IN_CI, make_settings, served_in_thread
 
 
@@ -44,14 +45,7 @@ async def e2e_settings(tmp_path_factory: pytest.TempPathFactory, e2e_stub: StubP
     settings = make_settings(
         var_dir, f"sqlite+aiosqlite:///{var_dir / 'portal.db'}", OPENAI_BASE_URL=f"{e2e_stub.url}/v1"
     )
-    await upgrade(settings)
-    engine = create_engine(settings)
-    try:
-        async with unit_of_work(create_session_factory(engine)) as db:
-            await create_platform_admin(db, Actor.system("e2e"), email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
-    finally:
-        await engine.dispose()
-    return settings
+    return await migrated_with_admin(settings)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,11 @@ from urllib.parse import urlsplit
 import httpx
 from playwright.async_api import Browser, BrowserContext, Page, Route, expect
 
-from portal.config import REPO_ROOT
+from portal.audit.actor import Actor
+from portal.config import REPO_ROOT, Settings
+from portal.db.migrate import upgrade
+from portal.db.session import command_session
+from portal.identity.services import create_platform_admin
 from tests.support import API_KEY
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,6 +34,14 @@ ADMIN_EMAIL = "e2e-admin@example.com"
 ADMIN_PASSWORD = "e2e correct horse battery staple"
 # The provider key typed into the form: 20+ characters, and accepted by the stub provider.
 PROVIDER_KEY = "az-e2e-" + secrets.token_hex(12)
+
+
+async def migrated_with_admin(settings: Settings) -> Settings:
+    """The settings' database migrated, with the platform admin ADMIN_EMAIL."""
+    await upgrade(settings)
+    async with command_session(settings) as db:
+        await create_platform_admin(db, Actor.system("e2e"), email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
+    return settings
 
 
 async def only_loopback(route: Route) -> None:

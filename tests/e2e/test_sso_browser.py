@@ -25,13 +25,11 @@ from portal.asgi import create_app
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.engine import create_engine, create_session_factory
-from portal.db.migrate import upgrade
 from portal.db.models import AuditEvent, Tenant
 from portal.db.session import unit_of_work
-from portal.identity.services import create_platform_admin
 from portal.members import invitations as members
 from tests.e2e.oidc_provider import OidcProvider, need_oidc_provider, start_oidc_provider
-from tests.e2e.support import ADMIN_EMAIL, ADMIN_PASSWORD, new_context, sign_in, snap
+from tests.e2e.support import migrated_with_admin, new_context, sign_in, snap
 from tests.support import API_KEY, _wait_for_health, make_settings
 
 pytestmark = pytest.mark.browser
@@ -69,14 +67,7 @@ async def sso_settings(tmp_path_factory: pytest.TempPathFactory, portal_socket: 
     var_dir = tmp_path_factory.mktemp("sso-e2e")
     url = f"http://127.0.0.1:{portal_socket.getsockname()[1]}"
     settings = make_settings(var_dir, f"sqlite+aiosqlite:///{var_dir / 'portal.db'}", PUBLIC_URL=url)
-    await upgrade(settings)
-    engine = create_engine(settings)
-    try:
-        async with unit_of_work(create_session_factory(engine)) as db:
-            await create_platform_admin(db, Actor.system("e2e"), email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
-    finally:
-        await engine.dispose()
-    return settings
+    return await migrated_with_admin(settings)
 
 
 @pytest.fixture(scope="module")

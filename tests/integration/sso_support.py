@@ -14,22 +14,13 @@ from litestar import Litestar
 from sqlalchemy import select
 
 from portal.db.models import Identity, Membership, User
-from portal.demo.identity_provider import DemoClient, DemoIdentityProvider, DemoUser
+from portal.demo.identity_provider import AUTHORIZE_FIELDS, DemoClient, DemoIdentityProvider, DemoUser
 from tests.integration.helpers import TENANTS, new_tenant
 from tests.support import csrf_from
 
 PUBLIC_URL = "http://127.0.0.1:8000"  # the default PUBLIC_URL of the test settings
 CALLBACK = f"{PUBLIC_URL}/auth/callback"
 SIGNED_OUT = f"{PUBLIC_URL}/login?signed_out=true"
-AUTHORIZE_FIELDS = (
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-)
 
 USERS = (
     DemoUser("sub-alice", "alice@a.example", "Alice Admin", groups=("portal-admins", "staff")),

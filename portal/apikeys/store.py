@@ -29,6 +29,7 @@ from portal.apikeys.entries import (
 )
 from portal.crypto.issued_keys import key_digest, looks_like_issued_key
 from portal.crypto.vault import Vault
+from portal.db.engine import mark_read_only
 from portal.db.models import ApiKey, Credential, Provider, Tenant, TenantModel
 
 T = TypeVar("T")
@@ -166,6 +167,7 @@ class KeyStore:
     async def _load_key(self, digest: str) -> KeyEntry | None:
         self.stats.key_loads += 1
         async with self.sessions() as db:
+            await mark_read_only(db)  # a reader: never holds SQLite's write lock
             row = await db.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
         return None if row is None else KeyEntry.of(row)
 
@@ -192,6 +194,7 @@ class KeyStore:
     async def _load_tenant(self, tenant_id: uuid.UUID) -> TenantEntry | None:
         self.stats.tenant_loads += 1
         async with self.sessions() as db:
+            await mark_read_only(db)  # a reader: never holds SQLite's write lock
             tenant = await db.scalar(select(Tenant).where(Tenant.id == tenant_id))
             if tenant is None:
                 return None
@@ -234,6 +237,7 @@ class KeyStore:
 
     async def _load_catalog(self) -> dict[str, ProviderEntry]:
         async with self.sessions() as db:
+            await mark_read_only(db)  # a reader: never holds SQLite's write lock
             rows = await db.scalars(
                 select(Provider).where(Provider.tenant_id.is_(None)).options(selectinload(Provider.models))
             )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.apikeys.spend import spent_query, tenant_spent_query
 from portal.budgets.ledger import Budget
+from portal.db.engine import mark_read_only
 
 
 def owner_of(budget: Budget) -> tuple[str, uuid.UUID]:
@@ -32,4 +33,5 @@ async def settled_micros(db: AsyncSession, budget: Budget) -> int:
 
 async def load_settled(sessions: async_sessionmaker[AsyncSession], budget: Budget) -> int:
     async with sessions() as db:
+        await mark_read_only(db)  # a reader: never holds SQLite's write lock
         return await settled_micros(db, budget)

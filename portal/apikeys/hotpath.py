@@ -72,6 +72,12 @@ class HotPath:
     async def stop(self) -> None:
         await self.propagation.stop()
 
+    async def forget_all(self) -> None:
+        """Forget every cached entry and read the change feed on from its current end: for a
+        database replaced under the running app (restored from a backup; the tests' clean slate)."""
+        self.store.forget_all()
+        await self.propagation.skip_to_end()
+
     async def spend(self, key: KeyEntry) -> Spend:
         return await self.store.spend(key, self.clock())
 

@@ -53,6 +53,17 @@ MISBEHAVIOURS = frozenset(
 CODE_TTL = 120
 TOKEN_TTL = 300
 
+# What the authorisation page carries from the request into its form (and tests send back).
+AUTHORIZE_FIELDS = (
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+)
+
 
 @dataclass(frozen=True)
 class DemoUser:
@@ -239,16 +250,7 @@ class DemoIdentityProvider:
         hidden = "".join(
             f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
             for k, v in params.items()
-            if k
-            in {
-                "client_id",
-                "redirect_uri",
-                "scope",
-                "state",
-                "nonce",
-                "code_challenge",
-                "code_challenge_method",
-            }
+            if k in AUTHORIZE_FIELDS
         )
         hint = params.get("login_hint", "").lower()
         buttons = "".join(

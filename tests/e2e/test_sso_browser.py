@@ -10,29 +10,27 @@ from __future__ import annotations
 import re
 import secrets
 import socket
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
-from portal.asgi import create_app
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
 from portal.db.models import AuditEvent, Tenant
 from portal.db.session import unit_of_work
-from portal.identity.services import create_platform_admin
 from portal.members import invitations as members
 from tests.e2e.oidc_provider import OidcProvider, need_oidc_provider, start_oidc_provider
-from tests.e2e.support import ADMIN_EMAIL, ADMIN_PASSWORD, new_context, sign_in, snap
-from tests.support import API_KEY, _wait_for_health, make_settings
+from tests.support.browser import ADMIN_EMAIL, ADMIN_PASSWORD, new_context, sign_in, snap
+from tests.support.env import API_KEY, make_settings, sqlite_url
+from tests.support.factories import Factory
+from tests.support.servers import loopback_socket, served_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -57,9 +55,7 @@ class SsoWorld:
 
 @pytest.fixture(scope="module")
 def portal_socket() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = loopback_socket()
     yield sock
     sock.close()
 
@@ -68,14 +64,10 @@ def portal_socket() -> Iterator[socket.socket]:
 async def sso_settings(tmp_path_factory: pytest.TempPathFactory, portal_socket: socket.socket) -> Settings:
     var_dir = tmp_path_factory.mktemp("sso-e2e")
     url = f"http://127.0.0.1:{portal_socket.getsockname()[1]}"
-    settings = make_settings(var_dir, f"sqlite+aiosqlite:///{var_dir / 'portal.db'}", PUBLIC_URL=url)
+    settings = make_settings(var_dir, sqlite_url(var_dir), PUBLIC_URL=url)
     await upgrade(settings)
-    engine = create_engine(settings)
-    try:
-        async with create_session_factory(engine)() as db:
-            await create_platform_admin(db, Actor.system("e2e"), email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
-    finally:
-        await engine.dispose()
+    async with Factory.on(settings) as make:
+        await make.platform_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
     return settings
 
 
@@ -130,20 +122,9 @@ async def providers(
 
 @pytest.fixture(scope="module")
 def sso_server(sso_settings: Settings, portal_socket: socket.socket) -> Iterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(sso_settings), lifespan="on", log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [portal_socket]}, name="sso-e2e-uvicorn", daemon=True
-    )
-    thread.start()
-    try:
-        _wait_for_health(sso_settings.public_url, thread)
-        yield sso_settings.public_url
-    finally:
-        server.should_exit = True
-        thread.join(15)
-    assert not thread.is_alive(), "the portal's server did not stop within 15 s"
+    with served_in_thread(sso_settings, "sso-e2e-uvicorn", portal_socket) as url:
+        assert url == sso_settings.public_url
+        yield url
 
 
 @pytest.fixture(scope="module")

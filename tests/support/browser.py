@@ -1,4 +1,4 @@
-"""Helpers for the browser tests: constants, a loopback-only context, screenshots, sign-in."""
+"""The browser tests' pieces: Chromium from Debian, a loopback-only context, screenshots, sign-in."""
 
 from __future__ import annotations
 

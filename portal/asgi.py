@@ -26,6 +26,7 @@ from portal.audit import anonymous
 from portal.audit.actor import Actor
 from portal.audit.api import AdminAuditApi, TenantAuditApi
 from portal.audit.pages import AdminAuditPages, TenantAuditPages
+from portal.budgets.factory import ledger_for
 from portal.catalog.api import ProvidersApi
 from portal.catalog.pages import CatalogPages, ProviderPages
 from portal.catalog.services import sync_builtin_catalog
@@ -50,8 +51,9 @@ from portal.members.api import AdminUsersApi, MembersApi
 from portal.members.pages import AdminUserPages, MemberPages
 from portal.net.egress import egress_client
 from portal.tenants.api import TenantsApi
-from portal.tenants.pages import AdminTenantPages, TenantPages
+from portal.tenants.pages import AdminTenantPages, TenantPages, TenantSettingsPages
 from portal.usage.pages import UsagePages
+from portal.usage.recorder import UsageRecorder
 from portal.usage.service_api import UsageServiceApi
 from portal.web import log_redaction
 from portal.web.auth import CSRF_COOKIE, CSRF_HEADER, PrincipalMiddleware
@@ -86,13 +88,15 @@ def create_app(
     settings = settings or load_settings()
     log_redaction.install()
     engine = create_engine(settings)
+    db_sessions = create_session_factory(engine)
     portal_state = PortalState(
         settings=settings,
         vault=Vault.of_keys(settings.encryption_key, settings.encryption_key_previous),
         engine=engine,
-        sessions=create_session_factory(engine),
+        sessions=db_sessions,
         # Every call to a URL a tenant chose goes through this client, and so through the egress policy.
         http=egress_client(settings.outbound_allow, headers={"user-agent": f"llm-portal/{__version__}"}),
+        usage_recorder=UsageRecorder(db_sessions),
     )
 
     async def on_account_throttled(start: ThrottleStart) -> None:
@@ -111,14 +115,18 @@ def create_app(
         storage_for(settings.redis_url), on_account_throttled=on_account_throttled
     )
     # Issued keys, tenants, models and sealed credentials in memory for the resolve API.
-    hotpath = HotPath(settings, portal_state.vault, engine, portal_state.sessions)
+    # The spend ledger every budget check reads and every spend goes to (portal.budgets).
+    ledger = ledger_for(settings, engine, portal_state.sessions)
+    hotpath = HotPath(settings, portal_state.vault, engine, portal_state.sessions, ledger=ledger)
     sessions = session_config(settings)
     templates = template_config()
 
     async def on_startup(app: Litestar) -> None:
         async with unit_of_work(portal_state.sessions) as db:
             await sync_builtin_catalog(db)
+        await ledger.start()
         await hotpath.start()
+        await portal_state.usage_recorder.start()
         if settings.tenant_configs or settings.default_tenant_id:
             async with unit_of_work(portal_state.sessions) as db:
                 actor = Actor.system("TENANT_CONFIGS")
@@ -128,7 +136,9 @@ def create_app(
 
     async def on_shutdown(app: Litestar) -> None:
         await portal_state.http.aclose()
+        await portal_state.usage_recorder.stop()  # before the hot path, which passes its changes on
         await hotpath.stop()
+        await ledger.stop()
         await portal_state.throttle.close()
         anonymous.flush()
         await engine.dispose()
@@ -153,6 +163,7 @@ def create_app(
             FederationPages,
             AdminTenantPages,
             TenantPages,
+            TenantSettingsPages,
             CredentialPages,
             ProviderPages,
             CatalogPages,

@@ -24,6 +24,10 @@ class ServiceError(Exception):
         super().__init__(message)
         self.message = message
 
+    def field_errors(self, field: str) -> dict[str, str]:
+        """What a form shows beside its fields: this error's message beside `field`."""
+        return {field: self.message}
+
 
 class NotFound(ServiceError):
     status_code = 404
@@ -50,6 +54,10 @@ class InvalidInput(ServiceError):
         self.errors = errors
         summary = "; ".join(f"{name}: {problem}" for name, problem in errors.items())
         super().__init__(message or f"Invalid input: {summary}")
+
+    def field_errors(self, field: str) -> dict[str, str]:
+        """Each field's own problem (`field` is where an error of another kind would be shown)."""
+        return self.errors
 
 
 def found(value: T | None, what: str) -> T:

@@ -14,7 +14,7 @@ from litestar import Litestar
 from portal.config import Settings
 from portal.db.migrate import upgrade
 from portal.demo.stub_provider import StubProvider
-from tests.support.apps import client_for, forget_state, start_app, stop_app
+from tests.support.apps import client_for, forget_state, start_app, stop_app, write_pending
 from tests.support.databases import CleanSlate, create_pg_database, drop_pg_database
 from tests.support.env import API_KEY, CANARY, IN_CI, make_settings, need_service, sqlite_url
 from tests.support.factories import Factory
@@ -80,6 +80,7 @@ async def clean_slate(app: Litestar) -> CleanSlate:
 @pytest.fixture
 async def back_to_clean_slate(clean_slate: CleanSlate, settings: Settings) -> AsyncIterator[None]:
     yield
+    await write_pending(settings.database_url)
     await clean_slate.restore()
     await forget_state(settings.database_url)
 

@@ -69,23 +69,7 @@ class ApiKeysApi(Controller):
         now: Now,
         data: JSONBody[ApiKeyCreate],
     ) -> Response[ApiKeyCreated]:
-        key, secret = await services.create_key(
-            db,
-            settings,
-            actor,
-            tenant,
-            now=now,
-            name=data.name,
-            scopes=data.scopes,
-            allowed_models=data.allowed_models,
-            limit_usd=data.limit_usd,
-            reset_period=data.reset_period,
-            plan=data.plan,
-            expires_at=data.expires_at,
-            expires_in=data.expires_in,
-            metadata=data.metadata,
-            disabled=data.disabled,
-        )
+        key, secret = await services.create_key(db, settings, actor, tenant, now=now, **data.terms())
         return _created(await view_of(db, key, now), secret)
 
     @post("/api-keys/revoke-older", guards=[requires_tenant_admin], status_code=200, responses=CHANGE)

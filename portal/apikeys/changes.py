@@ -2,9 +2,10 @@
 
 Every change worth knowing is audited in its own transaction (the services' rule), and every usage
 report adds a usage event. So a session listener reads the audit and usage rows a transaction adds
-and, once it commits, hands the resulting changes to the sink registered for that engine: the
-app's in-memory cache (which also publishes them to Redis for the other workers) or, for the
-command line, a Redis publisher. Workers without Redis find the same rows by polling the tables.
+(gateway usage, inserted in bulk without ORM objects, is named with `note`) and, once it commits,
+hands the resulting changes to the sink registered for that engine: the app's in-memory cache
+(which also publishes them to Redis for the other workers) or, for the command line, a Redis
+publisher. Workers without Redis find the same rows by polling the tables.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from portal.config import Settings
@@ -61,6 +62,13 @@ def register(engine: AsyncEngine | Engine, sink: ChangeSink) -> None:
 
 def unregister(engine: AsyncEngine | Engine) -> None:
     _sinks.pop(engine.sync_engine if isinstance(engine, AsyncEngine) else engine, None)
+
+
+def note(session: Session | AsyncSession, changes: list[Change]) -> None:
+    """Name changes a transaction makes without ORM objects (a bulk INSERT of usage rows): they reach
+    the hot path after it commits, like those the listener finds."""
+    target = session.sync_session if isinstance(session, AsyncSession) else session
+    target.info.setdefault(PENDING, []).extend(changes)
 
 
 def _collect(session: Session, _context: Any, _instances: Any) -> None:

@@ -13,7 +13,7 @@ from litestar.params import FromPath
 from portal.apikeys.hotpath import HotPath
 from portal.apikeys.queries import find_key
 from portal.db.models import ApiKey
-from portal.tenants.deps import CurrentTenant, provide_tenant_by_id, provide_tenant_by_slug
+from portal.tenants.deps import CurrentTenant, page_of, provide_tenant_by_id
 from portal.web.deps import Db
 
 TheHotPath: TypeAlias = NamedDependency[HotPath]
@@ -42,4 +42,5 @@ COMMON = {
     "key": Provide(provide_key),
 }
 BY_ID = {**COMMON, "tenant": Provide(provide_tenant_by_id)}
-BY_SLUG = {**COMMON, "tenant": Provide(provide_tenant_by_slug)}
+PAGES = {**COMMON, **page_of("api-keys")}
+"""The API-key pages' dependencies (their tab of the tenant's pages)."""

@@ -1,4 +1,4 @@
-"""The API-key pages' form posts as typed structs, bound by Litestar (`Annotated[KeyForm, FORM]`).
+"""The API-key pages' form posts as typed structs, bound by Litestar (`data: Form[KeyForm]`).
 
 A field that a form may repeat (checkboxes, a multiple select) arrives as a string when one value
 is chosen and as a list for more: `Many` takes both, `many()` reads it as a list."""
@@ -10,15 +10,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import msgspec
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 
 from portal.apikeys.money import usd_input
 from portal.apikeys.rules import DEFAULT_SCOPES
 from portal.db.models import ApiKey
-from portal.errors import InvalidInput
+from portal.errors import InvalidInput, ServiceError
 
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 Many = list[str] | str
 # Field errors named after the page's fields (the services name what they check).
 _RENAMED = {"expires_at": "expires_on", "expires_in": "expires_on"}
@@ -28,8 +25,9 @@ def many(value: Many) -> list[str]:
     return [v for v in ([value] if isinstance(value, str) else value) if v.strip()]
 
 
-def form_errors(exc: InvalidInput) -> dict[str, str]:
-    return {_RENAMED.get(k, k): v for k, v in exc.errors.items()}
+def form_errors(exc: ServiceError, field: str) -> dict[str, str]:
+    """A refused change's errors beside the page's fields (one not of a field's input beside `field`)."""
+    return {_RENAMED.get(k, k): v for k, v in exc.field_errors(field).items()}
 
 
 class KeyForm(msgspec.Struct, kw_only=True):
@@ -75,6 +73,19 @@ class KeyForm(msgspec.Struct, kw_only=True):
         except ValueError as exc:
             raise InvalidInput({"expires_on": "a date such as 2027-01-31"}) from exc
         return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+    def terms(self) -> dict[str, Any]:
+        """The new key's terms, as `services.create_key` takes them (a blank field: the default)."""
+        return {
+            "name": self.name,
+            "scopes": self.scopes,
+            "allowed_models": self.allowed_models,
+            "limit_usd": self.limit_usd or None,
+            "reset_period": self.reset_period or None,
+            "plan": self.plan or None,
+            "expires_at": self.expires_at(),
+            "metadata": self.metadata or None,
+        }
 
     def changes(self, key: ApiKey) -> dict[str, Any]:
         """What the edit form asks to change (the expiry only when it differs)."""

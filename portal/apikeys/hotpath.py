@@ -14,22 +14,35 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from portal.apikeys.entries import Caller, KeyEntry, ProviderEntry, Spend, Stats
+from portal.apikeys.entries import (
+    Caller,
+    CredentialEntry,
+    KeyEntry,
+    ModelEntry,
+    OpenCredential,
+    ProviderEntry,
+    Spend,
+    Stats,
+    Target,
+    TenantEntry,
+)
 from portal.apikeys.money import micros_to_usd
 from portal.apikeys.periods import Clock
 from portal.apikeys.propagation import Propagation
 from portal.apikeys.refusals import Refusal
 from portal.apikeys.rules import REFUSAL_CODES, key_state
 from portal.apikeys.store import KeyStore
+from portal.budgets.ledger import Budget, Ledger
+from portal.budgets.memory import MemoryLedger
 from portal.catalog.sources import base_url_for
 from portal.config import Settings
-from portal.credentials.effective import effective_credential
+from portal.credentials.effective import CredentialSource, Effective, effective_credential
 from portal.credentials.services import TABLE as CREDENTIALS_TABLE
 from portal.crypto.sealing import Undecryptable
 from portal.crypto.vault import Vault
 from portal.db.base import utcnow
 
-__all__ = ["Caller", "HotPath"]
+__all__ = ["Caller", "HotPath", "OpenCredential", "Target"]
 
 
 class HotPath:
@@ -43,10 +56,15 @@ class HotPath:
         sessions: async_sessionmaker[AsyncSession],
         *,
         clock: Clock = utcnow,
+        ledger: Ledger | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.store = KeyStore(vault, sessions, settings.api_key_secret)
+        # The one spend ledger of the app (portal.budgets.factory): the gateway reserves and settles
+        # here, the usage reports record here, the resolve API and the spend answers read here.
+        self.ledger: Ledger = ledger if ledger is not None else MemoryLedger(sessions)
+        self.store.on_spend = getattr(self.ledger, "usage_seen", None)
         self.propagation = Propagation(self.store, settings, engine)
         self.authenticate = self.store.authenticate  # bound once: the middleware calls it per request
 
@@ -78,8 +96,22 @@ class HotPath:
         self.store.forget_all()
         await self.propagation.skip_to_end()
 
+    def budgets(self, caller: Caller) -> tuple[Budget, Budget]:
+        """The key lineage's budget and its tenant's monthly one, in their periods now."""
+        now = self.clock()
+        key, tenant = caller.key, caller.tenant
+        return (
+            Budget.of_key(key.lineage_id, key.limit_micros, key.reset_period, now),
+            Budget.of_tenant(tenant.id, tenant.monthly_limit_micros, now),
+        )
+
     async def spend(self, key: KeyEntry) -> Spend:
-        return await self.store.spend(key, self.clock())
+        budget = Budget.of_key(key.lineage_id, key.limit_micros, key.reset_period, self.clock())
+        return Spend(await self.ledger.spent(budget), key.limit_micros, budget.start, budget.end)
+
+    async def tenant_spend(self, tenant: TenantEntry) -> Spend:
+        budget = Budget.of_tenant(tenant.id, tenant.monthly_limit_micros, self.clock())
+        return Spend(await self.ledger.spent(budget), tenant.monthly_limit_micros, budget.start, budget.end)
 
     def check(self, caller: Caller) -> None:
         """Refuse a key that may not be used now: revoked, past grace, expired, disabled, suspended."""
@@ -89,8 +121,12 @@ class HotPath:
         if caller.tenant.status != "active":
             raise Refusal("tenant_suspended")
 
-    async def find_model(self, caller: Caller, provider_name: str, model_name: str) -> ProviderEntry:
-        """The provider, if the model exists for the tenant, is allowed by the key and enabled."""
+    async def providers(self, caller: Caller) -> dict[str, ProviderEntry]:
+        """Every provider the caller's tenant sees by name: its custom ones, then the catalogue's."""
+        return {**(await self.store.catalog()), **caller.tenant.custom_providers}
+
+    async def find_model(self, caller: Caller, provider_name: str, model_name: str) -> Target:
+        """The provider and model, if the model exists for the tenant, is allowed by the key and enabled."""
         tenant = caller.tenant
         provider = tenant.custom_providers.get(provider_name) or (await self.store.catalog()).get(
             provider_name
@@ -100,13 +136,29 @@ class HotPath:
             raise Refusal(
                 "unknown_model", f"no model {model_name!r} of provider {provider_name!r} for this tenant"
             )
-        if caller.key.allowed_models and model_name not in caller.key.allowed_models:
+        if not self.allowed(caller, model):
             raise Refusal("model_not_allowed", f"this API key may not use {model_name!r}")
         if model.id not in tenant.enabled_models:
             raise Refusal("model_not_enabled", f"the tenant has not enabled {provider_name}/{model_name}")
-        return provider
+        return Target(provider, model)
 
-    def _refuse_at_limit(self, spend: Spend) -> None:
+    @staticmethod
+    def allowed(caller: Caller, model: ModelEntry) -> bool:
+        """The key's allow-list (empty: every model) admits the model."""
+        return not caller.key.allowed_models or model.name in caller.key.allowed_models
+
+    def usable(self, caller: Caller, provider: ProviderEntry, model: ModelEntry) -> bool:
+        """The key may call the model now: allowed, enabled by the tenant, and a credential applies."""
+        return (
+            self.allowed(caller, model)
+            and model.id in caller.tenant.enabled_models
+            and self._effective(caller, provider).source is not CredentialSource.NONE
+        )
+
+    def _effective(self, caller: Caller, provider: ProviderEntry) -> Effective[CredentialEntry]:
+        return effective_credential(self.settings, provider.spec, caller.tenant.credentials.get(provider.id))
+
+    def _refuse_at_limit(self, spend: Spend, whose: str = "") -> None:
         if not spend.exhausted or spend.limit_micros is None:
             return
         headers = {}
@@ -115,55 +167,56 @@ class HotPath:
             headers["Retry-After"] = str(wait)
         raise Refusal(
             "limit_reached",
-            f"spent {spend.micros / 1e6:.2f} of {spend.limit_micros / 1e6:.2f} USD"
+            f"{whose}spent {spend.micros / 1e6:.2f} of {spend.limit_micros / 1e6:.2f} USD"
             + (f"; resets at {spend.period_end.isoformat()}" if spend.period_end else ""),
             headers,
         )
 
-    def _credential(
-        self, caller: Caller, provider: ProviderEntry
-    ) -> tuple[str, dict[str, str], dict[str, str]]:
-        """The source, the secret fields and the config of the effective credential."""
-        tenant = caller.tenant
+    def credential(self, caller: Caller, provider: ProviderEntry) -> OpenCredential:
+        """The effective credential, opened: the tenant's own, else the shared one where allowed.
+        Resolve answers it; the gateway sends it upstream. Never kept beyond the request."""
         spec = provider.spec
-        effective = effective_credential(self.settings, spec, tenant.credentials.get(provider.id))
+        effective = self._effective(caller, provider)
         if effective.own is not None:
             try:
-                secrets = tenant.opener.open_fields(
+                secrets = caller.tenant.opener.open_fields(
                     table=CREDENTIALS_TABLE, row_id=effective.own.id, sealed=effective.own.sealed_fields
                 )
             except Undecryptable as exc:
                 raise Refusal(
                     "credential_undecryptable", f"the stored credential cannot be opened: {exc}"
                 ) from None
-            return effective.source.value, secrets, dict(effective.own.config)
-        if effective.shared is None:
+            config = dict(effective.own.config)
+        elif effective.shared is not None:
+            secret_names = {f.name for f in spec.secret_fields}
+            secrets = {k: v for k, v in effective.shared.items() if k in secret_names}
+            config = {k: v for k, v in effective.shared.items() if k not in secret_names}
+        else:
             detail = f"tenant has no credential for {provider.name}" + (
                 " (tenant credentials are enforced: shared keys never apply)"
                 if self.settings.strict_credentials
                 else " and no shared one is configured"
             )
             raise Refusal("no_credential", detail)
-        secret_names = {f.name for f in spec.secret_fields}
-        secrets = {k: v for k, v in effective.shared.items() if k in secret_names}
-        config = {k: v for k, v in effective.shared.items() if k not in secret_names}
-        return effective.source.value, secrets, config
+        base_url = config.get("endpoint") or base_url_for(spec, self.settings.environ, provider.base_url)
+        return OpenCredential(effective.source.value, secrets, config, base_url)
 
     async def resolve(self, caller: Caller, provider_name: str, model_name: str) -> dict[str, Any]:
         """The effective credential for a provider and model. The one place a secret leaves the portal."""
-        provider = await self.find_model(caller, provider_name, model_name)
+        provider = (await self.find_model(caller, provider_name, model_name)).provider
         spend = await self.spend(caller.key) if caller.key.limit_micros is not None else None
         if spend is not None:
             self._refuse_at_limit(spend)
-        source, secrets, config = self._credential(caller, provider)
+        if caller.tenant.monthly_limit_micros is not None:
+            self._refuse_at_limit(await self.tenant_spend(caller.tenant), "the tenant's monthly limit: ")
+        credential = self.credential(caller, provider)
         answer: dict[str, Any] = {
             "provider": provider.name,
             "model": model_name,
-            "source": source,
-            "secrets": secrets,
-            "config": config,
-            "base_url": config.get("endpoint")
-            or base_url_for(provider.spec, self.settings.environ, provider.base_url),
+            "source": credential.source,
+            "secrets": credential.secrets,
+            "config": credential.config,
+            "base_url": credential.base_url,
             "tenant": caller.tenant.public,
             "key": caller.key.public,
         }

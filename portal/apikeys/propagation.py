@@ -95,8 +95,9 @@ class Propagation:
             )
 
     def on_commit(self, changes: list[Change]) -> None:
-        """Called by the session listener after this process commits."""
-        self.store.apply(changes)
+        """Called by the session listener after this process commits. Its own usage is already in
+        its ledger (the writer settled or recorded it): only other processes' usage is news."""
+        self.store.apply([change for change in changes if change[0] != "spend"])
         if self._outbox is not None:
             self._outbox.put_nowait(changes)
 
@@ -150,9 +151,7 @@ class Propagation:
             if usage_row.id not in self._usage_recent:
                 self._usage_recent.add(usage_row.id)
                 found.append(("spend", str(usage_row.lineage_id)))
-                self._usage_max = max(self._usage_max, row.id)
-        if len(usage_rows) == USAGE_BATCH:
-            self.store.forget_spend()
+                self._usage_max = max(self._usage_max, usage_row.id)
         floor = self._usage_max - USAGE_LOOKBACK
         self._usage_recent = {i for i in self._usage_recent if i > floor}
         if found:

@@ -21,7 +21,9 @@ from portal.db.models.apikeys import ResetPeriod, Scope
 from portal.errors import InvalidInput
 
 SCOPES = tuple(s.value for s in Scope)
-DEFAULT_SCOPES = (Scope.RESOLVE.value, Scope.USAGE_WRITE.value)
+# New keys call models through the gateway; resolve (the provider secret leaves the portal) and
+# usage reports are for services that must call providers themselves, and are asked for by name.
+DEFAULT_SCOPES = (Scope.INFERENCE.value,)
 RESET_PERIODS = tuple(p.value for p in ResetPeriod)
 # Plans are presets: a key copies its plan's limit at creation; editing a plan changes no key.
 DEFAULT_PLANS: dict[str, tuple[int, str]] = {
@@ -167,6 +169,26 @@ def check_limit(value: object) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return check_amount(value, "limit_usd")
+
+
+# Gateway rate limits per key: requests and tokens per minute (none: no limit).
+RATE_LIMITS = {"rpm_limit": 1_000_000, "tpm_limit": 1_000_000_000}
+RATE_HINT = "a whole number per minute such as 60, or empty for no limit"
+
+
+def check_rate(value: object, field: str) -> int | None:
+    """`rpm_limit` or `tpm_limit`: a positive whole number, or None (empty, 'none') for no limit."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in {"", "none"}):
+        return None
+    text = str(value).strip().replace("_", "").replace(",", "")
+    if isinstance(value, bool) or not text.isdigit():
+        raise InvalidInput({field: RATE_HINT})
+    number = int(text)
+    if number <= 0:
+        raise InvalidInput({field: "must be more than 0 (leave it empty for no limit)"})
+    if number > RATE_LIMITS[field]:
+        raise InvalidInput({field: f"at most {RATE_LIMITS[field]:,} per minute"})
+    return number
 
 
 def check_metadata(value: object) -> dict[str, Any]:

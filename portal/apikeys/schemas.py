@@ -26,6 +26,10 @@ class ApiKeyCreate(Input):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     disabled: bool = False
 
+    def terms(self) -> dict[str, Any]:
+        """The new key's terms, as `services.create_key` takes them (each field is one of them)."""
+        return msgspec.structs.asdict(self)
+
 
 class ApiKeyUpdate(Input, omit_defaults=True):
     """Only the fields present change; `null` clears `limit_usd` and `expires_at`."""

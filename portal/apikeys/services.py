@@ -48,6 +48,8 @@ def _details(key: ApiKey) -> dict[str, Any]:
         "expires_at": key.expires_at.isoformat() if key.expires_at else None,
         "metadata": key.key_metadata,
         "disabled": key.disabled,
+        "rpm_limit": key.rpm_limit,
+        "tpm_limit": key.tpm_limit,
     }
 
 
@@ -78,6 +80,8 @@ def _new_key(
         expires_at=terms.expires_at,
         key_metadata=dict(terms.metadata),
         disabled=terms.disabled,
+        rpm_limit=terms.rpm_limit,
+        tpm_limit=terms.tpm_limit,
         lineage_id=replaces.lineage_id if replaces else key_id,
         rotated_from_id=replaces.id if replaces else None,
         created_by=actor.label,
@@ -132,6 +136,8 @@ async def create_key(
     expires_in: str | None = None,
     metadata: object = None,
     disabled: bool = False,
+    rpm_limit: object = None,
+    tpm_limit: object = None,
 ) -> tuple[ApiKey, str]:
     """A new key for the tenant; returns it and its secret, which is never stored nor shown again."""
     now = now or utcnow()
@@ -149,6 +155,8 @@ async def create_key(
         expires_in=expires_in,
         metadata=metadata,
         disabled=disabled,
+        rpm_limit=rpm_limit,
+        tpm_limit=tpm_limit,
     )
     if tenant.status != "active":
         raise Conflict(f"Tenant {tenant.slug} is suspended: reactivate it before issuing keys")
@@ -181,7 +189,8 @@ async def update_key(
     *,
     now: datetime | None = None,
 ) -> ApiKey:
-    """Change any of name, scopes, allowed_models, limit_usd, reset_period, expires_at, metadata, disabled."""
+    """Change any of name, scopes, allowed_models, limit_usd, reset_period, expires_at, metadata,
+    disabled, rpm_limit, tpm_limit."""
     now = now or utcnow()
     _refuse_if_revoked(key)
     new = await check_changes(db, tenant, changes, now)
@@ -319,6 +328,8 @@ async def rotate_key(
         expires_at=now + lifetime if lifetime else None,
         metadata=key.key_metadata,
         disabled=key.disabled,
+        rpm_limit=key.rpm_limit,
+        tpm_limit=key.tpm_limit,
     )
     new, secret = _new_key(settings, actor, tenant, terms, now, replaces=key)
     # A concurrent rotation of this key inserted its replacement first (unique rotated_from_id), or

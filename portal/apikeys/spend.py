@@ -26,6 +26,14 @@ def spent_query(lineage_id: uuid.UUID, start: datetime, end: datetime | None) ->
     return query if end is None else query.where(UsageEvent.occurred_at < end)
 
 
+def tenant_spent_query(tenant_id: uuid.UUID, start: datetime, end: datetime | None) -> Select[Any]:
+    """The spend of every key of a tenant in [start, end): what its monthly limit is checked against."""
+    query = select(func.coalesce(func.sum(UsageEvent.cost_micros), 0)).where(
+        UsageEvent.tenant_id == tenant_id, UsageEvent.occurred_at >= start
+    )
+    return query if end is None else query.where(UsageEvent.occurred_at < end)
+
+
 async def spent(db: AsyncSession, lineage_id: uuid.UUID, start: datetime, end: datetime | None) -> int:
     return int(await db.scalar(spent_query(lineage_id, start, end)) or 0)
 

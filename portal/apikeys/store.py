@@ -1,5 +1,6 @@
-"""The hot path's in-memory store: issued keys by their hash, tenants, the built-in catalogue and
-spend per key lineage, loaded from the database on a miss and forgotten when a change says so.
+"""The hot path's in-memory store: issued keys by their hash, tenants and the built-in catalogue,
+loaded from the database on a miss and forgotten when a change says so (spend is the ledger's:
+portal.budgets).
 
 Loads racing an invalidation are not stored (epochs and versions), so a stale row never sticks;
 one load per slot runs at a time and concurrent misses wait for it. How changes arrive is
@@ -11,7 +12,6 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -24,13 +24,9 @@ from portal.apikeys.entries import (
     CredentialEntry,
     KeyEntry,
     ProviderEntry,
-    Spend,
-    SpendEntry,
     Stats,
     TenantEntry,
 )
-from portal.apikeys.periods import period_bounds
-from portal.apikeys.spend import spent_query
 from portal.crypto.issued_keys import key_digest, looks_like_issued_key
 from portal.crypto.vault import Vault
 from portal.db.models import ApiKey, Credential, Provider, Tenant, TenantModel
@@ -54,7 +50,8 @@ class KeyStore:
         self._negative: dict[str, float] = {}
         self._tenants: dict[uuid.UUID, TenantEntry] = {}
         self._catalog: dict[str, ProviderEntry] | None = None
-        self._spend: dict[uuid.UUID, SpendEntry] = {}
+        # Spend is the ledger's (portal.budgets); new usage of a lineage is passed on to this.
+        self.on_spend: Callable[[uuid.UUID], None] | None = None
         self._inflight: dict[tuple[str, Any], asyncio.Future[Any]] = {}
         self._all_epoch = 0
         self._key_epoch = 0
@@ -81,8 +78,8 @@ class KeyStore:
             elif kind == "spend":
                 with contextlib.suppress(ValueError):
                     lineage = uuid.UUID(ref)
-                    self._spend.pop(lineage, None)
-                    self._bump(("spend", lineage))
+                    if self.on_spend is not None:
+                        self.on_spend(lineage)
             elif kind == "catalog":
                 self._catalog_epoch += 1
                 self._catalog = None
@@ -97,13 +94,7 @@ class KeyStore:
         self._negative.clear()
         self._tenants.clear()
         self._catalog = None
-        self._spend.clear()
         self._versions.clear()
-
-    def forget_spend(self) -> None:
-        self._spend.clear()
-        self._versions.clear()
-        self._all_epoch += 1
 
     def _bump(self, slot: tuple[str, Any]) -> None:
         self._versions[slot] = self._versions.get(slot, 0) + 1
@@ -247,37 +238,3 @@ class KeyStore:
                 select(Provider).where(Provider.tenant_id.is_(None)).options(selectinload(Provider.models))
             )
             return {p.name: ProviderEntry.of(p) for p in rows}
-
-    # ------------------------------------------------------------------ spend
-
-    async def spend(self, key: KeyEntry, now: datetime) -> Spend:
-        entry = self._spend.get(key.lineage_id)
-        if (
-            entry is not None
-            and entry.period == key.reset_period
-            and entry.start <= now
-            and (entry.end is None or now < entry.end)
-        ):
-            return Spend(entry.micros, key.limit_micros, entry.start, entry.end)
-        start, end = period_bounds(key.reset_period, now)
-        entry = await self._once(
-            ("spend", key.lineage_id),
-            lambda: self._load_spend(key.lineage_id, key.reset_period, start, end),
-            lambda e: self._store_spend(key.lineage_id, e),
-        )
-        if (entry.period, entry.start) != (key.reset_period, start):  # a concurrent load for another period
-            entry = await self._load_spend(key.lineage_id, key.reset_period, start, end)
-        return Spend(entry.micros, key.limit_micros, start, end)
-
-    def _store_spend(self, lineage: uuid.UUID, entry: SpendEntry) -> None:
-        if len(self._spend) >= MAX_KEYS:
-            self._spend.clear()
-        self._spend[lineage] = entry
-
-    async def _load_spend(
-        self, lineage: uuid.UUID, period: str, start: datetime, end: datetime | None
-    ) -> SpendEntry:
-        self.stats.spend_loads += 1
-        async with self.sessions() as db:
-            total = await db.scalar(spent_query(lineage, start, end))
-        return SpendEntry(period, start, end, int(total or 0))

@@ -17,6 +17,7 @@ from portal.apikeys.rules import (
     check_limit,
     check_metadata,
     check_name,
+    check_rate,
     check_reset_period,
     check_scopes,
 )
@@ -37,6 +38,8 @@ class KeyTerms:
     expires_at: datetime | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     disabled: bool = False
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
 
 
 async def check_models(db: AsyncSession, tenant: Tenant, models: Iterable[str] | None) -> list[str]:
@@ -65,6 +68,8 @@ async def check_new_terms(
     expires_in: str | None,
     metadata: object,
     disabled: bool,
+    rpm_limit: object = None,
+    tpm_limit: object = None,
 ) -> KeyTerms:
     """A new key's terms; a plan gives the limit and the reset period where none is given."""
     errors: dict[str, str] = {}
@@ -83,6 +88,8 @@ async def check_new_terms(
         ("reset_period", lambda: check_reset_period(reset_period or default_period)),
         ("expires_at", lambda: check_expiry(expires_at, expires_in, now)),
         ("metadata", lambda: check_metadata(metadata)),
+        ("rpm_limit", lambda: check_rate(rpm_limit, "rpm_limit")),
+        ("tpm_limit", lambda: check_rate(tpm_limit, "tpm_limit")),
     )
     for field_name, check in checks:
         try:
@@ -106,6 +113,8 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "limit_usd": check_limit,
     "reset_period": check_reset_period,
     "metadata": check_metadata,
+    "rpm_limit": lambda value: check_rate(value, "rpm_limit"),
+    "tpm_limit": lambda value: check_rate(value, "tpm_limit"),
 }
 
 

@@ -65,6 +65,17 @@ class OverBudget(Exception):
         self.asked_micros = asked_micros
 
 
+def in_order(budgets: Sequence[Budget]) -> tuple[Budget, ...]:
+    """Each budget once, in one fixed order (every ledger locks and touches them in this order)."""
+    return tuple(sorted({b.ledger_id: b for b in budgets}.values(), key=lambda b: b.ledger_id))
+
+
+def checked_amount(amount_micros: int) -> int:
+    if isinstance(amount_micros, bool) or not isinstance(amount_micros, int) or amount_micros < 0:
+        raise ValueError(f"an amount is a whole number of micro-USD, 0 or more (got {amount_micros!r})")
+    return amount_micros
+
+
 class Ledger(Protocol):
     async def start(self) -> None: ...
 

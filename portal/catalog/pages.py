@@ -3,69 +3,70 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.di import Provide
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from portal.catalog import providers, services
 from portal.catalog.deps import MODEL, PROVIDER, PathModel, PathProvider
 from portal.catalog.schemas import CustomProviderForm, EnabledForm, ModelForm, ProviderForm
-from portal.config import Settings
 from portal.credentials.deps import WORK, Work
-from portal.db.models import Model, Provider, Tenant
+from portal.db.models import Model, Provider
 from portal.errors import InvalidInput, found
-from portal.tenants.deps import CurrentTenant, provide_tenant_by_slug
-from portal.web.deps import CurrentActor, CurrentSettings, Db
-from portal.web.guards import requires_platform_admin, requires_tenant_admin, requires_tenant_member
-from portal.web.templating import Confirmation, confirm_page, redirect_after_change, render, tenant_page
+from portal.tenants.deps import Page, page_of
+from portal.web.deps import CurrentActor, Db
+from portal.web.forms import Form
+from portal.web.guards import ADMIN, requires_platform_admin, requires_tenant_member
+from portal.web.templating import Confirmation, TenantPage, redirect_after_change, render
 
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+def _form_of(data: CustomProviderForm) -> dict[str, str]:
+    """What the custom-provider form shows again after a problem (never the API key)."""
+    return {
+        "name": data.name,
+        "display_name": data.display_name,
+        "base_url": data.base_url,
+        "models": data.models,
+    }
 
 
-def _to_provider(
-    request: Request[Any, Any, Any], tenant: Tenant, provider_id: uuid.UUID, message: str
+async def _index(
+    page: TenantPage, form: dict[str, str] | None = None, errors: dict[str, str] | None = None
 ) -> Response[Any]:
+    views = await services.providers_for_tenant(page.db, page.settings, page.tenant)
+    return page.form("providers/index.html", errors, providers=views, form=form or {})
+
+
+async def _detail(
+    page: TenantPage,
+    provider: Provider,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+) -> Response[Any]:
+    models = await services.models_for_tenant(page.db, page.tenant, provider)
+    return page.form("providers/detail.html", errors, provider=provider, models=models, form=form or {})
+
+
+def _to_provider(page: TenantPage, provider_id: uuid.UUID, message: str) -> Response[Any]:
     """Back to the provider's page, with the message."""
-    return redirect_after_change(request, f"/t/{tenant.slug}/providers/{provider_id}", message)
+    return page.redirect(f"/providers/{provider_id}", message)
 
 
 class ProviderPages(Controller):
     path = "/t/{slug:str}/providers"
     guards = [requires_tenant_member]
-    dependencies = {"tenant": Provide(provide_tenant_by_slug)}
+    dependencies = page_of("providers")
     include_in_schema = False
 
-    async def _index(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        settings: Settings,
-        tenant: Tenant,
-        form: dict[str, str] | None = None,
-        errors: dict[str, str] | None = None,
-        status_code: int = 200,
-    ) -> Response[Any]:
-        views = await services.providers_for_tenant(db, settings, tenant)
-        context = tenant_page(tenant, "providers", providers=views, form=form or {}, errors=errors or {})
-        return render(request, "providers/index.html", context, status_code=status_code)
-
     @get("/")
-    async def index(
-        self, request: Request[Any, Any, Any], db: Db, settings: CurrentSettings, tenant: CurrentTenant
-    ) -> Response[Any]:
-        return await self._index(request, db, settings, tenant)
+    async def index(self, page: Page) -> Response[Any]:
+        return await _index(page)
 
-    @post("/", guards=[requires_tenant_admin], dependencies=WORK)
-    async def create(
-        self, request: Request[Any, Any, Any], work: Work, data: Annotated[CustomProviderForm, FORM]
-    ) -> Response[Any]:
-        tenant = work.tenant
+    @post("/", guards=ADMIN, dependencies=WORK)
+    async def create(self, page: Page, work: Work, data: Form[CustomProviderForm]) -> Response[Any]:
         try:
             provider = await providers.create_custom_provider_with_key(
                 work,
@@ -76,59 +77,25 @@ class ProviderPages(Controller):
                 api_key=data.api_key,
             )
         except InvalidInput as exc:
-            form = {
-                "name": data.name,
-                "display_name": data.display_name,
-                "base_url": data.base_url,
-                "models": data.models,
-            }
-            return await self._index(request, work.db, work.settings, tenant, form, exc.errors, 400)
-        return _to_provider(request, tenant, provider.id, f"Custom provider {provider.display_name} created.")
-
-    async def _detail(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        tenant: Tenant,
-        provider: Provider,
-        errors: dict[str, str] | None = None,
-        form: dict[str, str] | None = None,
-        status_code: int = 200,
-    ) -> Response[Any]:
-        models = await services.models_for_tenant(db, tenant, provider)
-        context = tenant_page(
-            tenant, "providers", provider=provider, models=models, errors=errors or {}, form=form or {}
-        )
-        return render(request, "providers/detail.html", context, status_code=status_code)
+            return await _index(page, _form_of(data), exc.errors)
+        return _to_provider(page, provider.id, f"Custom provider {provider.display_name} created.")
 
     @get("/{provider_id:str}", dependencies=PROVIDER)
-    async def detail(
-        self, request: Request[Any, Any, Any], db: Db, tenant: CurrentTenant, provider: PathProvider
-    ) -> Response[Any]:
-        return await self._detail(request, db, tenant, provider)
+    async def detail(self, page: Page, provider: PathProvider) -> Response[Any]:
+        return await _detail(page, provider)
 
-    @post("/{provider_id:str}", guards=[requires_tenant_admin], dependencies=PROVIDER)
-    async def update(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        actor: CurrentActor,
-        tenant: CurrentTenant,
-        provider: PathProvider,
-        data: Annotated[ProviderForm, FORM],
-    ) -> Response[Any]:
+    @post("/{provider_id:str}", guards=ADMIN, dependencies=PROVIDER)
+    async def update(self, page: Page, provider: PathProvider, data: Form[ProviderForm]) -> Response[Any]:
         form = {"display_name": data.display_name, "base_url": data.base_url}
         try:
-            await providers.update_custom_provider(db, actor, tenant, provider, **form)
+            await providers.update_custom_provider(page.db, page.actor, page.tenant, provider, **form)
         except InvalidInput as exc:
-            return await self._detail(request, db, tenant, provider, exc.errors, form, 400)
-        return _to_provider(request, tenant, provider.id, "Provider saved.")
+            return await _detail(page, provider, exc.errors, form)
+        return _to_provider(page, provider.id, "Provider saved.")
 
-    @get("/{provider_id:str}/delete", guards=[requires_tenant_admin], dependencies=PROVIDER)
-    async def confirm_delete(
-        self, request: Request[Any, Any, Any], tenant: CurrentTenant, provider: PathProvider
-    ) -> Response[Any]:
-        here = f"/t/{tenant.slug}/providers/{provider.id}"
+    @get("/{provider_id:str}/delete", guards=ADMIN, dependencies=PROVIDER)
+    async def confirm_delete(self, page: Page, provider: PathProvider) -> Response[Any]:
+        here = f"{page.url}/providers/{provider.id}"
         confirm = Confirmation(
             title=f"Delete {provider.display_name}",
             question=f"Delete the provider {provider.display_name}?",
@@ -137,68 +104,42 @@ class ProviderPages(Controller):
             button="Delete provider",
             cancel=here,
         )
-        return confirm_page(request, confirm, **tenant_page(tenant, "providers"))
+        return page.confirm(confirm)
 
-    @post("/{provider_id:str}/delete", guards=[requires_tenant_admin], dependencies=PROVIDER)
-    async def delete(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        actor: CurrentActor,
-        tenant: CurrentTenant,
-        provider: PathProvider,
-    ) -> Response[Any]:
+    @post("/{provider_id:str}/delete", guards=ADMIN, dependencies=PROVIDER)
+    async def delete(self, page: Page, provider: PathProvider) -> Response[Any]:
         name = provider.display_name
-        await providers.delete_custom_provider(db, actor, tenant, provider)
-        return redirect_after_change(request, f"/t/{tenant.slug}/providers", f"Provider {name} deleted.")
+        await providers.delete_custom_provider(page.db, page.actor, page.tenant, provider)
+        return page.redirect("/providers", f"Provider {name} deleted.")
 
-    @post("/{provider_id:str}/models", guards=[requires_tenant_admin], dependencies=PROVIDER)
-    async def add_model(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        actor: CurrentActor,
-        tenant: CurrentTenant,
-        provider: PathProvider,
-        data: Annotated[ModelForm, FORM],
-    ) -> Response[Any]:
+    @post("/{provider_id:str}/models", guards=ADMIN, dependencies=PROVIDER)
+    async def add_model(self, page: Page, provider: PathProvider, data: Form[ModelForm]) -> Response[Any]:
         try:
             model = await services.add_model(
-                db, actor, tenant, provider, name=data.model_name, display_name=data.model_display_name
+                page.db,
+                page.actor,
+                page.tenant,
+                provider,
+                name=data.model_name,
+                display_name=data.model_display_name,
             )
         except InvalidInput as exc:
             errors = {"model_name": exc.errors.get("name") or exc.message}
-            form = {"model_name": data.model_name}
-            return await self._detail(request, db, tenant, provider, errors, form, 400)
-        return _to_provider(request, tenant, provider.id, f"Model {model.name} added and enabled.")
+            return await _detail(page, provider, errors, {"model_name": data.model_name})
+        return _to_provider(page, provider.id, f"Model {model.name} added and enabled.")
 
-    @post("/models/{model_id:str}/enabled", guards=[requires_tenant_admin], dependencies=MODEL)
-    async def set_enabled(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        actor: CurrentActor,
-        tenant: CurrentTenant,
-        model: PathModel,
-        data: Annotated[EnabledForm, FORM],
-    ) -> Response[Any]:
+    @post("/models/{model_id:str}/enabled", guards=ADMIN, dependencies=MODEL)
+    async def set_enabled(self, page: Page, model: PathModel, data: Form[EnabledForm]) -> Response[Any]:
         enabled = data.enabled == "true"
-        await services.set_model_enabled(db, actor, tenant, model, enabled)
-        done = f"Model {model.name} {'enabled' if enabled else 'disabled'} for {tenant.name}."
-        return _to_provider(request, tenant, model.provider_id, done)
+        await services.set_model_enabled(page.db, page.actor, page.tenant, model, enabled)
+        done = f"Model {model.name} {'enabled' if enabled else 'disabled'} for {page.tenant.name}."
+        return _to_provider(page, model.provider_id, done)
 
-    @post("/models/{model_id:str}/delete", guards=[requires_tenant_admin], dependencies=MODEL)
-    async def delete_model(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        actor: CurrentActor,
-        tenant: CurrentTenant,
-        model: PathModel,
-    ) -> Response[Any]:
+    @post("/models/{model_id:str}/delete", guards=ADMIN, dependencies=MODEL)
+    async def delete_model(self, page: Page, model: PathModel) -> Response[Any]:
         provider_id, name = model.provider_id, model.name
-        await services.delete_model(db, actor, tenant, model)
-        return _to_provider(request, tenant, provider_id, f"Model {name} deleted.")
+        await services.delete_model(page.db, page.actor, page.tenant, model)
+        return _to_provider(page, provider_id, f"Model {name} deleted.")
 
 
 class CatalogPages(Controller):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 TOKENS_PER_PRICE = 1_000_000
 
@@ -25,3 +26,59 @@ class Prices:
 
 
 UNPRICED = Prices(None, None)
+
+
+# ---------------------------------------------------------------------------- what people type
+
+MAX_PRICE_USD = Decimal(1000)  # per million tokens: far above any list price, so a typo stands out
+PRICE_HINT = "a dollar amount per million tokens, such as 0.15"
+MAX_OUTPUT_LIMIT = 10_000_000
+
+
+def price_to_micros(value: object) -> int:
+    """A price in USD per million tokens ('0.15', '$2.50', 0.15) in micro-USD; ValueError if invalid:
+    negative, above MAX_PRICE_USD, or finer than a millionth of a dollar."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(PRICE_HINT)
+    raw = str(value).strip().removeprefix("$").strip()
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation as exc:
+        raise ValueError(PRICE_HINT) from exc
+    if not amount.is_finite():
+        raise ValueError(PRICE_HINT)
+    if amount < 0:
+        raise ValueError("must not be negative")
+    if amount > MAX_PRICE_USD:
+        raise ValueError(f"at most {MAX_PRICE_USD} USD per million tokens")
+    micros = amount * TOKENS_PER_PRICE
+    if micros != micros.to_integral_value():
+        raise ValueError("at most 6 decimal places")
+    return int(micros)
+
+
+def max_output_tokens(value: object) -> int | None:
+    """A model's longest answer: a positive whole number of tokens, or None (empty)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip().replace("_", "").replace(",", "")
+    if isinstance(value, bool) or not text.isdigit() or int(text) <= 0:
+        raise ValueError("a positive whole number of tokens, such as 16384, or empty")
+    if int(text) > MAX_OUTPUT_LIMIT:
+        raise ValueError(f"at most {MAX_OUTPUT_LIMIT:,} tokens")
+    return int(text)
+
+
+def format_price(micros: int) -> str:
+    """'$0.15', '$2.50', '$0.075': a price per million tokens, as exact as it is stored."""
+    value = Decimal(micros) / TOKENS_PER_PRICE
+    text = f"{value:.6f}".rstrip("0")
+    whole, _, fraction = text.partition(".")
+    return f"${int(whole):,}.{fraction.ljust(2, '0')}"
+
+
+def describe(prices: Prices) -> str:
+    """'$0.15 / $0.60 per 1M tokens' (input / output), or 'not priced'."""
+    if prices.input_micros is None or prices.output_micros is None:
+        return "not priced"
+    return f"{format_price(prices.input_micros)} / {format_price(prices.output_micros)} per 1M tokens"

@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.audit import services as audit
 from portal.audit.actor import Actor
+from portal.catalog.prices import Prices
 from portal.catalog.spec import ProviderSpec, builtin_specs, spec_for
 from portal.config import Settings
 from portal.credentials.effective import CredentialSource, effective_credential
@@ -25,7 +26,8 @@ MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$"
 
 
 async def sync_builtin_catalog(db: AsyncSession) -> None:
-    """Insert built-in providers and models that are missing, except what an admin removed."""
+    """Insert built-in providers and models that are missing, except what an admin removed, and set
+    the shipped prices on every built-in model whose prices no admin has edited."""
     removed = {(r.provider_name, r.model_name) for r in await db.scalars(select(CatalogRemoval))}
     existing = {
         p.name: p
@@ -47,11 +49,25 @@ async def sync_builtin_catalog(db: AsyncSession) -> None:
                 models=[],
             )
             db.add(provider)
-        have = {m.name for m in provider.models}
-        for model_name in spec.models:
-            if model_name not in have and (spec.name, model_name) not in removed:
-                provider.models.append(Model(id=uuid.uuid4(), name=model_name))
+        have = {m.name: m for m in provider.models}
+        for model_spec in spec.models:
+            model = have.get(model_spec.name)
+            if model is None and (spec.name, model_spec.name) not in removed:
+                model = Model(id=uuid.uuid4(), name=model_spec.name)
+                provider.models.append(model)
+            if model is not None and model.prices_edited_at is None:
+                set_prices_of(model, model_spec.prices)
     await db.flush()
+
+
+def set_prices_of(model: Model, prices: Prices) -> None:
+    model.input_price_micros = prices.input_micros
+    model.output_price_micros = prices.output_micros
+    model.max_output_tokens = prices.max_output_tokens
+
+
+def prices_of(model: Model) -> Prices:
+    return Prices(model.input_price_micros, model.output_price_micros, model.max_output_tokens)
 
 
 async def builtin_providers(db: AsyncSession) -> list[Provider]:

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from portal.catalog.prices import UNPRICED, Prices, max_output_tokens, price_to_micros
+
 if TYPE_CHECKING:
     from portal.db.models import Provider
 
@@ -54,6 +56,14 @@ class TestSpec:
 
 
 @dataclass(frozen=True)
+class ModelSpec:
+    """A built-in model and its list prices (micro-USD per million tokens; see portal.catalog.prices)."""
+
+    name: str
+    prices: Prices = UNPRICED
+
+
+@dataclass(frozen=True)
 class ProviderSpec:
     name: str
     display_name: str
@@ -61,7 +71,11 @@ class ProviderSpec:
     test: TestSpec
     base_url: str | None = None
     base_url_env: str | None = None
-    models: tuple[str, ...] = ()
+    models: tuple[ModelSpec, ...] = ()
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.models)
 
     @property
     def secret_fields(self) -> tuple[FieldSpec, ...]:
@@ -101,8 +115,38 @@ def _provider_from_yaml(raw: dict[str, Any]) -> ProviderSpec:
         base_url_env=raw.get("base_url_env"),
         fields=tuple(FieldSpec(**f) for f in raw["fields"]),
         test=TestSpec(**raw.get("test", {})),
-        models=tuple(raw.get("models", [])),
+        models=tuple(model_from_yaml(raw["name"], m) for m in raw.get("models") or []),
     )
+
+
+class CatalogError(ValueError):
+    """The shipped catalogue is malformed: the message names the provider, the model and the field."""
+
+
+MODEL_KEYS = frozenset({"name", "input", "output", "max_output"})
+
+
+def model_from_yaml(provider: str, raw: object) -> ModelSpec:
+    """A `models:` entry: a bare name (not priced) or {name, input, output, max_output}, the prices
+    in USD per million tokens (both or neither), max_output a positive whole number of tokens."""
+    if isinstance(raw, str):
+        return ModelSpec(raw)
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+        raise CatalogError(f"{provider}: a model is a name or a mapping with a name, not {raw!r}")
+    where = f"{provider}/{raw['name']}"
+    unknown = set(raw) - MODEL_KEYS
+    if unknown:
+        allowed = ", ".join(sorted(MODEL_KEYS))
+        raise CatalogError(f"{where}: unknown field {sorted(unknown)[0]!r}; use {allowed}")
+    if ("input" in raw) != ("output" in raw):
+        raise CatalogError(f"{where}: give both input and output prices, or neither")
+    try:
+        input_micros = price_to_micros(raw["input"]) if "input" in raw else None
+        output_micros = price_to_micros(raw["output"]) if "output" in raw else None
+        max_output = max_output_tokens(raw.get("max_output"))
+    except ValueError as exc:
+        raise CatalogError(f"{where}: {exc}") from exc
+    return ModelSpec(raw["name"], Prices(input_micros, output_micros, max_output))
 
 
 @cache

@@ -25,6 +25,7 @@ for command in (
     server.demo,
     audit.audit,
     tenants.import_tenants,
+    tenants.tenants,
     keys.keys,
 ):
     main.add_command(command)

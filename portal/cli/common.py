@@ -45,3 +45,28 @@ def run_in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaita
             return await work(db)
 
     return asyncio.run(run())
+
+
+def run_published(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
+    """Run one use case in one transaction against the configured database; committed changes reach
+    running servers through Redis (else their poll). Service errors become clear messages."""
+    from portal.apikeys.changes import ChangePublisher
+    from portal.db.session import database, unit_of_work
+    from portal.errors import InvalidInput, ServiceError
+
+    settings = settings_or_exit()
+
+    async def run() -> T:
+        async with database(settings) as (engine, sessions):
+            publisher = ChangePublisher(engine, settings)
+            async with unit_of_work(sessions) as db:
+                result = await work(db, settings)
+            await publisher.flush()
+            return result
+
+    try:
+        return asyncio.run(run())
+    except InvalidInput as exc:
+        raise click.ClickException("; ".join(f"{k}: {v}" for k, v in exc.errors.items())) from exc
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc

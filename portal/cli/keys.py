@@ -9,65 +9,34 @@ function per command, sharing the output helpers and columns above them.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.apikeys import queries, services
-from portal.apikeys.changes import ChangePublisher
 from portal.apikeys.money import format_usd
 from portal.apikeys.queries import KeyFilter, find_key, in_use, older_than
 from portal.apikeys.rules import PLANS, RESET_PERIODS, SCOPES, STATES, KeyView, check_duration
 from portal.apikeys.spend import Forecast, forecasts, last_used, problems_of
 from portal.audit.actor import Actor
-from portal.cli.common import settings_or_exit
+from portal.cli.common import run_published
 from portal.config import Settings
 from portal.db.base import utcnow
 from portal.db.models import Tenant
-from portal.db.session import database, unit_of_work
-from portal.errors import InvalidInput, ServiceError
 from portal.tenants.services import find_tenant
 from portal.usage import services as usage
-
-T = TypeVar("T")
 
 
 def _actor() -> Actor:
     return Actor.system("cli")
-
-
-def _settings() -> Settings:
-    return settings_or_exit()
-
-
-def _run(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
-    """Run one use case in one transaction against the configured database; committed changes
-    reach running servers through Redis. Service errors become clear messages."""
-    settings = _settings()
-
-    async def run() -> T:
-        async with database(settings) as (engine, sessions):
-            publisher = ChangePublisher(engine, settings)
-            async with unit_of_work(sessions) as db:
-                result = await work(db, settings)
-            await publisher.flush()
-            return result
-
-    try:
-        return asyncio.run(run())
-    except InvalidInput as exc:
-        raise click.ClickException("; ".join(f"{k}: {v}" for k, v in exc.errors.items())) from exc
-    except ServiceError as exc:
-        raise click.ClickException(exc.message) from exc
 
 
 async def _tenant(db: AsyncSession, ref: str | None) -> Tenant | None:
@@ -125,6 +94,8 @@ COLUMNS: dict[str, Callable[[KeyView], Any]] = {
     "limit": lambda v: format_usd(v.key.limit_micros),
     "reset": lambda v: v.key.reset_period,
     "share": _share,
+    "rpm": lambda v: v.key.rpm_limit or "",
+    "tpm": lambda v: v.key.tpm_limit or "",
     "expires": lambda v: _when(v.key.expires_at),
     "metadata": lambda v: json.dumps(v.key.key_metadata) if v.key.key_metadata else "",
 }
@@ -160,9 +131,11 @@ def keys() -> None:
     "scopes",
     multiple=True,
     type=click.Choice(SCOPES),
-    help="Repeat; default resolve and usage:write.",
+    help="Repeat; default inference (calls through the gateway) alone.",
 )
 @click.option("--model", "models", multiple=True, help="Allowed model (repeat); default every enabled model.")
+@click.option("--rpm", "rpm_limit", metavar="N", help="Gateway requests per minute (default: no limit).")
+@click.option("--tpm", "tpm_limit", metavar="N", help="Gateway tokens per minute (default: no limit).")
 def create(
     tenant_ref: str,
     name: str,
@@ -173,6 +146,8 @@ def create(
     metadata: str | None,
     scopes: tuple[str, ...],
     models: tuple[str, ...],
+    rpm_limit: str | None,
+    tpm_limit: str | None,
 ) -> None:
     """Create a key and print it, alone, on standard output (it is never shown again)."""
 
@@ -192,11 +167,65 @@ def create(
             plan=plan,
             expires_in=expires_in,
             metadata=metadata,
+            rpm_limit=rpm_limit,
+            tpm_limit=tpm_limit,
         )
 
-    key, secret = _run(work)
+    key, secret = run_published(work)
     click.echo(secret)
     click.echo(f"Created API key {key.id} ({key.prefix}…{key.last_four}); it is not shown again.", err=True)
+
+
+def _cleared(value: str) -> str | None:
+    """'none' (any case) clears a limit."""
+    return None if value.strip().lower() == "none" else value
+
+
+@keys.command("update")
+@click.argument("key_id")
+@click.option("--name", help="A new name.")
+@click.option("--limit", "limit_usd", metavar="USD|none", help="Spend limit in USD, or none.")
+@click.option("--reset", "reset_period", type=click.Choice(RESET_PERIODS), help="Limit reset period.")
+@click.option("--rpm", "rpm_limit", metavar="N|none", help="Gateway requests per minute, or none.")
+@click.option("--tpm", "tpm_limit", metavar="N|none", help="Gateway tokens per minute, or none.")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(SCOPES), help="Repeat: the new scopes.")
+@click.option("--model", "models", multiple=True, help="Repeat: the new allowed models.")
+@click.option("--metadata", help="A JSON object that replaces the metadata.")
+def update(
+    key_id: str,
+    name: str | None,
+    limit_usd: str | None,
+    reset_period: str | None,
+    rpm_limit: str | None,
+    tpm_limit: str | None,
+    scopes: tuple[str, ...],
+    models: tuple[str, ...],
+    metadata: str | None,
+) -> None:
+    """Change a key's terms: only the options given change."""
+    given: dict[str, Any] = {
+        "name": name,
+        "limit_usd": limit_usd,
+        "reset_period": reset_period,
+        "rpm_limit": rpm_limit,
+        "tpm_limit": tpm_limit,
+        "scopes": list(scopes) or None,
+        "allowed_models": list(models) or None,
+        "metadata": metadata,
+    }
+    clearable = {"limit_usd", "rpm_limit", "tpm_limit"}
+    changes = {k: _cleared(v) if k in clearable else v for k, v in given.items() if v is not None}
+    if not changes:
+        raise click.UsageError("Nothing to change: give at least one option (see --help).")
+
+    async def work(db: AsyncSession, _settings: Settings) -> Any:
+        key = await find_key(db, key_id)
+        tenant = await db.get_one(Tenant, key.tenant_id)
+        return await services.update_key(db, _actor(), tenant, key, changes)
+
+    key = run_published(work)
+    limits = f"rpm {key.rpm_limit or 'no limit'}, tpm {key.tpm_limit or 'no limit'}"
+    click.echo(f"Updated {key.id} ({key.name}): {format_usd(key.limit_micros)}, {limits}.")
 
 
 @keys.command("list")
@@ -208,14 +237,15 @@ def create(
 def list_keys(
     tenant_ref: str | None, name: str, state: str | None, metadata: tuple[str, ...], fmt: str
 ) -> None:
-    """List keys (never their secrets): id, tenant, name, key, state, spend, limit, expiry."""
+    """List keys (never their secrets): id, tenant, name, key, state, spend, limits, expiry."""
 
     async def work(db: AsyncSession, _settings: Settings) -> list[KeyView]:
         filters = KeyFilter.of(name, state or "", metadata)
         return await queries.list_keys(db, await _tenant(db, tenant_ref), now=utcnow(), filters=filters)
 
-    views = _run(work)
-    headers = ["id", "tenant", "name", "key", "state", "spent", "limit", "reset", "expires", "metadata"]
+    views = run_published(work)
+    headers = ["id", "tenant", "name", "key", "state", "spent", "limit", "reset", "rpm", "tpm", "expires"]
+    headers.append("metadata")
     rows = [_cells(v, headers) for v in views]
     _emit(headers, rows, fmt)
     if fmt == "table":
@@ -230,7 +260,7 @@ def revoke(key_id: str) -> None:
     async def work(db: AsyncSession, _settings: Settings) -> Any:
         return await services.revoke_key(db, _actor(), await find_key(db, key_id))
 
-    key = _run(work)
+    key = run_published(work)
     click.echo(f"Revoked {key.id} ({key.name}, {key.prefix}…{key.last_four}).")
 
 
@@ -248,7 +278,7 @@ def rotate(key_id: str, grace: str) -> None:
         new, secret = await services.rotate_key(db, settings, _actor(), tenant, key, grace)
         return key, new, secret
 
-    old, new, secret = _run(work)
+    old, new, secret = run_published(work)
     click.echo(secret)
     click.echo(
         f"Rotated {old.id}: the new key is {new.id} ({new.prefix}…{new.last_four}); "
@@ -268,7 +298,7 @@ def increase_limit(key_id: str, amount: str) -> None:
         before = key.limit_micros
         return before, await services.increase_limit(db, _actor(), key, amount)
 
-    before, key = _run(work)
+    before, key = run_published(work)
     click.echo(f"Limit of {key.name} ({key.id}): {format_usd(before)} -> {format_usd(key.limit_micros)}.")
 
 
@@ -293,7 +323,7 @@ def _toggle(key_id: str, disabled: bool) -> None:
         tenant = await db.get_one(Tenant, key.tenant_id)
         return await services.set_disabled(db, _actor(), tenant, key, disabled)
 
-    key = _run(work)
+    key = run_published(work)
     click.echo(f"{'Disabled' if disabled else 'Enabled'} {key.id} ({key.name}).")
 
 
@@ -314,7 +344,7 @@ def revoke_all(older_than_text: str, tenant_ref: str | None, dry_run: bool) -> N
             return [v.key for v in older_than(await queries.list_keys(db, tenant, now=now), now, age)]
         return await services.revoke_older_than(db, _actor(), older_than_text, tenant=tenant)
 
-    revoked = _run(work)
+    revoked = run_published(work)
     for key in revoked:
         click.echo(f"{key.id}  {key.name}  {key.prefix}…{key.last_four}  created {_when(key.created_at)}")
     verb = "Would revoke" if dry_run else "Revoked"
@@ -343,7 +373,7 @@ def health_check(tenant_ref: str | None, fmt: str) -> None:
             for v in views
         ]
 
-    rows = _run(work)
+    rows = run_published(work)
     headers = ["id", "tenant", "name", "key", "state", "spent", "limit", "share", "expires", "problems"]
     _emit(headers, rows, fmt)
     if fmt == "table":
@@ -364,7 +394,7 @@ def usage_report(period: str, tenant_ref: str | None, fmt: str) -> None:
         since, until = usage.report_window(period, utcnow())
         return since, until, await usage.usage_report(db, since, until, tenant=await _tenant(db, tenant_ref))
 
-    since, until, report = _run(work)
+    since, until, report = run_published(work)
     headers = ["tenant", "key_id", "name", "key", "requests", "input_tokens", "output_tokens", "cost_usd"]
     rows = [
         [
@@ -411,7 +441,7 @@ def alert_if_over(threshold: str, tenant_ref: str | None) -> None:
         views = await queries.list_keys(db, await _tenant(db, tenant_ref), now=utcnow())
         return [v for v in views if v.usable and v.share is not None and v.share >= share]
 
-    over = _run(work)
+    over = run_published(work)
     headers = ["id", "tenant", "name", "key", "spent", "limit", "share"]
     rows = [_cells(v, headers) for v in over]
     if rows:
@@ -433,7 +463,7 @@ def forecast(tenant_ref: str | None, fmt: str) -> None:
         views = [v for v in await queries.list_keys(db, tenant, now=now) if v.usable and v.key.limit_micros]
         return await forecasts(db, views, now)
 
-    result = _run(work)
+    result = run_published(work)
     rows = [
         [
             f.view.key.id,

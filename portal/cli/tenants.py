@@ -1,14 +1,21 @@
-"""`portal import-tenants`: TENANT_CONFIGS (or a file) into the database, idempotently."""
+"""`portal import-tenants`: TENANT_CONFIGS (or a file) into the database, idempotently;
+`portal tenants …`: a tenant's platform-level settings (its monthly spend limit)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from portal.cli.common import run_in_transaction, settings_or_exit, vault_of
+from portal.cli.common import run_in_transaction, run_published, settings_or_exit, vault_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from portal.config import Settings
+    from portal.db.models import Tenant
 
 
 @click.command("import-tenants")
@@ -57,3 +64,30 @@ def _fail(problems: list[str]) -> NoReturn:
     for problem in problems:
         click.echo(f"  - {problem}", err=True)
     sys.exit(2)
+
+
+@click.group("tenants")
+def tenants() -> None:
+    """A tenant's platform-level settings."""
+
+
+@tenants.command("set-limit")
+@click.argument("tenant_ref", metavar="SLUG")
+@click.option(
+    "--monthly",
+    required=True,
+    metavar="USD|none",
+    help="The whole tenant's spend limit per calendar month (UTC) in USD, e.g. 500, or none.",
+)
+def set_limit(tenant_ref: str, monthly: str) -> None:
+    """Set the tenant's monthly spend limit, beside each key's own (the gateway refuses past it)."""
+    from portal.apikeys.money import format_usd
+    from portal.audit.actor import Actor
+    from portal.tenants.services import find_tenant, set_monthly_limit
+
+    async def work(db: AsyncSession, _settings: Settings) -> Tenant:
+        tenant = await find_tenant(db, tenant_ref)
+        return await set_monthly_limit(db, Actor.system("cli"), tenant, monthly)
+
+    tenant = run_published(work)
+    click.echo(f"Monthly limit of {tenant.name} ({tenant.slug}): {format_usd(tenant.monthly_limit_micros)}.")

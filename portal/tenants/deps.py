@@ -13,7 +13,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeAlias, TypeVar
 
 from litestar import Request
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,13 +21,16 @@ from portal.db.models import Tenant
 from portal.errors import found
 from portal.tenant_refs import RESOLVED_TENANT_ID
 from portal.tenants.services import find_tenant, shred_deleted
-from portal.web.deps import Db
+from portal.web.deps import CurrentActor, CurrentSettings, Db
+from portal.web.templating import TenantPage
 
 T = TypeVar("T")
 DELETED_TENANT = "portal_deleted_tenant"
 
 CurrentTenant: TypeAlias = NamedDependency[Tenant]
 """`tenant: CurrentTenant`: the tenant the path names."""
+Page: TypeAlias = NamedDependency[TenantPage]
+"""`page: Page`: the tenant page's context (portal.web.templating.TenantPage); see `page_of`."""
 
 
 async def _load(db: AsyncSession, ref: str, request: Request[Any, Any, Any]) -> Tenant:
@@ -55,6 +58,21 @@ async def provide_tenant_by_id(db: Db, tenant_id: FromPath[str], request: Reques
 
 async def provide_tenant_by_slug(db: Db, slug: FromPath[str], request: Request[Any, Any, Any]) -> Tenant:
     return await load_or_release(db, _load(db, slug, request))
+
+
+def page_of(tab: str) -> dict[str, Provide]:
+    """The dependencies of a controller of `/t/{slug}/...` pages: the tenant, and the `page` of `tab`."""
+
+    def provide_page(
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: CurrentSettings,
+        actor: CurrentActor,
+        tenant: CurrentTenant,
+    ) -> TenantPage:
+        return TenantPage(request, db, settings, actor, tenant, tab)
+
+    return {"tenant": Provide(provide_tenant_by_slug), "page": Provide(provide_page, sync_to_thread=False)}
 
 
 def shred_once_committed(request: Request[Any, Any, Any], tenant_id: uuid.UUID) -> None:

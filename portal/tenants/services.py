@@ -11,6 +11,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from portal.apikeys.money import micros_to_usd, usd_to_micros
 from portal.audit import services as audit
 from portal.audit.actor import Actor
 from portal.crypto.vault import Vault
@@ -18,7 +19,7 @@ from portal.db.engine import shred_wal
 from portal.db.models import Model, Provider, Tenant, TenantModel
 from portal.db.models.tenants import SLUG_PATTERN, TenantStatus
 from portal.db.paging import Page, contains_any, paginate, starts_with
-from portal.errors import Conflict, InvalidInput, found
+from portal.errors import Conflict, Forbidden, InvalidInput, found
 from portal.tenant_refs import UUID_SLUG_PROBLEM, as_tenant_id, looks_like_uuid
 
 NAME_MAX = 200
@@ -200,6 +201,42 @@ async def update_tenant(
         target=f"tenant:{tenant.slug}",
         details={k: {"from": old, "to": new} for k, (old, new) in changes.items()},
     )
+    return tenant
+
+
+NO_LIMIT = frozenset({"", "none", "no limit", "unlimited"})
+LIMIT_FIELD = "monthly_limit_usd"
+
+
+def check_monthly_limit(value: object) -> int | None:
+    """A tenant's monthly limit in micro-USD from a dollar amount; None (or 'none', empty) for none."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in NO_LIMIT):
+        return None
+    try:
+        return usd_to_micros(value)
+    except ValueError as exc:
+        raise InvalidInput({LIMIT_FIELD: f"{exc}, or none"}) from exc
+
+
+async def set_monthly_limit(db: AsyncSession, actor: Actor, tenant: Tenant, limit_usd: object) -> Tenant:
+    """The spend limit of the whole tenant per calendar month (UTC), beside each key's own: set by a
+    platform admin only. Audited; the audit event reloads the tenant in every gateway process."""
+    if not actor.is_platform_admin:
+        raise Forbidden("Only a platform admin sets a tenant's monthly limit")
+    new = check_monthly_limit(limit_usd)
+    old = tenant.monthly_limit_micros
+    if new == old:
+        return tenant
+    tenant.monthly_limit_micros = new
+    await audit.record(
+        db,
+        actor,
+        "tenant.limit_changed",
+        tenant_id=tenant.id,
+        target=f"tenant:{tenant.slug}",
+        details={LIMIT_FIELD: {"from": micros_to_usd(old), "to": micros_to_usd(new)}},
+    )
+    await db.flush()
     return tenant
 
 

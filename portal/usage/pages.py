@@ -4,33 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Response, get
 
 from portal.apikeys.charts import daily_spend_chart
-from portal.apikeys.deps import BY_SLUG, Now
+from portal.apikeys.deps import COMMON, Now
 from portal.apikeys.queries import in_use, list_keys
 from portal.apikeys.spend import daily_series, forecasts
-from portal.tenants.deps import CurrentTenant
-from portal.web.deps import Db
+from portal.tenants.deps import Page, page_of
 from portal.web.guards import requires_tenant_member
-from portal.web.templating import render, tenant_page
 
 
 class UsagePages(Controller):
     path = "/t/{slug:str}/usage"
     guards = [requires_tenant_member]
-    dependencies = BY_SLUG
+    dependencies = {**COMMON, **page_of("usage")}
     include_in_schema = False
 
     @get("/")
-    async def index(
-        self, request: Request[Any, Any, Any], db: Db, tenant: CurrentTenant, now: Now
-    ) -> Response[Any]:
+    async def index(self, page: Page, now: Now) -> Response[Any]:
+        db, tenant = page.db, page.tenant
         series = await daily_series(db, now=now, days=30, tenant_id=tenant.id)
         views = in_use(await list_keys(db, tenant, now=now))
-        context = tenant_page(
-            tenant,
-            "usage",
+        return page.render(
+            "usage/index.html",
             chart=daily_spend_chart(series, title=f"Daily spend of {tenant.name}, last 30 days (UTC)"),
             series=series,
             total=sum(p.cost_micros for p in series),
@@ -38,4 +34,3 @@ class UsagePages(Controller):
             forecasts=await forecasts(db, views, now, tenant.id),
             warnings=[v for v in views if v.warning],
         )
-        return render(request, "usage/index.html", context)

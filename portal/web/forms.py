@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
-FormData = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+T = TypeVar("T")
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+Form = Annotated[T, FORM]
+"""`data: Form[SomeStruct]`: a form post bound to a typed struct (every field with a default: a
+browser leaves empty and unticked fields out)."""
+FormData = Form[dict[str, Any]]
 
 
 def text(form: dict[str, Any], name: str) -> str:

@@ -127,3 +127,9 @@ def requires_service_key(scope: str) -> Any:
 
     guard.__name__ = f"requires_service_key_{scope.replace(':', '_')}"
     return guard
+
+
+ADMIN = [requires_tenant_admin]
+"""`guards=ADMIN`: a route of a tenant's members' controller that only its admins may use."""
+PLATFORM = [requires_platform_admin]
+"""`guards=PLATFORM`: a route only platform admins may use."""

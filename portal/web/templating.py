@@ -18,9 +18,12 @@ from litestar.template import TemplateConfig
 from litestar.utils.empty import value_or_default
 from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup, escape
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.apikeys.money import format_usd
-from portal.config import REPO_ROOT
+from portal.audit.actor import Actor
+from portal.config import REPO_ROOT, Settings
+from portal.db.models import Tenant
 from portal.web.auth import principal_of
 from portal.web.layout import acting_tenant
 
@@ -124,3 +127,43 @@ def redirect_after_change(
     if htmx_of(request):
         return ClientRedirect(redirect_to=url)
     return Redirect(path=url, status_code=303)
+
+
+@dataclass(frozen=True)
+class TenantPage:
+    """What a handler of a tenant's pages works with, loaded once per request (portal.tenants.deps
+    `page_of(tab)`, asked for as `page: Page`): the request, its unit of work, the settings, the actor
+    and the path's tenant; and how such a page renders, confirms and redirects (its tab marked)."""
+
+    request: Request[Any, Any, Any]
+    db: AsyncSession
+    settings: Settings
+    actor: Actor
+    tenant: Tenant
+    tab: str
+
+    @property
+    def url(self) -> str:
+        """The tenant's pages start here: `/t/{slug}`."""
+        return f"/t/{self.tenant.slug}"
+
+    def context(self, **context: Any) -> dict[str, Any]:
+        """The tenant (its header and tabs), the tab to mark, and `context`."""
+        return {"tenant": self.tenant, "tab": self.tab, **context}
+
+    def render(
+        self, template: str, *, status_code: int = 200, block: str | None = None, **context: Any
+    ) -> Response[str]:
+        return render(self.request, template, self.context(**context), status_code=status_code, block=block)
+
+    def form(self, template: str, errors: dict[str, str] | None = None, /, **context: Any) -> Response[str]:
+        """A page with a form: 400 with each error beside its field, 200 without errors."""
+        errors = errors or {}
+        return self.render(template, status_code=400 if errors else 200, errors=errors, **context)
+
+    def confirm(self, confirm: Confirmation, *, status_code: int = 200, **context: Any) -> Response[str]:
+        return confirm_page(self.request, confirm, status_code=status_code, **self.context(**context))
+
+    def redirect(self, path: str, message: str, category: str = "success") -> Response[Any]:
+        """Post/redirect/get to `path` below the tenant's pages (`""` is the overview)."""
+        return redirect_after_change(self.request, f"{self.url}{path}", message, category)

@@ -117,11 +117,20 @@ def _account_key(account: str) -> str:
     return hashlib.sha256(account.strip().lower().encode()).hexdigest()[:32]
 
 
-def storage_for(redis_url: str | None) -> Storage:
+def storage_for(redis_url: str | None, key_prefix: str = KEY_PREFIX) -> Storage:
+    """The `limits` storage: Redis (shared by every process) when REDIS_URL is set, else memory."""
     if not redis_url:
         return MemoryStorage()
     uri = redis_url.replace("unix://", "redis+unix://", 1) if redis_url.startswith("unix://") else redis_url
-    return RedisStorage(f"async+{uri}", implementation="redispy", key_prefix=KEY_PREFIX, wrap_exceptions=True)
+    return RedisStorage(f"async+{uri}", implementation="redispy", key_prefix=key_prefix, wrap_exceptions=True)
+
+
+async def close_storage(storage: Storage) -> None:
+    """Close a Redis storage's connection pool (nothing to do for memory)."""
+    bridge: Any = getattr(storage, "bridge", None)
+    client: Any = getattr(bridge, "storage", None)
+    if client is not None and hasattr(client, "aclose"):
+        await client.aclose()
 
 
 class Attempt:
@@ -298,10 +307,7 @@ class Throttle:
             log.warning("throttle store unavailable; counts not reset", exc_info=True)
 
     async def close(self) -> None:
-        bridge: Any = getattr(self.storage, "bridge", None)
-        storage: Any = getattr(bridge, "storage", None)
-        if storage is not None and hasattr(storage, "aclose"):
-            await storage.aclose()
+        await close_storage(self.storage)
 
 
 def throttle_of(connection: Any) -> Throttle:

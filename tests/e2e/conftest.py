@@ -16,7 +16,7 @@ from portal.config import Settings
 from portal.db.engine import create_engine
 from portal.db.migrate import upgrade
 from portal.demo.stub_provider import StubProvider
-from tests.support.apps import forget_state
+from tests.support.apps import forget_state, write_pending
 from tests.support.browser import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -76,6 +76,7 @@ async def e2e_back_to_clean_slate(
     e2e_clean_slate: CleanSlate, live_server: LiveServer
 ) -> AsyncIterator[None]:
     yield
+    await write_pending(live_server.settings.database_url)
     await e2e_clean_slate.restore()
     await forget_state(live_server.settings.database_url)
 

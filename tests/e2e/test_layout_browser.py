@@ -32,7 +32,11 @@ async def _busy_tenant(live_server: LiveServer) -> str:
             f"/api/v1/sysadmin/tenants/{tenant_id}/credentials/openai", json={"api_key": PROVIDER_KEY}
         )
         assert stored.status_code == 200, stored.text
-        body = {"name": "prod-web-frontend-resolver-with-a-long-name-202611", "limit_usd": "1.00"}
+        body = {
+            "name": "prod-web-frontend-resolver-with-a-long-name-202611",
+            "limit_usd": "1.00",
+            "scopes": ["resolve", "usage:write"],
+        }
         key = await api.post(f"/api/portal/tenants/{tenant_id}/api-keys", json=body)
         assert key.status_code == 201, key.text
         secret = key.json()["key"]

@@ -25,6 +25,7 @@ from portal.db.base import utcnow
 from portal.db.migrate import upgrade
 from portal.db.models import ApiKey
 from portal.db.session import command_session
+from portal.tenants.services import find_tenant
 from tests.support.factories import Factory
 from tests.support.processes import run_portal
 
@@ -208,6 +209,77 @@ def test_keys_commands_refuse_bad_input_clearly(cli_env, monkeypatch):
         "forecast",
         "disable",
         "enable",
+        "update",
     ]:
         helped = runner.invoke(main, ["keys", command, "--help"])
         assert helped.exit_code == 0 and "Usage:" in helped.output, command
+
+
+def test_rate_limits_and_scopes_from_the_command_line(cli_env):
+    created = keys(
+        "create", "--tenant", "acme", "--name", "gw-svc-202611", "--rpm", "60", "--tpm", "100000", env=cli_env
+    )
+    assert created.returncode == 0, created.stderr
+    key_id = re.search(r"Created API key ([0-9a-f-]{36})", created.stderr).group(1)  # type: ignore[union-attr]
+    [row] = rows(keys("list", "--format", "csv", env=cli_env).stdout)
+    assert (row["rpm"], row["tpm"]) == ("60", "100000")
+
+    async def stored() -> ApiKey:
+        async with command_session(load_settings(cli_env)) as db:
+            return await queries.find_key(db, key_id)
+
+    key = asyncio.run(stored())
+    assert key.scopes == ["inference"]  # the default: calls through the gateway only
+    assert (key.rpm_limit, key.tpm_limit) == (60, 100_000)
+
+    changed = keys(
+        "update",
+        key_id,
+        "--rpm",
+        "none",
+        "--tpm",
+        "5000",
+        "--scope",
+        "inference",
+        "--scope",
+        "resolve",
+        env=cli_env,
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert "rpm no limit, tpm 5000" in changed.stdout
+    key = asyncio.run(stored())
+    assert (key.rpm_limit, key.tpm_limit, key.scopes) == (None, 5000, ["inference", "resolve"])
+
+    refused = keys("update", key_id, "--rpm", "0", "--tpm", "many", env=cli_env)
+    assert refused.returncode == 1
+    assert (
+        "rpm_limit: must be more than 0" in refused.stderr and "tpm_limit: a whole number" in refused.stderr
+    )
+    assert keys("update", key_id, env=cli_env).returncode == 2  # nothing to change
+    assert asyncio.run(stored()).tpm_limit == 5000
+
+
+def tenants(*args: str) -> Ran:
+    from click.testing import CliRunner
+
+    from portal.cli import main
+
+    result = CliRunner().invoke(main, ["tenants", *args])
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def test_tenant_monthly_limit_from_the_command_line(cli_env):
+    async def limit() -> int | None:
+        async with command_session(load_settings(cli_env)) as db:
+            return (await find_tenant(db, "acme")).monthly_limit_micros
+
+    done = tenants("set-limit", "acme", "--monthly", "500")
+    assert done.returncode == 0, done.stderr
+    assert "Monthly limit of Acme (acme): $500.00." in done.stdout
+    assert asyncio.run(limit()) == 500_000_000
+    bad = tenants("set-limit", "acme", "--monthly", "-3")
+    assert bad.returncode == 1 and "monthly_limit_usd: must be more than 0" in bad.stderr
+    assert tenants("set-limit", "nope", "--monthly", "5").returncode == 1
+    cleared = tenants("set-limit", "acme", "--monthly", "none")
+    assert cleared.returncode == 0 and "no limit" in cleared.stdout
+    assert asyncio.run(limit()) is None

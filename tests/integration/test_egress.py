@@ -70,8 +70,9 @@ async def narrow(narrow_app) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def stub() -> Iterator[StubProvider]:
-    """A provider of this test's own that accepts the canary and records every request."""
-    provider = StubProvider({CANARY}).start()
+    """A provider of this test's own that accepts the canary and records every request; it closes
+    each connection (HTTP/1.0), so every request connects, and is checked, anew."""
+    provider = StubProvider({CANARY}, keep_alive=False).start()
     yield provider
     provider.stop()
 

@@ -20,7 +20,15 @@ from portal.config import Settings
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
 from portal.db.session import unit_of_work
-from tests.support.api import TENANTS, create_key, credentials_url, new_tenant, portal_url, resolve
+from tests.support.api import (
+    SERVICE_SCOPES,
+    TENANTS,
+    create_key,
+    credentials_url,
+    new_tenant,
+    portal_url,
+    resolve,
+)
 from tests.support.apps import client_for, start_app, stop_app
 from tests.support.env import API_KEY, REDIS_URL, make_settings, need_service
 
@@ -86,8 +94,8 @@ async def test_changes_reach_the_other_worker_through_redis(redis_workers):
     ):
         tenant = await new_tenant(admin)
         await admin.put(credentials_url(tenant, "openai"), json={"api_key": "sk-first-openai-key-0001"})
-        key = await create_key(admin, tenant)
-        other = await create_key(admin, tenant)
+        key = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
+        other = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
         # Worker two has both keys and the tenant in memory now.
         assert (await resolve(service, key["key"])).json()["secrets"]["api_key"] == "sk-first-openai-key-0001"
         assert (await resolve(service, other["key"])).status_code == 200
@@ -135,7 +143,7 @@ async def test_changes_reach_the_other_worker_by_polling_without_redis(polling_w
     ):
         tenant = await new_tenant(admin)
         await admin.put(credentials_url(tenant, "openai"), json={"api_key": "sk-first-openai-key-0001"})
-        key = await create_key(admin, tenant)
+        key = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
         assert (await resolve(service, key["key"])).status_code == 200
         models = (await admin.get(portal_url(tenant, "/providers/openai/models"))).json()
         gpt4o = next(m for m in models if m["name"] == "gpt-4o")
@@ -155,7 +163,7 @@ async def test_a_process_without_a_hot_path_reaches_the_servers_through_redis(re
     async with client_for(one, headers={"X-API-Key": API_KEY}) as admin, client_for(one) as service:
         tenant = await new_tenant(admin)
         await admin.put(credentials_url(tenant, "openai"), json={"api_key": "sk-first-openai-key-0001"})
-        key = await create_key(admin, tenant)
+        key = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
         assert (await resolve(service, key["key"])).status_code == 200
 
         engine = create_engine(settings)

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from portal.db.models import ApiKey, AuditEvent, Membership, Model, Tenant, UsageEvent, User
-from tests.support.api import resolve
+from tests.support.api import SERVICE_SCOPES, resolve
 from tests.support.databases import CleanSlate
 from tests.support.signin import ADMIN_EMAIL
 
@@ -27,7 +27,7 @@ async def test_a_test_leaves_rows_and_cached_entries_behind(backend, app, anon, 
     tenant = await make.tenant(name="Left behind")
     member = await make.member(tenant, "admin")
     await make.credential(tenant)
-    key, secret = await make.issued_key(tenant, limit_usd="5", reset_period="monthly")
+    key, secret = await make.issued_key(tenant, scopes=SERVICE_SCOPES, limit_usd="5", reset_period="monthly")
     await make.usage(key, cost="0.25")
     served = await resolve(anon, secret)
     assert served.status_code == 200, served.text  # the hot path now holds the key

@@ -92,7 +92,7 @@ async def test_a_new_tenant_starts_with_every_builtin_model_enabled(api, tenant)
         provider = providers[name]
         assert provider["models_enabled"] == provider["models_total"], name
         models = (await api.get(providers_url(tenant, f"/{provider['id']}/models"))).json()
-        assert set(spec.models) <= {m["name"] for m in models}
+        assert set(spec.model_names) <= {m["name"] for m in models}
         assert all(m["enabled"] for m in models), name
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from portal.db.models import ApiKey, UsageEvent
 from tests.support.api import (
     OPENAI_KEY,
+    SERVICE_SCOPES,
     TENANTS,
     bearer,
     create_key,
@@ -55,7 +56,7 @@ async def service(app: Litestar):
 
 
 async def test_resolve_answers_own_and_shared_credentials(api, service, tenant):
-    key = await create_key(api, tenant)
+    key = await create_key(api, tenant, scopes=SERVICE_SCOPES)
     response = await resolve(service, key["key"])
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
@@ -92,7 +93,7 @@ async def test_missing_malformed_and_unknown_keys(service, tenant):
 
 
 async def test_revoked_key_is_refused_at_once(app, api, service, tenant):
-    key = await create_key(api, tenant)
+    key = await create_key(api, tenant, scopes=SERVICE_SCOPES)
     assert (await resolve(service, key["key"])).status_code == 200  # now cached in memory
     assert (await api.delete(portal_url(tenant, f"/api-keys/{key['id']}"))).status_code == 204
     refused(await resolve(service, key["key"]), 401, "key_revoked")
@@ -103,7 +104,7 @@ async def test_revoked_key_is_refused_at_once(app, api, service, tenant):
 
 async def test_expired_key_is_refused(app, api, service, tenant):
     with moved_clock(app) as clock:
-        key = await create_key(api, tenant, expires_in="1h")
+        key = await create_key(api, tenant, scopes=SERVICE_SCOPES, expires_in="1h")
         assert (await resolve(service, key["key"])).status_code == 200
         clock.advance(minutes=59, seconds=59)
         assert (await resolve(service, key["key"])).status_code == 200
@@ -112,7 +113,7 @@ async def test_expired_key_is_refused(app, api, service, tenant):
 
 
 async def test_disabled_key_is_refused_until_enabled(app, api, service, tenant):
-    key = await create_key(api, tenant)
+    key = await create_key(api, tenant, scopes=SERVICE_SCOPES)
     url = portal_url(tenant, f"/api-keys/{key['id']}")
     assert (await api.patch(url, json={"disabled": True})).json()["state"] == "disabled"
     refused(await resolve(service, key["key"]), 403, "key_disabled")
@@ -124,7 +125,7 @@ async def test_disabled_key_is_refused_until_enabled(app, api, service, tenant):
 
 async def test_rotated_key_works_until_its_grace_ends(app, api, service, tenant):
     with moved_clock(app, datetime(2026, 6, 1, 12, 0, tzinfo=UTC)) as clock:
-        old = await create_key(api, tenant, limit_usd=5, reset_period="monthly")
+        old = await create_key(api, tenant, scopes=SERVICE_SCOPES, limit_usd=5, reset_period="monthly")
         assert (await resolve(service, old["key"])).status_code == 200
         rotated = await api.post(portal_url(tenant, f"/api-keys/{old['id']}/rotate"), json={"grace": "24h"})
         assert rotated.status_code == 201, rotated.text
@@ -151,7 +152,7 @@ async def test_rotated_key_works_until_its_grace_ends(app, api, service, tenant)
 
 
 async def test_suspended_tenant_is_refused(api, service, tenant):
-    key = await create_key(api, tenant)
+    key = await create_key(api, tenant, scopes=SERVICE_SCOPES)
     assert (await resolve(service, key["key"])).status_code == 200
     assert (await api.put(f"{TENANTS}/{tenant['id']}", json={"status": "suspended"})).status_code == 200
     refused(await resolve(service, key["key"]), 403, "tenant_suspended")
@@ -174,7 +175,7 @@ async def test_scopes(api, service, tenant):
 
 
 async def test_models_allowed_enabled_and_known(api, service, tenant):
-    key = await create_key(api, tenant, allowed_models=["gpt-4o-mini"])
+    key = await create_key(api, tenant, scopes=SERVICE_SCOPES, allowed_models=["gpt-4o-mini"])
     refused(await resolve(service, key["key"], "openai", "gpt-4o"), 403, "model_not_allowed")
     assert (await resolve(service, key["key"], "openai", "gpt-4o-mini")).status_code == 200
 
@@ -191,7 +192,7 @@ async def test_models_allowed_enabled_and_known(api, service, tenant):
 
 
 async def test_no_credential_and_strict_mode_never_shared(app, api, service, tenant):
-    key = await create_key(api, tenant)
+    key = await create_key(api, tenant, scopes=SERVICE_SCOPES)
     refused(await resolve(service, key["key"], "mistral", "mistral-small-latest"), 404, "no_credential")
     hotpath = app.state.hotpath
     lenient = hotpath.settings
@@ -215,7 +216,7 @@ async def test_undecryptable_credential_is_refused_with_its_reason(app, api, ser
     [mine] = await credential_rows(app, tenant["id"])
     [theirs] = await credential_rows(app, other["id"])
     await set_sealed_fields(app, mine.id, dict(theirs.sealed_fields))
-    key = await create_key(api, tenant)
+    key = await create_key(api, tenant, scopes=SERVICE_SCOPES)
     response = await resolve(service, key["key"])
     refused(response, 409, "credential_undecryptable")
     assert "integrity check failed" in response.json()["detail"]
@@ -224,7 +225,7 @@ async def test_undecryptable_credential_is_refused_with_its_reason(app, api, ser
 
 async def test_limit_reached_then_raised(app, api, service, tenant):
     with moved_clock(app, datetime(2026, 6, 10, 8, 0, tzinfo=UTC)):
-        key = await create_key(api, tenant, limit_usd="1.00", reset_period="daily")
+        key = await create_key(api, tenant, scopes=SERVICE_SCOPES, limit_usd="1.00", reset_period="daily")
         assert (await report(service, key["key"], "0.60")).status_code == 201
         assert (await resolve(service, key["key"])).status_code == 200
         assert (await report(service, key["key"], "0.40")).json()["spent_usd"] == 1.0
@@ -263,7 +264,7 @@ async def test_limit_resets_at_the_period_boundary(
             clock.set(datetime(2026, 6, 8, 9, 0, tzinfo=UTC))  # that week's Monday
         if period == "monthly":
             clock.set(datetime(2026, 5, 1, 0, 0, tzinfo=UTC))
-        key = await create_key(api, tenant, limit_usd="2.00", reset_period=period)
+        key = await create_key(api, tenant, scopes=SERVICE_SCOPES, limit_usd="2.00", reset_period=period)
         assert (await report(service, key["key"], "2.00")).status_code == 201
         clock.set(last_moment)
         refused(await resolve(service, key["key"]), 429, "limit_reached")
@@ -274,7 +275,7 @@ async def test_limit_resets_at_the_period_boundary(
 
 
 async def test_invalid_bodies(api, service, tenant):
-    key = await create_key(api, tenant)
+    key = await create_key(api, tenant, scopes=SERVICE_SCOPES)
     refused(
         await service.post("/api/v1/resolve", json={"provider": "openai"}, headers=bearer(key["key"])),
         400,
@@ -288,7 +289,7 @@ async def test_invalid_bodies(api, service, tenant):
 
 
 async def test_a_retried_report_counts_once(app, api, service, tenant):
-    key = await create_key(api, tenant, limit_usd=10)
+    key = await create_key(api, tenant, scopes=SERVICE_SCOPES, limit_usd=10)
     first = await report(service, key["key"], "0.25", idempotency_key="req-1")
     assert first.status_code == 201 and first.json()["duplicate"] is False
     retry = await report(service, key["key"], "0.25", idempotency_key="req-1")
@@ -312,7 +313,7 @@ async def test_a_retried_report_counts_once(app, api, service, tenant):
 
 
 async def test_fifty_concurrent_reports_leave_the_exact_total(app, api, service, tenant):
-    key = await create_key(api, tenant, limit_usd=100, reset_period="monthly")
+    key = await create_key(api, tenant, scopes=SERVICE_SCOPES, limit_usd=100, reset_period="monthly")
     responses = await asyncio.gather(*(report(service, key["key"], "0.013") for _ in range(50)))
     assert [r.status_code for r in responses] == [201] * 50
     async with app.state.portal.sessions() as db:
@@ -336,8 +337,8 @@ async def test_keys_of_one_tenant_never_act_for_another(app, api, service):
     beta = await new_tenant(api)
     for tenant, secret in ((alpha, "sk-alpha-openai-key-0001"), (beta, "sk-beta-openai-key-0002")):
         assert (await api.put(credentials_url(tenant, "openai"), json={"api_key": secret})).status_code == 200
-    key_a = await create_key(api, alpha, limit_usd=5)
-    key_b = await create_key(api, beta, limit_usd=5)
+    key_a = await create_key(api, alpha, scopes=SERVICE_SCOPES, limit_usd=5)
+    key_b = await create_key(api, beta, scopes=SERVICE_SCOPES, limit_usd=5)
 
     # A's key resolves A's credential, whatever it asks.
     answer = (await resolve(service, key_a["key"])).json()

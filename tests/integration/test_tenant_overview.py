@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from portal.db.base import utcnow
 from portal.db.models import Credential, Provider
-from tests.support.api import OPENAI_KEY, create_key, credentials_url, new_tenant, report
+from tests.support.api import OPENAI_KEY, SERVICE_SCOPES, create_key, credentials_url, new_tenant, report
 from tests.support.apps import client_for
 from tests.support.signin import session_client
 
@@ -42,8 +42,12 @@ async def _tenant_with_activity(app, api) -> tuple[dict, dict]:
     await _mark_test(app, tid, "openai", True, None)
     await _mark_test(app, tid, "anthropic", False, "401 from the provider: invalid x-api-key")
     monthly = {"reset_period": "monthly"}
-    near = await create_key(api, tenant, name="near-limit-svc-202611", limit_usd="1.00", **monthly)
-    calm = await create_key(api, tenant, name="calm-svc-202611", limit_usd="100.00", **monthly)
+    near = await create_key(
+        api, tenant, scopes=SERVICE_SCOPES, name="near-limit-svc-202611", limit_usd="1.00", **monthly
+    )
+    calm = await create_key(
+        api, tenant, scopes=SERVICE_SCOPES, name="calm-svc-202611", limit_usd="100.00", **monthly
+    )
     async with client_for(app) as service:
         for key, cost in ((near, "0.90"), (calm, "0.35")):
             assert (await report(service, key["key"], cost)).status_code == 201

@@ -18,7 +18,15 @@ from litestar import Litestar
 
 from portal.db.migrate import upgrade
 from portal.identity import passwords
-from tests.support.api import OPENAI_KEY, TENANTS, create_key, credentials_url, new_tenant, resolve
+from tests.support.api import (
+    OPENAI_KEY,
+    SERVICE_SCOPES,
+    TENANTS,
+    create_key,
+    credentials_url,
+    new_tenant,
+    resolve,
+)
 from tests.support.apps import running_app
 from tests.support.env import API_KEY, REDIS_URL, make_settings, need_service
 from tests.support.factories import Factory, token_of
@@ -125,7 +133,7 @@ async def test_unknown_bearer_keys_are_throttled_per_address(app, api):
     tenant = await new_tenant(api)
     stored = await api.put(credentials_url(tenant, "openai"), json={"api_key": OPENAI_KEY})
     assert stored.status_code == 200
-    key = (await create_key(api, tenant))["key"]
+    key = (await create_key(api, tenant, scopes=SERVICE_SCOPES))["key"]
     async with from_address(app, random_address()) as guesser:
         for n in range(20):
             wrong = await resolve(guesser, f"{tenant['slug']}_sk_{n:04d}" + "A" * 39)
@@ -143,7 +151,7 @@ async def test_unknown_bearer_keys_are_throttled_per_address(app, api):
 async def test_a_valid_key_used_often_is_never_throttled(app, api):
     tenant = await new_tenant(api)
     await api.put(credentials_url(tenant, "openai"), json={"api_key": OPENAI_KEY})
-    key = (await create_key(api, tenant))["key"]
+    key = (await create_key(api, tenant, scopes=SERVICE_SCOPES))["key"]
     async with from_address(app, random_address()) as service:
         await resolve(service, f"{tenant['slug']}_sk_" + "C" * 43)  # one failure: the address is watched
         answers = await asyncio.gather(*(resolve(service, key) for _ in range(40)))

@@ -12,6 +12,8 @@ from tests.support.env import API_KEY, unique_slug
 TENANTS = "/api/v1/sysadmin/tenants"
 AZURE_API_VERSION = "2024-10-21"
 OPENAI_KEY = "sk-tenant-openai-0001-abcdef"
+# What a service that calls providers itself asks for: new keys default to `inference` alone.
+SERVICE_SCOPES = ["resolve", "usage:write"]
 
 
 def api_headers(extra: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -1,14 +1,16 @@
 """Apps started by the tests, in the tests' event loop, and what each one keeps in memory.
 
 Every app a test starts goes through `start_app` (or `served_in_thread`, tests.support.servers), so
-the clean slate between tests reaches every running app on the database it empties: the hot path's
-cache and its place in the change feed, the sign-in throttle's counts, the OpenID metadata cache.
+the clean slate between tests reaches every running app on the database it empties: first each
+writes the usage events it still batches, then, once the rows are restored, it forgets the hot
+path's cache and its place in the change feed, and the sign-in throttle's counts (and the process
+forgets the OpenID metadata it cached).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -72,23 +74,33 @@ def client_for(app: Litestar, **kwargs: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1", **kwargs)
 
 
+async def write_pending(database_url: str) -> None:
+    """Every running app on this database writes what it still holds for it (usage events batched
+    off the request path), so nothing of a test lands after its rows are gone."""
+    await _each(database_url, _write_pending)
+
+
 async def forget_state(database_url: str) -> None:
     """Every running app on this database forgets what it cached of rows that are gone."""
     OIDC_METADATA.clear()
+    await _each(database_url, _forget)
+
+
+async def _each(database_url: str, work: Callable[[Litestar], Coroutine[Any, Any, None]]) -> None:
     here = asyncio.get_running_loop()
     for running in list(RUNNING):
         if running.app.state.portal.settings.database_url != database_url:
             continue
         if running.loop is here:
-            await _forget(running.app)
-        else:
-            await _in_loop(running.loop, _forget(running.app))
+            await work(running.app)
+        else:  # a server thread's app: its own loop runs it
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work(running.app), running.loop))
+
+
+async def _write_pending(app: Litestar) -> None:
+    await app.state.portal.usage_recorder.flush()
 
 
 async def _forget(app: Litestar) -> None:
     await app.state.hotpath.forget_all()
     await app.state.portal.throttle.forget_all()
-
-
-async def _in_loop(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, None]) -> None:
-    await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, loop))

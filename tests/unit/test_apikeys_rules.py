@@ -17,6 +17,7 @@ from portal.apikeys.periods import parse_duration, period_bounds
 from portal.apikeys.spend import forecast_one
 from portal.cli import keys as keys_cli
 from portal.crypto.issued_keys import key_digest, looks_like_issued_key, new_issued_key
+from portal.errors import InvalidInput
 
 SECRET = "s" * 40
 
@@ -185,3 +186,40 @@ def test_a_tenant_opener_opens_its_own_sealed_fields_only():
     with pytest.raises(Undecryptable, match="does not open with ENCRYPTION_KEY"):
         broken.open_fields(table="credentials", row_id=row, sealed=sealed)
     assert "usable=True" in repr(opener) and "sk-x" not in repr(opener)
+
+
+def test_new_keys_default_to_inference_alone():
+    assert rules.DEFAULT_SCOPES == ("inference",)
+    assert rules.check_scopes(None) == ["inference"]
+    assert rules.check_scopes(["usage:write", "resolve"]) == ["resolve", "usage:write"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "limit"), [("60", 60), (60, 60), ("1_000", 1000), ("", None), (None, None), ("none", None)]
+)
+def test_rate_limits_people_type(typed, limit):
+    assert rules.check_rate(typed, "rpm_limit") == limit
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "problem"),
+    [
+        ("rpm_limit", "0", "must be more than 0"),
+        ("rpm_limit", "-5", "a whole number per minute"),
+        ("tpm_limit", "1.5", "a whole number per minute"),
+        ("tpm_limit", True, "a whole number per minute"),
+        ("rpm_limit", "1000001", "at most 1,000,000 per minute"),
+        ("tpm_limit", 10**9 + 1, "at most 1,000,000,000 per minute"),
+    ],
+)
+def test_rate_limits_refused_beside_their_field(field, typed, problem):
+    with pytest.raises(InvalidInput) as info:
+        rules.check_rate(typed, field)
+    assert problem in info.value.errors[field]
+
+
+def test_price_and_limit_changes_reach_the_hot_path():
+    tenant = uuid.uuid4()
+    assert changes_from_audit("model.prices_changed", None, "model:openai/gpt-4o") == [("catalog", "*")]
+    assert changes_from_audit("model.prices_changed", tenant, "model:gw/m") == [("tenant", str(tenant))]
+    assert changes_from_audit("tenant.limit_changed", tenant, "tenant:acme") == [("tenant", str(tenant))]

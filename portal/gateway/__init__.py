@@ -1,0 +1,1 @@
+"""The inference gateway: OpenAI-compatible endpoints for issued keys with the `inference` scope."""

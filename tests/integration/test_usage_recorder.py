@@ -20,6 +20,7 @@ from litestar import Litestar
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from portal.budgets.ledger import Budget, OverBudget
 from portal.db.base import utcnow
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.models import ApiKey, UsageEvent
@@ -199,13 +200,24 @@ async def test_the_app_holds_a_running_recorder(app: Litestar):
     assert recorder._task is not None and not recorder._task.done()
 
 
-async def test_new_spend_reaches_this_process_hot_path_at_once(app, api, key, recorder, backend):
+async def test_gateway_spend_counts_at_once_and_once(app, api, key, recorder, backend):
+    """The gateway's way: the ledger settles at once and the recorder writes the row later; the
+    row written must not count a second time (the ledger catches up with it, never adds it)."""
+    ledger = app.state.hotpath.ledger
+    now = utcnow()
+    budgets = [Budget.of_key(key["lineage_id"], 1_000_000, "none", now)]
     async with client_for(app) as service:
         assert (await resolve(service, key["key"])).status_code == 200  # the spend (0) is cached now
-        recorder.add(event(key, cost_micros=1_500_000))  # 1.50 USD, over the 1 USD limit
+        reservation = await ledger.reserve(budgets, 900_000)
+        assert await ledger.settle(reservation, 900_000) == 900_000
+        recorder.add(event(key, cost_micros=900_000))
         await recorder.flush()
-        refused = await resolve(service, key["key"])
-        assert refused.json().get("code") == "limit_reached", refused.text
+        answer = (await resolve(service, key["key"])).json()
+        assert answer["spend"]["spent_usd"] == 0.9, answer
+        with pytest.raises(OverBudget):
+            await ledger.reserve(budgets, 100_001)
+        await app.state.hotpath.propagation.poll_once()  # the row is seen: no second count
+        assert await ledger.spent(budgets[0]) == 900_000
 
 
 async def test_new_spend_reaches_another_process_through_the_poll(polling_workers):  # noqa: F811

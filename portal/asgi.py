@@ -27,7 +27,7 @@ from portal.audit.actor import Actor
 from portal.audit.api import AdminAuditApi, TenantAuditApi
 from portal.audit.pages import AdminAuditPages, TenantAuditPages
 from portal.budgets.factory import ledger_for
-from portal.catalog.api import ProvidersApi
+from portal.catalog.api import CatalogApi, ProvidersApi
 from portal.catalog.pages import CatalogPages, ProviderPages
 from portal.catalog.services import sync_builtin_catalog
 from portal.config import REPO_ROOT, Settings, load_settings
@@ -36,6 +36,8 @@ from portal.credentials.pages import CredentialPages
 from portal.crypto.vault import Vault
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.session import unit_of_work
+from portal.gateway.api import GatewayApi
+from portal.gateway.assembly import build_gateway, gateway_client
 from portal.identity.federation.api import FederationApi
 from portal.identity.federation.pages import FederationPages
 from portal.identity.federation.tenant_import import import_tenant_configs
@@ -118,6 +120,9 @@ def create_app(
     # The spend ledger every budget check reads and every spend goes to (portal.budgets).
     ledger = ledger_for(settings, engine, portal_state.sessions)
     hotpath = HotPath(settings, portal_state.vault, engine, portal_state.sessions, ledger=ledger)
+    # The OpenAI-compatible gateway: its own pooled client (same egress policy) and usage writer.
+    portal_state.gateway_http = gateway_client(settings)
+    gateway = build_gateway(settings, hotpath, portal_state)
     sessions = session_config(settings)
     templates = template_config()
 
@@ -136,6 +141,7 @@ def create_app(
 
     async def on_shutdown(app: Litestar) -> None:
         await portal_state.http.aclose()
+        await gateway.stop()
         await portal_state.usage_recorder.stop()  # before the hot path, which passes its changes on
         await hotpath.stop()
         await ledger.stop()
@@ -156,6 +162,7 @@ def create_app(
             SysadminCredentialsApi,
             LlmKeysApi,
             ProvidersApi,
+            CatalogApi,
             SignInPages,
             SecondFactorPages,
             SsoPages,
@@ -170,6 +177,7 @@ def create_app(
             ApiKeysApi,
             ServiceApi,
             UsageServiceApi,
+            GatewayApi,
             ApiKeyPages,
             ApiKeyBulkPages,
             UsagePages,
@@ -200,7 +208,7 @@ def create_app(
             # Regular expressions searched anywhere in the path: anchored, or a tenant slugged
             # "healthcare" or "api" would switch CSRF off for its pages. The JSON API checks the
             # header itself when a session calls it (portal.web.guards).
-            exclude=["^/api/", "^/health$"],
+            exclude=["^/api/", "^/health$", "^/v1/"],
         ),
         template_config=templates,
         plugins=[HTMXPlugin(), FlashPlugin(FlashConfig(template_config=templates))],
@@ -214,7 +222,9 @@ def create_app(
         ),
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         before_send=[security_headers_hook(settings)],
-        state=State({"portal": portal_state, "session_config": sessions, "hotpath": hotpath}),
+        state=State(
+            {"portal": portal_state, "session_config": sessions, "hotpath": hotpath, "gateway": gateway}
+        ),
         on_startup=[on_startup, freeze_startup_objects],
         on_shutdown=[on_shutdown],
         logging_config=LoggingConfig(

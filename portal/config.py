@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,10 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     var_dir: Path = REPO_ROOT / "var"
     provider_test_timeout: float = 5.0
+    # The gateway's upstream calls: seconds to connect, and to the first byte of the answer (and
+    # between two chunks of a stream).
+    gateway_connect_timeout: float = 5.0
+    gateway_first_byte_timeout: float = 60.0
     invitation_ttl_days: int = 7
     # smtp[s]://user:pass@host:port[?starttls=true]; unset: invitation links are shown to the inviter.
     smtp_url: str | None = field(default=None, repr=False)
@@ -63,6 +68,11 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def redis_prefix(self, purpose: str) -> str:
+        """Redis keys and channels of the processes that share this database (and only those): two
+        portals, or two test runs, on one Redis never see each other's."""
+        return f"portal:{purpose}:" + hashlib.sha256(self.database_url.encode()).hexdigest()[:16]
 
     @property
     def https(self) -> bool:
@@ -96,7 +106,21 @@ def _parse_bool(name: str, raw: str | None, default: bool, problems: list[str]) 
     return default
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+def _seconds(name: str, raw: str | None, default: float, most: float, problems: list[str]) -> float:
+    """A positive number of seconds up to `most`; the default when unset."""
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+        if not 0 < value <= most:
+            raise ValueError
+    except ValueError:
+        problems.append(f"{name}: seconds, more than 0 and at most {most:g}, e.g. {default:g}")
+        return default
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:  # noqa: C901 (one table: a check per setting, each independent)
     """Read and check every setting; raise ConfigError naming each problem and its fix."""
     env = dict(os.environ if environ is None else environ)
     problems: list[str] = []
@@ -169,6 +193,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         except ValueError:
             problems.append("PROVIDER_TEST_TIMEOUT: seconds between 0 and 60, e.g. 5")
 
+    gateway_connect_timeout = _seconds(
+        "GATEWAY_CONNECT_TIMEOUT", env.get("GATEWAY_CONNECT_TIMEOUT"), 5.0, 60, problems
+    )
+    gateway_first_byte_timeout = _seconds(
+        "GATEWAY_FIRST_BYTE_TIMEOUT", env.get("GATEWAY_FIRST_BYTE_TIMEOUT"), 60.0, 3600, problems
+    )
+
     invitation_ttl_days = 7
     if raw_ttl := env.get("INVITATION_TTL_DAYS"):
         try:
@@ -216,6 +247,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_url=public_url,
         var_dir=var_dir,
         provider_test_timeout=timeout,
+        gateway_connect_timeout=gateway_connect_timeout,
+        gateway_first_byte_timeout=gateway_first_byte_timeout,
         invitation_ttl_days=invitation_ttl_days,
         smtp_url=smtp_url,
         smtp_from=smtp_from,

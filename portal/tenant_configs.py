@@ -150,6 +150,29 @@ def _check_entry(position: int, entry: Any) -> tuple[TenantConfig | None, list[s
             values[name] = None
 
     slug = (values["tenant_id"] or "").lower()
+    name = values["name"] or ""
+    problems += _tenant_problems(where, values, not_text, slug)
+    given = [f for f in OIDC_FIELDS if values[f]]
+    scopes, oidc_problems = _oidc_problems(where, entry, values, given)
+    problems += oidc_problems
+    if problems:
+        return None, problems
+    oidc: OidcConfig | None = None
+    if len(given) == len(OIDC_FIELDS):
+        oidc = OidcConfig(
+            issuer=str(values["oidc_issuer"]),
+            client_id=str(values["oidc_client_id"]),
+            client_secret=str(values["oidc_client_secret"]),
+            scopes=scopes,
+            redirect_url=values["oidc_redirect_url"],
+        )
+    ignored = tuple(sorted(k for k in entry if k not in KNOWN_FIELDS))
+    return TenantConfig(slug, str(name), values["frontend_url"], oidc, ignored), []
+
+
+def _tenant_problems(where: str, values: dict[str, str | None], not_text: set[str], slug: str) -> list[str]:
+    """What is wrong with the entry's tenant_id, name and frontend_url."""
+    problems: list[str] = []
     if not values["tenant_id"] and "tenant_id" not in not_text:
         problems.append(f"{where}: tenant_id: required (it becomes the tenant's slug, e.g. acme)")
     elif values["tenant_id"] and not re.fullmatch(SLUG_PATTERN, slug):
@@ -167,8 +190,14 @@ def _check_entry(position: int, entry: Any) -> tuple[TenantConfig | None, list[s
     if values["frontend_url"] and (problem := url_problem(values["frontend_url"])):
         problems.append(f"{where}: frontend_url: {problem}")
 
-    given = [f for f in OIDC_FIELDS if values[f]]
-    oidc: OidcConfig | None = None
+    return problems
+
+
+def _oidc_problems(
+    where: str, entry: dict[str, Any], values: dict[str, str | None], given: list[str]
+) -> tuple[str, list[str]]:
+    """The entry's OIDC scopes, and what is wrong with its OIDC settings (all or nothing)."""
+    problems: list[str] = []
     scopes, scope_problem = normalise_scopes(entry.get("oidc_scopes"))
     if given and len(given) < len(OIDC_FIELDS):
         for missing in (f for f in OIDC_FIELDS if not values[f]):
@@ -192,18 +221,7 @@ def _check_entry(position: int, entry: Any) -> tuple[TenantConfig | None, list[s
         problems.append(f"{where}: oidc_scopes: {scope_problem}")
     if values["oidc_client_id"] and len(values["oidc_client_id"]) > 255:
         problems.append(f"{where}: oidc_client_id: at most 255 characters")
-    if problems:
-        return None, problems
-    if len(given) == len(OIDC_FIELDS):
-        oidc = OidcConfig(
-            issuer=str(values["oidc_issuer"]),
-            client_id=str(values["oidc_client_id"]),
-            client_secret=str(values["oidc_client_secret"]),
-            scopes=scopes,
-            redirect_url=values["oidc_redirect_url"],
-        )
-    ignored = tuple(sorted(k for k in entry if k not in KNOWN_FIELDS))
-    return TenantConfig(slug, str(name), values["frontend_url"], oidc, ignored), []
+    return scopes, problems
 
 
 def parse_tenant_configs(raw: str | None) -> tuple[TenantConfig, ...]:

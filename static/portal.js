@@ -1,5 +1,6 @@
 // The portal's only script, loaded from /static (the CSP refuses inline scripts and handlers).
-// A button with data-copy="ID" copies the value of the field with that id; data-copy-status names
+// A button with data-copy="ID" copies the value of the field with that id (or the text of a <pre>,
+// such as a code snippet); data-copy-status names
 // an element that says so (otherwise the button's own label does).
 "use strict";
 
@@ -9,9 +10,10 @@ document.addEventListener("click", async (event) => {
   const field = document.getElementById(button.dataset.copy);
   if (!field) return;
   try {
-    await navigator.clipboard.writeText(field.value);
+    await navigator.clipboard.writeText("value" in field ? field.value : field.textContent);
   } catch (error) {
-    field.select();
+    if (field.select) field.select();
+    else window.getSelection().selectAllChildren(field);
     document.execCommand("copy");
   }
   const status = button.dataset.copyStatus && document.getElementById(button.dataset.copyStatus);

@@ -1,19 +1,10 @@
-"""identity providers: redirect_url
-
-Revision ID: 8257a2976e97
-Revises: 52edaad88bb5
-Create Date: 2026-11-21 22:59:56.913534
-"""
-
-from collections.abc import Sequence
+"""identity providers: redirect_url (2026-11-21)."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "8257a2976e97"
-down_revision: str | None = "52edaad88bb5"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "8257a2976e97"
+down_revision = "52edaad88bb5"
 
 
 def upgrade() -> None:

@@ -1,19 +1,10 @@
-"""Integrity: one replacement per rotated key, usage idempotency per key lineage, provider length
-
-Revision ID: c4f1e9a7b2d3
-Revises: eef5a792fa8e
-Create Date: 2026-12-01
-"""
-
-from __future__ import annotations
+"""Integrity: one replacement per rotated key, usage idempotency per key lineage, provider length (2026-12-01)."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "c4f1e9a7b2d3"
 down_revision = "eef5a792fa8e"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

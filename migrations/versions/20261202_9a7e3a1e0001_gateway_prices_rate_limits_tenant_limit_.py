@@ -1,11 +1,4 @@
-"""gateway: model prices, key rate limits, tenant monthly limit, metered usage, spend ledger
-
-Revision ID: 9a7e3a1e0001
-Revises: e5e0c0de0001
-Create Date: 2026-12-02 04:01:58.811179
-"""
-
-from collections.abc import Sequence
+"""gateway: model prices, key rate limits, tenant monthly limit, metered usage, spend ledger (2026-12-02)."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -13,10 +6,8 @@ from sqlalchemy.dialects import postgresql
 
 import portal.db.base
 
-revision: str = "9a7e3a1e0001"
-down_revision: str | None = "e5e0c0de0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "9a7e3a1e0001"
+down_revision = "e5e0c0de0001"
 
 
 def upgrade() -> None:

@@ -1,21 +1,12 @@
-"""second factor, session ends, providers' verified e-mails
-
-Revision ID: c0ffee000001
-Revises: c4f1e9a7b2d3
-Create Date: 2026-12-02 01:40:00
-"""
-
-from collections.abc import Sequence
+"""second factor, session ends, providers' verified e-mails (2026-12-02)."""
 
 import sqlalchemy as sa
 from alembic import op
 
 from portal.db.base import JSONType, UTCDateTime
 
-revision: str = "c0ffee000001"
-down_revision: str | None = "c4f1e9a7b2d3"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "c0ffee000001"
+down_revision = "c4f1e9a7b2d3"
 
 
 def upgrade() -> None:

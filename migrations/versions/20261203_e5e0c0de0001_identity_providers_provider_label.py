@@ -1,19 +1,10 @@
-"""identity providers: provider (a label, Eneo's federation `provider`)
-
-Revision ID: e5e0c0de0001
-Revises: c0ffee000001
-Create Date: 2026-12-03 10:00:00
-"""
-
-from collections.abc import Sequence
+"""identity providers: provider (a label, Eneo's federation `provider`) (2026-12-03)."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "e5e0c0de0001"
-down_revision: str | None = "c0ffee000001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "e5e0c0de0001"
+down_revision = "c0ffee000001"
 
 
 def upgrade() -> None:

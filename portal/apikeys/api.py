@@ -8,7 +8,7 @@ from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.params import FromQuery, JSONBody, Parameter, QueryParameter
 
 from portal.apikeys import services, spend
-from portal.apikeys.deps import BY_ID, Now, PathKey
+from portal.apikeys.deps import COMMON, Now, PathKey
 from portal.apikeys.money import micros_to_usd
 from portal.apikeys.plans import list_plans, save_plans
 from portal.apikeys.queries import KeyFilter, list_keys, view_of, views_of
@@ -25,9 +25,8 @@ from portal.apikeys.schemas import (
     RevokeOlderIn,
     RotateIn,
 )
-from portal.tenants.deps import CurrentTenant
-from portal.web.deps import CurrentActor, CurrentSettings, Db
-from portal.web.guards import requires_tenant_admin, requires_tenant_member
+from portal.tenants.deps import API, ApiCtx
+from portal.web.guards import ADMIN, requires_tenant_member
 from portal.web.openapi import CHANGE, READ
 
 
@@ -42,13 +41,12 @@ class ApiKeysApi(Controller):
     path = "/api/portal/tenants/{tenant_id:str}"
     tags = ["api-keys"]
     guards = [requires_tenant_member]
-    dependencies = BY_ID
+    dependencies = {**COMMON, **API}
 
     @get("/api-keys", responses=READ)
     async def list_keys(
         self,
-        db: Db,
-        tenant: CurrentTenant,
+        ctx: ApiCtx,
         now: Now,
         name: FromQuery[str] = "",
         state_filter: Annotated[str, QueryParameter(name="state")] = "",
@@ -57,99 +55,66 @@ class ApiKeysApi(Controller):
         ),
     ) -> list[ApiKeyOut]:
         filters = KeyFilter.of(name, state_filter, metadata or [])
-        return [ApiKeyOut.of(v) for v in await list_keys(db, tenant, now=now, filters=filters)]
+        return [ApiKeyOut.of(v) for v in await list_keys(ctx.db, ctx.tenant, now=now, filters=filters)]
 
-    @post("/api-keys", guards=[requires_tenant_admin], responses=CHANGE)
+    @post("/api-keys", guards=ADMIN, responses=CHANGE)
     async def create_key(
-        self,
-        db: Db,
-        settings: CurrentSettings,
-        actor: CurrentActor,
-        tenant: CurrentTenant,
-        now: Now,
-        data: JSONBody[ApiKeyCreate],
+        self, ctx: ApiCtx, now: Now, data: JSONBody[ApiKeyCreate]
     ) -> Response[ApiKeyCreated]:
-        key, secret = await services.create_key(db, settings, actor, tenant, now=now, **data.terms())
-        return _created(await view_of(db, key, now), secret)
+        key, secret = await services.create_key(
+            ctx.db, ctx.settings, ctx.actor, ctx.tenant, now=now, **data.terms()
+        )
+        return _created(await view_of(ctx.db, key, now), secret)
 
-    @post("/api-keys/revoke-older", guards=[requires_tenant_admin], status_code=200, responses=CHANGE)
-    async def revoke_older(
-        self, db: Db, actor: CurrentActor, tenant: CurrentTenant, now: Now, data: JSONBody[RevokeOlderIn]
-    ) -> list[ApiKeyOut]:
-        keys = await services.revoke_older_than(db, actor, data.older_than, tenant=tenant, now=now)
-        return [ApiKeyOut.of(v) for v in await views_of(db, keys, now, tenant.id)]
+    @post("/api-keys/revoke-older", guards=ADMIN, status_code=200, responses=CHANGE)
+    async def revoke_older(self, ctx: ApiCtx, now: Now, data: JSONBody[RevokeOlderIn]) -> list[ApiKeyOut]:
+        keys = await services.revoke_older_than(
+            ctx.db, ctx.actor, data.older_than, tenant=ctx.tenant, now=now
+        )
+        return [ApiKeyOut.of(v) for v in await views_of(ctx.db, keys, now, ctx.tenant.id)]
 
     @get("/api-keys/{key_id:str}", responses=READ)
-    async def get_key(self, db: Db, tenant: CurrentTenant, now: Now, key: PathKey) -> ApiKeyOut:
-        return ApiKeyOut.of(await view_of(db, key, now))
+    async def get_key(self, ctx: ApiCtx, now: Now, key: PathKey) -> ApiKeyOut:
+        return ApiKeyOut.of(await view_of(ctx.db, key, now))
 
-    @patch("/api-keys/{key_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
+    @patch("/api-keys/{key_id:str}", guards=ADMIN, responses=CHANGE)
     async def update_key(
-        self,
-        db: Db,
-        actor: CurrentActor,
-        tenant: CurrentTenant,
-        now: Now,
-        key: PathKey,
-        data: JSONBody[ApiKeyUpdate],
+        self, ctx: ApiCtx, now: Now, key: PathKey, data: JSONBody[ApiKeyUpdate]
     ) -> ApiKeyOut:
-        key = await services.update_key(db, actor, tenant, key, data.changes(), now=now)
-        return ApiKeyOut.of(await view_of(db, key, now))
+        key = await services.update_key(ctx.db, ctx.actor, ctx.tenant, key, data.changes(), now=now)
+        return ApiKeyOut.of(await view_of(ctx.db, key, now))
 
-    @delete("/api-keys/{key_id:str}", guards=[requires_tenant_admin], responses=CHANGE)
-    async def revoke_key(
-        self, db: Db, actor: CurrentActor, tenant: CurrentTenant, now: Now, key: PathKey
-    ) -> None:
-        await services.revoke_key(db, actor, key, now=now)
+    @delete("/api-keys/{key_id:str}", guards=ADMIN, responses=CHANGE)
+    async def revoke_key(self, ctx: ApiCtx, now: Now, key: PathKey) -> None:
+        await services.revoke_key(ctx.db, ctx.actor, key, now=now)
 
-    @post("/api-keys/{key_id:str}/rotate", guards=[requires_tenant_admin], responses=CHANGE)
+    @post("/api-keys/{key_id:str}/rotate", guards=ADMIN, responses=CHANGE)
     async def rotate_key(
-        self,
-        db: Db,
-        settings: CurrentSettings,
-        actor: CurrentActor,
-        tenant: CurrentTenant,
-        now: Now,
-        key: PathKey,
-        data: JSONBody[RotateIn | None] = None,
+        self, ctx: ApiCtx, now: Now, key: PathKey, data: JSONBody[RotateIn | None] = None
     ) -> Response[ApiKeyCreated]:
+        grace = (data or RotateIn()).grace
         new, secret = await services.rotate_key(
-            db, settings, actor, tenant, key, (data or RotateIn()).grace, now=now
+            ctx.db, ctx.settings, ctx.actor, ctx.tenant, key, grace, now=now
         )
-        return _created(await view_of(db, new, now), secret)
+        return _created(await view_of(ctx.db, new, now), secret)
 
-    @post(
-        "/api-keys/{key_id:str}/increase-limit",
-        guards=[requires_tenant_admin],
-        status_code=200,
-        responses=CHANGE,
-    )
+    @post("/api-keys/{key_id:str}/increase-limit", guards=ADMIN, status_code=200, responses=CHANGE)
     async def increase_limit(
-        self,
-        db: Db,
-        actor: CurrentActor,
-        tenant: CurrentTenant,
-        now: Now,
-        key: PathKey,
-        data: JSONBody[IncreaseLimitIn],
+        self, ctx: ApiCtx, now: Now, key: PathKey, data: JSONBody[IncreaseLimitIn]
     ) -> ApiKeyOut:
-        key = await services.increase_limit(db, actor, key, data.amount_usd, now=now)
-        return ApiKeyOut.of(await view_of(db, key, now))
+        key = await services.increase_limit(ctx.db, ctx.actor, key, data.amount_usd, now=now)
+        return ApiKeyOut.of(await view_of(ctx.db, key, now))
 
     @get("/api-keys/{key_id:str}/usage", responses=READ)
     async def key_usage(
-        self,
-        db: Db,
-        tenant: CurrentTenant,
-        now: Now,
-        key: PathKey,
-        days: int = Parameter(default=30, ge=1, le=366),
+        self, ctx: ApiCtx, now: Now, key: PathKey, days: int = Parameter(default=30, ge=1, le=366)
     ) -> dict[str, Any]:
+        db, tenant_id = ctx.db, ctx.tenant.id
         view = await view_of(db, key, now)
         series = await spend.daily_series(
-            db, now=now, days=days, tenant_id=tenant.id, lineage_id=key.lineage_id
+            db, now=now, days=days, tenant_id=tenant_id, lineage_id=key.lineage_id
         )
-        forecast = (await spend.forecasts(db, [view], now, tenant.id))[0]
+        forecast = (await spend.forecasts(db, [view], now, tenant_id))[0]
         return {
             "key": ApiKeyOut.of(view),
             "days": [_day(p) for p in series],
@@ -158,10 +123,10 @@ class ApiKeysApi(Controller):
 
     @get("/usage", responses=READ)
     async def tenant_usage(
-        self, db: Db, tenant: CurrentTenant, now: Now, days: int = Parameter(default=30, ge=1, le=366)
+        self, ctx: ApiCtx, now: Now, days: int = Parameter(default=30, ge=1, le=366)
     ) -> dict[str, Any]:
-        series = await spend.daily_series(db, now=now, days=days, tenant_id=tenant.id)
-        views = await list_keys(db, tenant, now=now)
+        series = await spend.daily_series(ctx.db, now=now, days=days, tenant_id=ctx.tenant.id)
+        views = await list_keys(ctx.db, ctx.tenant, now=now)
         return {
             "days": [_day(p) for p in series],
             "keys": [
@@ -180,15 +145,13 @@ class ApiKeysApi(Controller):
         }
 
     @get("/api-key-plans", responses=READ)
-    async def list_plans(self, db: Db, tenant: CurrentTenant) -> list[PlanOut]:
-        return [PlanOut.of(p) for p in await list_plans(db, tenant)]
+    async def list_plans(self, ctx: ApiCtx) -> list[PlanOut]:
+        return [PlanOut.of(p) for p in await list_plans(ctx.db, ctx.tenant)]
 
-    @put("/api-key-plans", guards=[requires_tenant_admin], responses=CHANGE)
-    async def save_plans(
-        self, db: Db, actor: CurrentActor, tenant: CurrentTenant, data: JSONBody[dict[str, PlanIn]]
-    ) -> list[PlanOut]:
+    @put("/api-key-plans", guards=ADMIN, responses=CHANGE)
+    async def save_plans(self, ctx: ApiCtx, data: JSONBody[dict[str, PlanIn]]) -> list[PlanOut]:
         plans = {name: (plan.limit_usd, plan.reset_period) for name, plan in data.items()}
-        return [PlanOut.of(p) for p in await save_plans(db, actor, tenant, plans)]
+        return [PlanOut.of(p) for p in await save_plans(ctx.db, ctx.actor, ctx.tenant, plans)]
 
 
 def _day(point: spend.DayPoint) -> dict[str, Any]:

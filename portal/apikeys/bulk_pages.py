@@ -17,7 +17,7 @@ from portal.apikeys.plans import PlanView, list_plans, save_plans
 from portal.apikeys.queries import list_keys, older_than
 from portal.apikeys.rules import KeyView, check_duration
 from portal.errors import InvalidInput
-from portal.tenants.deps import Page
+from portal.tenants.deps import PageCtx
 from portal.web.forms import Form
 from portal.web.guards import ADMIN, requires_tenant_member
 from portal.web.templating import Confirmation, TenantPage
@@ -31,7 +31,7 @@ def _plans_form(plans: list[PlanView]) -> dict[str, str]:
     }
 
 
-def _confirm_revoke_old(page: TenantPage, age: str, affected: list[KeyView]) -> Response[Any]:
+def _confirm_revoke_old(ctx: TenantPage, age: str, affected: list[KeyView]) -> Response[Any]:
     count = f"{len(affected)} key{'s' if len(affected) != 1 else ''}"
     names = ", ".join(f"{v.key.name} ({v.display}, {v.state})" for v in affected)
     confirm = Confirmation(
@@ -39,12 +39,12 @@ def _confirm_revoke_old(page: TenantPage, age: str, affected: list[KeyView]) -> 
         question=f"Revoke every key older than {age}?",
         detail=f"{count} created more than {age} ago will be revoked: {names}. "
         "Services using them are refused at once. This cannot be undone.",
-        action=f"{page.url}/api-keys/revoke-old",
+        action=f"{ctx.url}/api-keys/revoke-old",
         button=f"Revoke {count}",
-        cancel=f"{page.url}/api-keys",
+        cancel=f"{ctx.url}/api-keys",
         fields={"older_than": age},
     )
-    return page.confirm(confirm)
+    return ctx.confirm(confirm)
 
 
 class ApiKeyBulkPages(Controller):
@@ -55,7 +55,7 @@ class ApiKeyBulkPages(Controller):
 
     @get("/revoke-old", guards=ADMIN)
     async def revoke_old_form(
-        self, page: Page, now: Now, older_than_text: Annotated[str, QueryParameter(name="older_than")] = ""
+        self, ctx: PageCtx, now: Now, older_than_text: Annotated[str, QueryParameter(name="older_than")] = ""
     ) -> Response[Any]:
         errors: dict[str, str] = {}
         if older_than_text:
@@ -64,39 +64,39 @@ class ApiKeyBulkPages(Controller):
             except InvalidInput as exc:
                 errors = exc.errors
             else:
-                affected = older_than(await list_keys(page.db, page.tenant, now=now), now, age)
+                affected = older_than(await list_keys(ctx.db, ctx.tenant, now=now), now, age)
                 if affected:
-                    return _confirm_revoke_old(page, older_than_text, affected)
-        return page.form(REVOKE_OLD, errors, older_than=older_than_text, searched=not errors)
+                    return _confirm_revoke_old(ctx, older_than_text, affected)
+        return ctx.form(REVOKE_OLD, errors, older_than=older_than_text, searched=not errors)
 
     @post("/revoke-old", guards=ADMIN)
-    async def revoke_old(self, page: Page, now: Now, data: Form[AgeForm]) -> Response[Any]:
+    async def revoke_old(self, ctx: PageCtx, now: Now, data: Form[AgeForm]) -> Response[Any]:
         try:
             keys = await services.revoke_older_than(
-                page.db, page.actor, data.older_than, tenant=page.tenant, now=now
+                ctx.db, ctx.actor, data.older_than, tenant=ctx.tenant, now=now
             )
         except InvalidInput as exc:
-            return page.form(REVOKE_OLD, exc.errors, older_than=data.older_than, searched=False)
-        return page.redirect("/api-keys", f"Revoked {len(keys)} key(s) older than {data.older_than}.")
+            return ctx.form(REVOKE_OLD, exc.errors, older_than=data.older_than, searched=False)
+        return ctx.redirect("/api-keys", f"Revoked {len(keys)} key(s) older than {data.older_than}.")
 
     @get("/plans")
-    async def plans_form(self, page: Page) -> Response[Any]:
-        plans = await list_plans(page.db, page.tenant)
-        return page.form("apikeys/plans.html", plans=plans, form=_plans_form(plans), **CHOICES)
+    async def plans_form(self, ctx: PageCtx) -> Response[Any]:
+        plans = await list_plans(ctx.db, ctx.tenant)
+        return ctx.form("apikeys/plans.html", plans=plans, form=_plans_form(plans), **CHOICES)
 
     @post("/plans", guards=ADMIN)
-    async def save_plans(self, page: Page, data: Form[PlansForm]) -> Response[Any]:
-        plans = await list_plans(page.db, page.tenant)
+    async def save_plans(self, ctx: PageCtx, data: Form[PlansForm]) -> Response[Any]:
+        plans = await list_plans(ctx.db, ctx.tenant)
         form = {
             f"{p.name}_{part}": data.get(f"{p.name}_{part}", "") for p in plans for part in ("limit", "reset")
         }
         try:
             await save_plans(
-                page.db,
-                page.actor,
-                page.tenant,
+                ctx.db,
+                ctx.actor,
+                ctx.tenant,
                 {p.name: (form[f"{p.name}_limit"], form[f"{p.name}_reset"]) for p in plans},
             )
         except InvalidInput as exc:
-            return page.form("apikeys/plans.html", exc.errors, plans=plans, form=form, **CHOICES)
-        return page.redirect("/api-keys/plans", "Plans saved.")
+            return ctx.form("apikeys/plans.html", exc.errors, plans=plans, form=form, **CHOICES)
+        return ctx.redirect("/api-keys/plans", "Plans saved.")

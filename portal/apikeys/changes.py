@@ -10,7 +10,6 @@ publisher. Workers without Redis find the same rows by polling the tables.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
@@ -114,7 +113,7 @@ def install() -> None:
 
 def channel_for(settings: Settings) -> str:
     """The Redis channel of the processes that share this database (and only those)."""
-    return "portal:hotpath:" + hashlib.sha256(settings.database_url.encode()).hexdigest()[:16]
+    return settings.redis_prefix("hotpath")
 
 
 class ChangePublisher:

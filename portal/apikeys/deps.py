@@ -13,7 +13,7 @@ from litestar.params import FromPath
 from portal.apikeys.hotpath import HotPath
 from portal.apikeys.queries import find_key
 from portal.db.models import ApiKey
-from portal.tenants.deps import CurrentTenant, page_of, provide_tenant_by_id
+from portal.tenants.deps import CurrentTenant, page_of
 from portal.web.deps import Db
 
 TheHotPath: TypeAlias = NamedDependency[HotPath]
@@ -41,6 +41,5 @@ COMMON = {
     "now": Provide(provide_now, sync_to_thread=False),
     "key": Provide(provide_key),
 }
-BY_ID = {**COMMON, "tenant": Provide(provide_tenant_by_id)}
 PAGES = {**COMMON, **page_of("api-keys")}
 """The API-key pages' dependencies (their tab of the tenant's pages)."""

@@ -11,6 +11,7 @@ from portal.catalog.prices import Prices
 from portal.catalog.spec import ProviderSpec, builtin_specs, custom_provider_spec
 from portal.crypto.vault import TenantOpener
 from portal.db.models import ApiKey, Model, Provider
+from portal.outputs import copied
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,23 +40,11 @@ class KeyEntry:
 
     @classmethod
     def of(cls, row: ApiKey) -> KeyEntry:
-        return cls(
-            id=row.id,
-            tenant_id=row.tenant_id,
-            lineage_id=row.lineage_id,
-            name=row.name,
-            prefix=row.prefix,
-            last_four=row.last_four,
+        return copied(
+            cls,
+            row,
             scopes=frozenset(row.scopes),
             allowed_models=frozenset(row.allowed_models),
-            limit_micros=row.limit_micros,
-            reset_period=row.reset_period,
-            rpm_limit=row.rpm_limit,
-            tpm_limit=row.tpm_limit,
-            expires_at=row.expires_at,
-            grace_ends_at=row.grace_ends_at,
-            revoked_at=row.revoked_at,
-            disabled=row.disabled,
             public={"id": str(row.id), "name": row.name},
         )
 

@@ -41,6 +41,8 @@ class KeyForm(msgspec.Struct, kw_only=True):
     reset_period: str = ""
     expires_on: str = ""
     metadata: str = ""
+    rpm_limit: str = ""
+    tpm_limit: str = ""
 
     def __post_init__(self) -> None:
         self.scopes = many(self.scopes)
@@ -61,6 +63,8 @@ class KeyForm(msgspec.Struct, kw_only=True):
             reset_period=key.reset_period,
             expires_on=key.expires_at.date().isoformat() if key.expires_at else "",
             metadata=json.dumps(key.key_metadata) if key.key_metadata else "",
+            rpm_limit=str(key.rpm_limit or ""),
+            tpm_limit=str(key.tpm_limit or ""),
         )
 
     def expires_at(self) -> datetime | None:
@@ -85,6 +89,8 @@ class KeyForm(msgspec.Struct, kw_only=True):
             "plan": self.plan or None,
             "expires_at": self.expires_at(),
             "metadata": self.metadata or None,
+            "rpm_limit": self.rpm_limit,
+            "tpm_limit": self.tpm_limit,
         }
 
     def changes(self, key: ApiKey) -> dict[str, Any]:
@@ -96,6 +102,8 @@ class KeyForm(msgspec.Struct, kw_only=True):
             "limit_usd": self.limit_usd or None,
             "reset_period": self.reset_period,
             "metadata": self.metadata or {},
+            "rpm_limit": self.rpm_limit,
+            "tpm_limit": self.tpm_limit,
         }
         expires_at = self.expires_at()
         if expires_at != key.expires_at:

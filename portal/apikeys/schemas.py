@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -12,6 +12,10 @@ from portal.apikeys.money import micros_to_usd
 from portal.apikeys.plans import PlanView
 from portal.apikeys.rules import KeyView
 from portal.inputs import Input
+from portal.outputs import copied
+
+RPM = "Gateway requests per minute (a positive whole number); null: no limit"
+TPM = "Gateway tokens per minute, input and output (a positive whole number); null: no limit"
 
 
 class ApiKeyCreate(Input):
@@ -25,6 +29,8 @@ class ApiKeyCreate(Input):
     expires_in: str | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     disabled: bool = False
+    rpm_limit: Annotated[int | None, msgspec.Meta(description=RPM)] = None
+    tpm_limit: Annotated[int | None, msgspec.Meta(description=TPM)] = None
 
     def terms(self) -> dict[str, Any]:
         """The new key's terms, as `services.create_key` takes them (each field is one of them)."""
@@ -32,7 +38,8 @@ class ApiKeyCreate(Input):
 
 
 class ApiKeyUpdate(Input, omit_defaults=True):
-    """Only the fields present change; `null` clears `limit_usd` and `expires_at`."""
+    """Only the fields present change; `null` clears `limit_usd`, `expires_at`, `rpm_limit` and
+    `tpm_limit`."""
 
     name: str | msgspec.UnsetType = msgspec.UNSET
     scopes: list[str] | msgspec.UnsetType = msgspec.UNSET
@@ -43,6 +50,8 @@ class ApiKeyUpdate(Input, omit_defaults=True):
     expires_in: str | msgspec.UnsetType = msgspec.UNSET
     metadata: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
     disabled: bool | msgspec.UnsetType = msgspec.UNSET
+    rpm_limit: Annotated[int | None, msgspec.Meta(description=RPM)] | msgspec.UnsetType = msgspec.UNSET
+    tpm_limit: Annotated[int | None, msgspec.Meta(description=TPM)] | msgspec.UnsetType = msgspec.UNSET
 
     def changes(self) -> dict[str, Any]:
         return {
@@ -77,6 +86,8 @@ class ApiKeyOut(msgspec.Struct):
     limit_usd: float | None
     reset_period: str
     plan: str | None
+    rpm_limit: int | None
+    tpm_limit: int | None
     spent_usd: float
     period_start: datetime
     period_end: datetime | None
@@ -93,31 +104,18 @@ class ApiKeyOut(msgspec.Struct):
     @classmethod
     def of(cls, view: KeyView) -> ApiKeyOut:
         key = view.key
-        return cls(
-            id=key.id,
-            tenant_id=key.tenant_id,
-            name=key.name,
-            prefix=key.prefix,
-            last_four=key.last_four,
+        return copied(
+            cls,
+            key,
             display=view.display,
             state=view.state,
             scopes=list(key.scopes),
             allowed_models=list(key.allowed_models),
             limit_usd=micros_to_usd(key.limit_micros),
-            reset_period=key.reset_period,
-            plan=key.plan,
             spent_usd=view.spent_micros / 1e6,
             period_start=view.period_start,
             period_end=view.period_end,
-            expires_at=key.expires_at,
             metadata=dict(key.key_metadata),
-            disabled=key.disabled,
-            revoked_at=key.revoked_at,
-            grace_ends_at=key.grace_ends_at,
-            rotated_from_id=key.rotated_from_id,
-            replaced_by_id=key.replaced_by_id,
-            created_at=key.created_at,
-            created_by=key.created_by,
         )
 
 

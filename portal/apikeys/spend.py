@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.apikeys.periods import period_bounds
 from portal.apikeys.rules import RETIRED, WARN_SHARE, KeyState, KeyView
 from portal.db.models import UsageEvent
+from portal.db.models.apikeys import ResetPeriod
 
 RATE_WINDOW = timedelta(days=7)
 
@@ -32,6 +34,12 @@ def tenant_spent_query(tenant_id: uuid.UUID, start: datetime, end: datetime | No
         UsageEvent.tenant_id == tenant_id, UsageEvent.occurred_at >= start
     )
     return query if end is None else query.where(UsageEvent.occurred_at < end)
+
+
+async def tenant_month(db: AsyncSession, tenant_id: uuid.UUID, now: datetime) -> tuple[int, datetime | None]:
+    """The tenant's spend this calendar month (UTC), and when the month ends: its monthly limit's view."""
+    start, end = period_bounds(ResetPeriod.MONTHLY, now)
+    return int(await db.scalar(tenant_spent_query(tenant_id, start, end)) or 0), end
 
 
 async def spent(db: AsyncSession, lineage_id: uuid.UUID, start: datetime, end: datetime | None) -> int:
@@ -182,15 +190,21 @@ def problems_of(
         found.append("disabled")
     if view.state == KeyState.GRACE and key.grace_ends_at is not None:
         found.append(f"rotated: stops at {key.grace_ends_at:%Y-%m-%d %H:%M} UTC")
-    if key.limit_micros is None:
-        found.append("no spend limit")
-    elif view.spent_micros >= key.limit_micros:
-        found.append("limit reached")
-    elif view.share is not None and view.share >= WARN_SHARE:
-        found.append(f"at {view.share:.0%} of its limit")
+    return found + _spend_problems(view) + _use_problems(view, now, last)
+
+
+def _spend_problems(view: KeyView) -> list[str]:
+    limit = view.key.limit_micros
+    if limit is None:
+        return ["no spend limit"]
+    if view.spent_micros >= limit:
+        return ["limit reached"]
+    if view.share is not None and view.share >= WARN_SHARE:
+        return [f"at {view.share:.0%} of its limit"]
+    return []
+
+
+def _use_problems(view: KeyView, now: datetime, last: datetime | None) -> list[str]:
     if last is None:
-        if now - key.created_at > timedelta(days=7):
-            found.append("never used")
-    elif now - last > timedelta(days=30):
-        found.append(f"unused for {(now - last).days} days")
-    return found
+        return ["never used"] if now - view.key.created_at > timedelta(days=7) else []
+    return [f"unused for {(now - last).days} days"] if now - last > timedelta(days=30) else []

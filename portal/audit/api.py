@@ -19,7 +19,7 @@ from portal.tenants.deps import provide_tenant_by_id
 from portal.web.deps import Db
 from portal.web.guards import requires_platform_admin, requires_tenant_admin
 from portal.web.openapi import READ
-from portal.web.paging import page_parameter, per_page_parameter
+from portal.web.paging import PAGING, Paged, Paging
 
 
 class AuditEventOut(msgspec.Struct):
@@ -48,10 +48,10 @@ class AuditEventList(msgspec.Struct):
     per_page: int
 
 
-async def _api_list(db: AsyncSession, f: queries.AuditFilter, page: int, per_page: int) -> AuditEventList:
+async def _api_list(db: AsyncSession, f: queries.AuditFilter, paging: Paging) -> AuditEventList:
     if f.errors:
         raise InvalidInput(f.errors)
-    result = await queries.search(db, f, page=page, per_page=per_page)
+    result = await queries.search(db, f, page=paging.page, per_page=paging.per_page)
     return AuditEventList(
         [AuditEventOut.of(e) for e in result.items], result.total, result.page, result.per_page
     )
@@ -61,33 +61,21 @@ class TenantAuditApi(Controller):
     path = "/api/portal/tenants/{tenant_id:str}/audit"
     tags = ["audit"]
     guards = [requires_tenant_admin]
-    dependencies = {"tenant": Provide(provide_tenant_by_id), **TENANT_FILTER}
+    dependencies = {"tenant": Provide(provide_tenant_by_id), **TENANT_FILTER, **PAGING}
 
     @get("/", responses=READ)
-    async def list_events(
-        self,
-        db: Db,
-        audit_filter: AuditQuery,
-        page: int = page_parameter(),
-        per_page: int = per_page_parameter(),
-    ) -> AuditEventList:
+    async def list_events(self, db: Db, audit_filter: AuditQuery, paging: Paged) -> AuditEventList:
         """The tenant's audit events, newest first (platform admins' impersonation included)."""
-        return await _api_list(db, audit_filter, page, per_page)
+        return await _api_list(db, audit_filter, paging)
 
 
 class AdminAuditApi(Controller):
     path = "/api/v1/admin/audit"
     tags = ["audit"]
     guards = [requires_platform_admin]
-    dependencies = PLATFORM_FILTER
+    dependencies = {**PLATFORM_FILTER, **PAGING}
 
     @get("/", responses=READ)
-    async def list_events(
-        self,
-        db: Db,
-        audit_filter: AuditQuery,
-        page: int = page_parameter(),
-        per_page: int = per_page_parameter(),
-    ) -> AuditEventList:
+    async def list_events(self, db: Db, audit_filter: AuditQuery, paging: Paged) -> AuditEventList:
         """Every audit event, newest first."""
-        return await _api_list(db, audit_filter, page, per_page)
+        return await _api_list(db, audit_filter, paging)

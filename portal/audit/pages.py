@@ -6,21 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get
-from litestar.di import Provide
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import queries
 from portal.audit.filters import PLATFORM_FILTER, TENANT_FILTER, AuditQuery
 from portal.errors import InvalidInput
-from portal.tenants.deps import CurrentTenant, provide_tenant_by_slug
+from portal.tenants.deps import PageCtx, page_of
 from portal.web.deps import Db
 from portal.web.guards import requires_platform_admin, requires_tenant_admin
-from portal.web.paging import page_parameter
-from portal.web.templating import render, tenant_page
+from portal.web.paging import Paged, Paging, paging_of
+from portal.web.templating import render
 
 TEMPLATE = "audit/index.html"
-PER_PAGE = 50
+PAGES = paging_of(per_page=50)
 
 
 def _csv(request: Request[Any, Any, Any], f: queries.AuditFilter, scope: str) -> Stream:
@@ -37,11 +36,10 @@ async def _page(
     request: Request[Any, Any, Any],
     db: AsyncSession,
     f: queries.AuditFilter,
-    page: int,
+    paging: Paging,
     context: dict[str, Any],
 ) -> Response[Any]:
-    result = await queries.search(db, f, page=page, per_page=PER_PAGE)
-    slugs = await queries.tenant_slugs(db, result.items)
+    result = await queries.search(db, f, page=paging.page, per_page=paging.per_page)
     return render(
         request,
         TEMPLATE,
@@ -51,7 +49,7 @@ async def _page(
             "filters": f.raw,
             "errors": f.errors,
             "qs": f.query_string(),
-            "slugs": slugs,
+            "slugs": await queries.tenant_slugs(db, result.items),
         },
         status_code=400 if f.errors else 200,
     )
@@ -60,44 +58,31 @@ async def _page(
 class TenantAuditPages(Controller):
     path = "/t/{slug:str}/audit"
     guards = [requires_tenant_admin]
-    dependencies = {"tenant": Provide(provide_tenant_by_slug), **TENANT_FILTER}
+    dependencies = {**page_of("audit"), **TENANT_FILTER, **PAGES}
     include_in_schema = False
 
     @get("/")
-    async def index(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        tenant: CurrentTenant,
-        audit_filter: AuditQuery,
-        page: int = page_parameter(),
-    ) -> Response[Any]:
-        context = tenant_page(tenant, "audit", base_url=f"/t/{tenant.slug}/audit")
-        return await _page(request, db, audit_filter, page, context)
+    async def index(self, ctx: PageCtx, audit_filter: AuditQuery, paging: Paged) -> Response[Any]:
+        context = ctx.context(base_url=f"{ctx.url}/audit")
+        return await _page(ctx.request, ctx.db, audit_filter, paging, context)
 
     @get("/csv")
-    async def export(
-        self, request: Request[Any, Any, Any], tenant: CurrentTenant, audit_filter: AuditQuery
-    ) -> Stream:
-        return _csv(request, audit_filter, tenant.slug)
+    async def export(self, ctx: PageCtx, audit_filter: AuditQuery) -> Stream:
+        return _csv(ctx.request, audit_filter, ctx.tenant.slug)
 
 
 class AdminAuditPages(Controller):
     path = "/admin/audit"
     guards = [requires_platform_admin]
-    dependencies = PLATFORM_FILTER
+    dependencies = {**PLATFORM_FILTER, **PAGES}
     include_in_schema = False
 
     @get("/")
     async def index(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        audit_filter: AuditQuery,
-        page: int = page_parameter(),
+        self, request: Request[Any, Any, Any], db: Db, audit_filter: AuditQuery, paging: Paged
     ) -> Response[Any]:
         context = {"nav": "audit", "base_url": "/admin/audit", "platform": True}
-        return await _page(request, db, audit_filter, page, context)
+        return await _page(request, db, audit_filter, paging, context)
 
     @get("/csv")
     async def export(self, request: Request[Any, Any, Any], audit_filter: AuditQuery) -> Stream:

@@ -11,9 +11,6 @@ never wait on each other in a circle. A reservation row whose worker died is rel
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -23,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portal.apikeys.periods import Clock
+from portal.budgets.background import Every, sweep_all
 from portal.budgets.ledger import (
     RESERVATION_TTL_S,
     Budget,
@@ -34,8 +32,6 @@ from portal.budgets.ledger import (
 from portal.budgets.settled import settled_query
 from portal.db.base import utcnow
 from portal.db.models.budgets import SpendLedger, SpendReservation
-
-log = logging.getLogger("portal.budgets")
 
 SWEEP_EVERY_S = 5.0
 SWEEP_BATCH = 1000
@@ -50,17 +46,13 @@ class DatabaseLedger:
         self.clock = clock
         self.ttl = timedelta(seconds=ttl_s)
         self._known: set[str] = set()  # ledger rows this process knows exist (none is ever deleted)
-        self._task: asyncio.Task[None] | None = None
+        self._sweeper = Every(SWEEP_EVERY_S, lambda: sweep_all(self.sweep, SWEEP_BATCH), "budgets-sweep")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._sweep_loop(), name="budgets-sweep")
+        self._sweeper.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._sweeper.stop()
 
     async def reserve(self, budgets: Sequence[Budget], amount_micros: int) -> Reservation:
         amount = checked_amount(amount_micros)
@@ -184,17 +176,6 @@ class DatabaseLedger:
         if len(self._known) > MAX_KNOWN:
             self._known.clear()
         self._known.update(b.ledger_id for b in missing)
-
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_EVERY_S)
-            try:
-                while await self.sweep() == SWEEP_BATCH:
-                    pass
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a database hiccup must not stop the loop
-                log.warning("releasing expired reservations failed: %s", type(exc).__name__)
 
 
 def _row(budget: Budget) -> tuple[ColumnElement[bool], ColumnElement[bool]]:

@@ -9,10 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from portal.budgets.database import DatabaseLedger
 from portal.budgets.ledger import Ledger
 from portal.budgets.memory import MemoryLedger
+from portal.budgets.redis_ledger import RedisLedger
 from portal.config import Settings
 
 
 def ledger_for(settings: Settings, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> Ledger:
+    if settings.redis_url:
+        return RedisLedger(settings, sessions)
     if not settings.is_sqlite:
         return DatabaseLedger(engine)
     return MemoryLedger(sessions)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.apikeys.periods import Clock
+from portal.budgets.background import Every
 from portal.budgets.ledger import (
     RESERVATION_TTL_S,
     Budget,
@@ -57,21 +58,21 @@ class MemoryLedger:
         self._loading: dict[str, asyncio.Future[int]] = {}
         self._open: dict[uuid.UUID, Reservation] = {}
         self._expiries: list[tuple[datetime, uuid.UUID]] = []  # a heap: the next to expire first
-        self._task: asyncio.Task[None] | None = None
+        self._sweeper = Every(SWEEP_EVERY_S, self._tidy, "budgets-sweep")
         self._together: dict[str, set[str]] = {}  # budget name -> names used with it (key -> tenant)
         self._stale: set[str] = set()
         self._reconciling: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._sweep_loop(), name="budgets-sweep")
+        self._sweeper.start()
 
     async def stop(self) -> None:
-        for task in (self._task, self._reconciling):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._task = self._reconciling = None
+        await self._sweeper.stop()
+        if self._reconciling is not None:
+            self._reconciling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconciling
+            self._reconciling = None
 
     async def reserve(self, budgets: Sequence[Budget], amount_micros: int) -> Reservation:
         amount = checked_amount(amount_micros)
@@ -187,8 +188,6 @@ class MemoryLedger:
         spent = await asyncio.shield(pending)
         self._accounts.setdefault(key, _Account(budget, spent))
 
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_EVERY_S)
-            self.sweep()
-            self.forget_ended()
+    async def _tidy(self) -> None:
+        self.sweep()
+        self.forget_ended()

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from portal.catalog import providers, services
+from portal.catalog import pricing, providers, services
 from portal.catalog.deps import MODEL, PROVIDER, PathModel, PathProvider
-from portal.catalog.schemas import CustomProviderForm, EnabledForm, ModelForm, ProviderForm
+from portal.catalog.prices import describe
+from portal.catalog.schemas import CustomProviderForm, EnabledForm, ModelForm, PricesForm, ProviderForm
+from portal.catalog.services import prices_of
 from portal.credentials.deps import WORK, Work
 from portal.db.models import Model, Provider
 from portal.errors import InvalidInput, found
-from portal.tenants.deps import Page, page_of
+from portal.tenants.deps import PageCtx, page_of
 from portal.web.deps import CurrentActor, Db
 from portal.web.forms import Form
 from portal.web.guards import ADMIN, requires_platform_admin, requires_tenant_member
@@ -34,25 +35,55 @@ def _form_of(data: CustomProviderForm) -> dict[str, str]:
 
 
 async def _index(
-    page: TenantPage, form: dict[str, str] | None = None, errors: dict[str, str] | None = None
+    ctx: TenantPage, form: dict[str, str] | None = None, errors: dict[str, str] | None = None
 ) -> Response[Any]:
-    views = await services.providers_for_tenant(page.db, page.settings, page.tenant)
-    return page.form("providers/index.html", errors, providers=views, form=form or {})
+    views = await services.providers_for_tenant(ctx.db, ctx.settings, ctx.tenant)
+    return ctx.form("providers/index.html", errors, providers=views, form=form or {})
 
 
 async def _detail(
-    page: TenantPage,
+    ctx: TenantPage,
     provider: Provider,
     errors: dict[str, str] | None = None,
     form: dict[str, str] | None = None,
 ) -> Response[Any]:
-    models = await services.models_for_tenant(page.db, page.tenant, provider)
-    return page.form("providers/detail.html", errors, provider=provider, models=models, form=form or {})
+    models = await services.models_for_tenant(ctx.db, ctx.tenant, provider)
+    return ctx.form("providers/detail.html", errors, provider=provider, models=models, form=form or {})
 
 
-def _to_provider(page: TenantPage, provider_id: uuid.UUID, message: str) -> Response[Any]:
+PRICE_LABELS = {
+    "input_usd_per_million": "Input price",
+    "output_usd_per_million": "Output price",
+    "max_output_tokens": "Longest answer",
+}
+
+
+def _prices_page(
+    render: Callable[..., Response[Any]],
+    model: Model,
+    form: PricesForm,
+    base: str,
+    errors: dict[str, str] | None = None,
+) -> Response[Any]:
+    """The prices form of a model: a tenant's custom one (below /t/{slug}) or a built-in one (/admin)."""
+    custom = not model.provider.is_builtin
+    action = f"{base}/providers/models/{model.id}/prices" if custom else f"{base}/models/{model.id}/prices"
+    return render(
+        "catalog/prices.html",
+        status_code=400 if errors else 200,
+        model=model,
+        form=form,
+        errors=errors or {},
+        labels=PRICE_LABELS,
+        action=action,
+        reset_action=None if custom else f"{action}/reset",
+        back=f"{base}/providers/{model.provider_id}" if custom else base,
+    )
+
+
+def _to_provider(ctx: TenantPage, provider_id: uuid.UUID, message: str) -> Response[Any]:
     """Back to the provider's page, with the message."""
-    return page.redirect(f"/providers/{provider_id}", message)
+    return ctx.redirect(f"/providers/{provider_id}", message)
 
 
 class ProviderPages(Controller):
@@ -62,11 +93,11 @@ class ProviderPages(Controller):
     include_in_schema = False
 
     @get("/")
-    async def index(self, page: Page) -> Response[Any]:
-        return await _index(page)
+    async def index(self, ctx: PageCtx) -> Response[Any]:
+        return await _index(ctx)
 
     @post("/", guards=ADMIN, dependencies=WORK)
-    async def create(self, page: Page, work: Work, data: Form[CustomProviderForm]) -> Response[Any]:
+    async def create(self, ctx: PageCtx, work: Work, data: Form[CustomProviderForm]) -> Response[Any]:
         try:
             provider = await providers.create_custom_provider_with_key(
                 work,
@@ -77,25 +108,25 @@ class ProviderPages(Controller):
                 api_key=data.api_key,
             )
         except InvalidInput as exc:
-            return await _index(page, _form_of(data), exc.errors)
-        return _to_provider(page, provider.id, f"Custom provider {provider.display_name} created.")
+            return await _index(ctx, _form_of(data), exc.errors)
+        return _to_provider(ctx, provider.id, f"Custom provider {provider.display_name} created.")
 
     @get("/{provider_id:str}", dependencies=PROVIDER)
-    async def detail(self, page: Page, provider: PathProvider) -> Response[Any]:
-        return await _detail(page, provider)
+    async def detail(self, ctx: PageCtx, provider: PathProvider) -> Response[Any]:
+        return await _detail(ctx, provider)
 
     @post("/{provider_id:str}", guards=ADMIN, dependencies=PROVIDER)
-    async def update(self, page: Page, provider: PathProvider, data: Form[ProviderForm]) -> Response[Any]:
+    async def update(self, ctx: PageCtx, provider: PathProvider, data: Form[ProviderForm]) -> Response[Any]:
         form = {"display_name": data.display_name, "base_url": data.base_url}
         try:
-            await providers.update_custom_provider(page.db, page.actor, page.tenant, provider, **form)
+            await providers.update_custom_provider(ctx.db, ctx.actor, ctx.tenant, provider, **form)
         except InvalidInput as exc:
-            return await _detail(page, provider, exc.errors, form)
-        return _to_provider(page, provider.id, "Provider saved.")
+            return await _detail(ctx, provider, exc.errors, form)
+        return _to_provider(ctx, provider.id, "Provider saved.")
 
     @get("/{provider_id:str}/delete", guards=ADMIN, dependencies=PROVIDER)
-    async def confirm_delete(self, page: Page, provider: PathProvider) -> Response[Any]:
-        here = f"{page.url}/providers/{provider.id}"
+    async def confirm_delete(self, ctx: PageCtx, provider: PathProvider) -> Response[Any]:
+        here = f"{ctx.url}/providers/{provider.id}"
         confirm = Confirmation(
             title=f"Delete {provider.display_name}",
             question=f"Delete the provider {provider.display_name}?",
@@ -104,42 +135,55 @@ class ProviderPages(Controller):
             button="Delete provider",
             cancel=here,
         )
-        return page.confirm(confirm)
+        return ctx.confirm(confirm)
 
     @post("/{provider_id:str}/delete", guards=ADMIN, dependencies=PROVIDER)
-    async def delete(self, page: Page, provider: PathProvider) -> Response[Any]:
+    async def delete(self, ctx: PageCtx, provider: PathProvider) -> Response[Any]:
         name = provider.display_name
-        await providers.delete_custom_provider(page.db, page.actor, page.tenant, provider)
-        return page.redirect("/providers", f"Provider {name} deleted.")
+        await providers.delete_custom_provider(ctx.db, ctx.actor, ctx.tenant, provider)
+        return ctx.redirect("/providers", f"Provider {name} deleted.")
 
     @post("/{provider_id:str}/models", guards=ADMIN, dependencies=PROVIDER)
-    async def add_model(self, page: Page, provider: PathProvider, data: Form[ModelForm]) -> Response[Any]:
+    async def add_model(self, ctx: PageCtx, provider: PathProvider, data: Form[ModelForm]) -> Response[Any]:
         try:
             model = await services.add_model(
-                page.db,
-                page.actor,
-                page.tenant,
+                ctx.db,
+                ctx.actor,
+                ctx.tenant,
                 provider,
                 name=data.model_name,
                 display_name=data.model_display_name,
             )
         except InvalidInput as exc:
             errors = {"model_name": exc.errors.get("name") or exc.message}
-            return await _detail(page, provider, errors, {"model_name": data.model_name})
-        return _to_provider(page, provider.id, f"Model {model.name} added and enabled.")
+            return await _detail(ctx, provider, errors, {"model_name": data.model_name})
+        return _to_provider(ctx, provider.id, f"Model {model.name} added and enabled.")
 
     @post("/models/{model_id:str}/enabled", guards=ADMIN, dependencies=MODEL)
-    async def set_enabled(self, page: Page, model: PathModel, data: Form[EnabledForm]) -> Response[Any]:
+    async def set_enabled(self, ctx: PageCtx, model: PathModel, data: Form[EnabledForm]) -> Response[Any]:
         enabled = data.enabled == "true"
-        await services.set_model_enabled(page.db, page.actor, page.tenant, model, enabled)
-        done = f"Model {model.name} {'enabled' if enabled else 'disabled'} for {page.tenant.name}."
-        return _to_provider(page, model.provider_id, done)
+        await services.set_model_enabled(ctx.db, ctx.actor, ctx.tenant, model, enabled)
+        done = f"Model {model.name} {'enabled' if enabled else 'disabled'} for {ctx.tenant.name}."
+        return _to_provider(ctx, model.provider_id, done)
+
+    @get("/models/{model_id:str}/prices", guards=ADMIN, dependencies=MODEL)
+    async def prices_form(self, ctx: PageCtx, model: PathModel) -> Response[Any]:
+        services.require_custom(model.provider, ctx.tenant, "editing prices")
+        return _prices_page(ctx.render, model, PricesForm.of(model), ctx.url)
+
+    @post("/models/{model_id:str}/prices", guards=ADMIN, dependencies=MODEL)
+    async def set_prices(self, ctx: PageCtx, model: PathModel, data: Form[PricesForm]) -> Response[Any]:
+        try:
+            await pricing.set_model_prices(ctx.db, ctx.actor, model, tenant=ctx.tenant, **data.prices())
+        except InvalidInput as exc:
+            return _prices_page(ctx.render, model, data, ctx.url, exc.errors)
+        return _to_provider(ctx, model.provider_id, f"Prices of {model.name}: {describe(prices_of(model))}.")
 
     @post("/models/{model_id:str}/delete", guards=ADMIN, dependencies=MODEL)
-    async def delete_model(self, page: Page, model: PathModel) -> Response[Any]:
+    async def delete_model(self, ctx: PageCtx, model: PathModel) -> Response[Any]:
         provider_id, name = model.provider_id, model.name
-        await services.delete_model(page.db, page.actor, page.tenant, model)
-        return _to_provider(page, provider_id, f"Model {name} deleted.")
+        await services.delete_model(ctx.db, ctx.actor, ctx.tenant, model)
+        return _to_provider(ctx, provider_id, f"Model {name} deleted.")
 
 
 class CatalogPages(Controller):
@@ -171,12 +215,59 @@ class CatalogPages(Controller):
     async def remove_model(
         self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor, model_id: FromPath[uuid.UUID]
     ) -> Response[Any]:
-        model = await db.scalar(
-            select(Model).where(Model.id == model_id).options(selectinload(Model.provider))
-        )
-        model = found(model if model is not None and model.provider.is_builtin else None, "Model")
+        model = await services.find_builtin_model(db, model_id)
         name = model.name
         await services.remove_builtin(db, actor, model.provider, model)
         return redirect_after_change(
             request, "/admin/catalog", f"Model {name} removed from the catalogue for every tenant."
         )
+
+    @get("/models/{model_id:uuid}/prices")
+    async def prices_form(
+        self, request: Request[Any, Any, Any], db: Db, model_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        model = await services.find_builtin_model(db, model_id)
+        return _prices_page(_admin_render(request), model, PricesForm.of(model), ADMIN_CATALOG)
+
+    @post("/models/{model_id:uuid}/prices")
+    async def set_prices(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        actor: CurrentActor,
+        model_id: FromPath[uuid.UUID],
+        data: Form[PricesForm],
+    ) -> Response[Any]:
+        model = await services.find_builtin_model(db, model_id)
+        try:
+            await pricing.set_model_prices(db, actor, model, tenant=None, **data.prices())
+        except InvalidInput as exc:
+            return _prices_page(_admin_render(request), model, data, ADMIN_CATALOG, exc.errors)
+        done = (
+            f"Prices of {model.provider.name}/{model.name}: {describe(prices_of(model))}, for every tenant."
+        )
+        return redirect_after_change(request, ADMIN_CATALOG, done)
+
+    @post("/models/{model_id:uuid}/prices/reset")
+    async def reset_prices(
+        self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor, model_id: FromPath[uuid.UUID]
+    ) -> Response[Any]:
+        model = await pricing.reset_model_prices(db, actor, await services.find_builtin_model(db, model_id))
+        done = f"Prices of {_named(model)} back to the list prices: {describe(prices_of(model))}."
+        return redirect_after_change(request, ADMIN_CATALOG, done)
+
+
+ADMIN_CATALOG = "/admin/catalog"
+
+
+def _named(model: Model) -> str:
+    return f"{model.provider.name}/{model.name}"
+
+
+def _admin_render(request: Request[Any, Any, Any]) -> Callable[..., Response[Any]]:
+    """Render a page of the platform's catalogue (its nav entry marked), as TenantPage.render does."""
+
+    def rendering(template: str, *, status_code: int = 200, **context: Any) -> Response[Any]:
+        return render(request, template, {"nav": "catalog", **context}, status_code=status_code)
+
+    return rendering

@@ -77,6 +77,11 @@ def format_price(micros: int) -> str:
     return f"${int(whole):,}.{fraction.ljust(2, '0')}"
 
 
+def price_input(micros: int | None) -> str:
+    """A price as a form field's value: '0.15', '2.50', '' for not priced."""
+    return "" if micros is None else format_price(micros).lstrip("$").replace(",", "")
+
+
 def describe(prices: Prices) -> str:
     """'$0.15 / $0.60 per 1M tokens' (input / output), or 'not priced'."""
     if prices.input_micros is None or prices.output_micros is None:

@@ -70,6 +70,21 @@ def prices_of(model: Model) -> Prices:
     return Prices(model.input_price_micros, model.output_price_micros, model.max_output_tokens)
 
 
+async def find_builtin_model(db: AsyncSession, model_id: str | uuid.UUID) -> Model:
+    """A model of the built-in catalogue by id, with its provider; NotFound otherwise."""
+    try:
+        model_uuid = model_id if isinstance(model_id, uuid.UUID) else uuid.UUID(model_id)
+    except ValueError as exc:
+        raise NotFound("Model not found") from exc
+    model = await db.scalar(
+        select(Model)
+        .join(Provider)
+        .where(Model.id == model_uuid, Provider.tenant_id.is_(None))
+        .options(selectinload(Model.provider))
+    )
+    return found(model, "Model")
+
+
 async def builtin_providers(db: AsyncSession) -> list[Provider]:
     """The platform's built-in catalogue, with each provider's models."""
     query = (
@@ -240,15 +255,17 @@ async def delete_model(db: AsyncSession, actor: Actor, tenant: Tenant, model: Mo
     await audit.record(db, actor, "model.deleted", tenant_id=tenant.id, target=target)
 
 
+async def model_enabled(db: AsyncSession, tenant: Tenant, model: Model) -> bool:
+    query = select(TenantModel.model_id).where(
+        TenantModel.tenant_id == tenant.id, TenantModel.model_id == model.id
+    )
+    return await db.scalar(query) is not None
+
+
 async def set_model_enabled(
     db: AsyncSession, actor: Actor, tenant: Tenant, model: Model, enabled: bool
 ) -> None:
-    is_enabled = await db.scalar(
-        select(TenantModel.model_id).where(
-            TenantModel.tenant_id == tenant.id, TenantModel.model_id == model.id
-        )
-    )
-    if bool(is_enabled) == enabled:
+    if await model_enabled(db, tenant, model) == enabled:
         return
     if enabled:
         try:  # a savepoint: a rollback of it expires nothing the callers still read

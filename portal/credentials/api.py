@@ -22,9 +22,9 @@ from portal.credentials.schemas import (
     MaskedCredential,
 )
 from portal.errors import InvalidInput
-from portal.tenants.deps import CurrentTenant, provide_tenant_by_id
-from portal.web.deps import CurrentActor, Db, Http, TheVault
-from portal.web.guards import requires_tenant_admin, requires_tenant_member
+from portal.tenants.deps import provide_tenant_by_id
+from portal.web.deps import Http
+from portal.web.guards import ADMIN, requires_tenant_member
 from portal.web.openapi import CHANGE, READ
 
 TENANT = {"tenant": Provide(provide_tenant_by_id), **WORK}
@@ -37,11 +37,11 @@ class SysadminCredentialsApi(Controller):
     dependencies = TENANT
 
     @get("/", responses=READ)
-    async def list_credentials(self, db: Db, vault: TheVault, tenant: CurrentTenant) -> CredentialList:
-        views = await services.list_credentials(db, vault, tenant)
+    async def list_credentials(self, work: Work) -> CredentialList:
+        views = await services.list_credentials(work.db, work.vault, work.tenant)
         return CredentialList([MaskedCredential.of(v) for v in views])
 
-    @put("/{provider:str}", guards=[requires_tenant_admin], dependencies=NAMED_PROVIDER, responses=CHANGE)
+    @put("/{provider:str}", guards=ADMIN, dependencies=NAMED_PROVIDER, responses=CHANGE)
     async def put_credential(
         self, work: Work, named_provider: PathProvider, data: JSONBody[CredentialFields]
     ) -> CredentialSaved:
@@ -51,16 +51,14 @@ class SysadminCredentialsApi(Controller):
     @delete(
         "/{provider:str}",
         status_code=200,
-        guards=[requires_tenant_admin],
+        guards=ADMIN,
         dependencies=PROVIDER_CREDENTIAL,
         responses=CHANGE,
     )
-    async def delete_credential(
-        self, db: Db, actor: CurrentActor, tenant: CurrentTenant, credential: PathCredential
-    ) -> CredentialDeleted:
+    async def delete_credential(self, work: Work, credential: PathCredential) -> CredentialDeleted:
         provider = credential.provider.name
-        await services.delete_credential(db, actor, tenant, credential)
-        return CredentialDeleted.of(tenant.id, provider)
+        await services.delete_credential(work.db, work.actor, work.tenant, credential)
+        return CredentialDeleted.of(work.tenant.id, provider)
 
 
 class LlmKeysApi(Controller):
@@ -70,10 +68,10 @@ class LlmKeysApi(Controller):
     dependencies = TENANT
 
     @get("/llm-keys", responses=READ)
-    async def list_keys(self, db: Db, vault: TheVault, tenant: CurrentTenant) -> list[LlmKeyOut]:
-        return [LlmKeyOut.of(v) for v in await services.list_credentials(db, vault, tenant)]
+    async def list_keys(self, work: Work) -> list[LlmKeyOut]:
+        return [LlmKeyOut.of(v) for v in await services.list_credentials(work.db, work.vault, work.tenant)]
 
-    @post("/llm-keys", guards=[requires_tenant_admin], responses=CHANGE)
+    @post("/llm-keys", guards=ADMIN, responses=CHANGE)
     async def create_key(self, work: Work, data: JSONBody[LlmKeyCreate]) -> LlmKeyOut:
         if not data.provider.strip():
             raise InvalidInput({"provider": "required: a provider name such as openai or azure"})
@@ -84,14 +82,12 @@ class LlmKeysApi(Controller):
 
     @delete(
         "/llm-keys/{key_id:str}",
-        guards=[requires_tenant_admin],
+        guards=ADMIN,
         dependencies=CREDENTIAL_BY_ID,
         responses=CHANGE,
     )
-    async def delete_key(
-        self, db: Db, actor: CurrentActor, tenant: CurrentTenant, credential: PathCredential
-    ) -> None:
-        await services.delete_credential(db, actor, tenant, credential)
+    async def delete_key(self, work: Work, credential: PathCredential) -> None:
+        await services.delete_credential(work.db, work.actor, work.tenant, credential)
 
     @post("/credentials/{provider:str}/test", status_code=200, dependencies=NAMED_PROVIDER, responses=CHANGE)
     async def test_connection(

@@ -8,6 +8,7 @@ import msgspec
 
 from portal.credentials.services import CredentialView
 from portal.inputs import Input
+from portal.outputs import copied
 
 
 class CredentialFields(Input):
@@ -47,18 +48,7 @@ class MaskedCredential(msgspec.Struct):
 
     @classmethod
     def of(cls, view: CredentialView) -> MaskedCredential:
-        return cls(
-            provider=view.provider,
-            label=view.label,
-            masked_key=view.masked_key,
-            configured_at=view.configured_at,
-            encryption_status=view.encryption_status,
-            config=view.config,
-            undecryptable_reason=view.undecryptable_reason,
-            last_test_at=view.last_test_at,
-            last_test_ok=view.last_test_ok,
-            last_test_reason=view.last_test_reason,
-        )
+        return copied(cls, view)
 
 
 class CredentialSaved(MaskedCredential, kw_only=True):
@@ -108,17 +98,7 @@ class LlmKeyOut(msgspec.Struct):
 
     @classmethod
     def of(cls, view: CredentialView) -> LlmKeyOut:
-        return cls(
-            id=view.id,
-            provider=view.provider,
-            label=view.label,
-            key_hint=view.masked_key,
-            created_at=view.created_at,
-            updated_at=view.configured_at,
-            encryption_status=view.encryption_status,
-            config=view.config,
-            undecryptable_reason=view.undecryptable_reason,
-        )
+        return copied(cls, view, key_hint=view.masked_key, updated_at=view.configured_at)
 
 
 class ConnectionTestOut(msgspec.Struct, omit_defaults=True):

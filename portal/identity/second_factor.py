@@ -124,7 +124,11 @@ async def check(
     db: AsyncSession, vault: Vault, settings: Settings, actor: Actor, user: User, code: str
 ) -> str | None:
     """'totp' or 'recovery_code' when the code is good (a recovery code is crossed out); None if not.
-    Both outcomes are audited; nothing about why a code failed is told to the caller."""
+    Both outcomes are audited; nothing about why a code failed is told to the caller.
+
+    Commits at once (the one service that does), like a refusal: the code is crossed out and the
+    attempt on record before the throttle hears of it, even when the request then fails (the throttle
+    writes in a transaction of its own, which SQLite would make wait)."""
     used: str | None = None
     if user.has_second_factor and user.totp_secret_wrapped:
         try:
@@ -150,8 +154,6 @@ async def check(
         outcome="success" if used else "failure",
         details=details,
     )
-    # Committed at once, like a refusal: the code is crossed out and the attempt on record before
-    # the throttle hears of it (it writes in a transaction of its own, which SQLite would make wait).
     await db.commit()
     return used
 
@@ -164,4 +166,4 @@ async def reset(db: AsyncSession, actor: Actor, user: User) -> None:
     user.recovery_code_hashes = []
     user.sessions_not_before = utcnow()
     await audit.record(db, actor, "user.second_factor_reset", target=f"user:{user.email}")
-    await db.commit()
+    await db.flush()

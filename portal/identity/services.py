@@ -59,9 +59,8 @@ async def create_platform_admin(
         target=f"user:{email}",
     )
     try:
-        await db.commit()
-    except IntegrityError as exc:
-        await db.rollback()
+        await db.flush()
+    except IntegrityError as exc:  # created at the same moment by another command
         raise Conflict(f"A user with the e-mail {email} exists already") from exc
     return user
 

@@ -22,7 +22,7 @@ from portal.tenants.services import find_tenant
 from portal.web.deps import CurrentActor, CurrentSettings, Db
 from portal.web.guards import requires_platform_admin, requires_tenant_admin
 from portal.web.openapi import CHANGE, READ
-from portal.web.paging import page_parameter, per_page_parameter
+from portal.web.paging import PAGING, Paged
 
 
 class MembersApi(Controller):
@@ -94,19 +94,20 @@ class AdminUsersApi(Controller):
     tags = ["users"]
     guards = [requires_platform_admin]
 
-    @get("/", responses=READ)
+    @get("/", dependencies=PAGING, responses=READ)
     async def list_users(
         self,
         db: Db,
+        paging: Paged,
         tenant: str = Parameter(default="", description="A tenant's id or slug: its members only"),
         role: str = Parameter(
             default="", description="admin, member (in that tenant, or any) or platform_admin"
         ),
         q: str = Parameter(default="", description="Part of an e-mail or name"),
-        page: int = page_parameter(),
-        per_page: int = per_page_parameter(),
     ) -> UserList:
         """Every user of the portal with their memberships."""
         found = await find_tenant(db, tenant) if tenant else None
-        result = await users.list_users(db, tenant=found, role=role, q=q, page=page, per_page=per_page)
+        result = await users.list_users(
+            db, tenant=found, role=role, q=q, page=paging.page, per_page=paging.per_page
+        )
         return UserList([UserOut.of(r) for r in result.items], result.total, result.page, result.per_page)

@@ -216,6 +216,9 @@ class EgressBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
+DEFAULT_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+
+
 class EgressTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport (one pool, keep-alive) whose every new connection passes the policy.
 
@@ -226,7 +229,7 @@ class EgressTransport(httpx.AsyncHTTPTransport):
         self,
         allow: OutboundAllow,
         *,
-        limits: httpx.Limits = httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        limits: httpx.Limits = DEFAULT_LIMITS,
         verify: ssl.SSLContext | bool = True,
         backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
@@ -241,7 +244,9 @@ class EgressTransport(httpx.AsyncHTTPTransport):
         )
 
 
-def egress_client(allow: OutboundAllow, **kwargs: typing.Any) -> httpx.AsyncClient:
+def egress_client(
+    allow: OutboundAllow, *, limits: httpx.Limits = DEFAULT_LIMITS, **kwargs: typing.Any
+) -> httpx.AsyncClient:
     """The client for every call to a URL a tenant chose. trust_env=False: httpx would otherwise
     mount proxy transports from HTTP(S)_PROXY beside ours, and those bypass the policy."""
-    return httpx.AsyncClient(transport=EgressTransport(allow), trust_env=False, **kwargs)
+    return httpx.AsyncClient(transport=EgressTransport(allow, limits=limits), trust_env=False, **kwargs)

@@ -15,11 +15,11 @@ from portal.tenants.deps import (
     shred_deleted_tenant,
     shred_once_committed,
 )
-from portal.tenants.schemas import TenantCreate, TenantList, TenantOut, TenantUpdate
+from portal.tenants.schemas import MonthlyLimitIn, TenantCreate, TenantList, TenantOut, TenantUpdate
 from portal.web.deps import CurrentActor, Db, TheVault
 from portal.web.guards import requires_platform_admin
 from portal.web.openapi import CHANGE, READ, errors
-from portal.web.paging import page_parameter, per_page_parameter
+from portal.web.paging import PAGING, Paged
 
 
 class TenantsApi(Controller):
@@ -27,16 +27,13 @@ class TenantsApi(Controller):
     tags = ["tenants"]
     guards = [requires_platform_admin]
 
-    @get("/", responses=errors(400, 401, 403, 429))
+    @get("/", dependencies=PAGING, responses=errors(400, 401, 403, 429))
     async def list_tenants(
-        self,
-        db: Db,
-        q: FromQuery[str] = "",
-        status: FromQuery[str | None] = None,
-        page: int = page_parameter(),
-        per_page: int = per_page_parameter(),
+        self, db: Db, paging: Paged, q: FromQuery[str] = "", status: FromQuery[str | None] = None
     ) -> TenantList:
-        result = await services.list_tenants(db, q=q, status=status, page=page, per_page=per_page)
+        result = await services.list_tenants(
+            db, q=q, status=status, page=paging.page, per_page=paging.per_page
+        )
         return TenantList([TenantOut.of(t) for t in result.items], result.total, result.page, result.per_page)
 
     @post("/", responses=errors(400, 401, 403, 409, 429))
@@ -61,6 +58,17 @@ class TenantsApi(Controller):
             db, actor, tenant_id, name=data.name, slug=data.slug, status=data.status
         )
         return TenantOut.of(tenant)
+
+    @put(
+        "/{tenant_id:str}/monthly-limit",
+        dependencies={"tenant": Provide(provide_tenant_by_id)},
+        responses=CHANGE,
+        summary="Set the tenant's monthly spend limit (platform admins only)",
+    )
+    async def set_monthly_limit(
+        self, db: Db, actor: CurrentActor, tenant: CurrentTenant, data: JSONBody[MonthlyLimitIn]
+    ) -> TenantOut:
+        return TenantOut.of(await services.set_monthly_limit(db, actor, tenant, data.monthly_limit_usd))
 
     @delete("/{tenant_id:str}", responses=CHANGE, after_response=shred_deleted_tenant)
     async def delete_tenant(

@@ -21,7 +21,7 @@ from portal.db.models import Tenant
 from portal.errors import found
 from portal.tenant_refs import RESOLVED_TENANT_ID
 from portal.tenants.services import find_tenant, shred_deleted
-from portal.web.deps import CurrentActor, CurrentSettings, Db
+from portal.web.deps import CurrentActor, CurrentSettings, Db, TenantRequest
 from portal.web.templating import TenantPage
 
 T = TypeVar("T")
@@ -29,8 +29,10 @@ DELETED_TENANT = "portal_deleted_tenant"
 
 CurrentTenant: TypeAlias = NamedDependency[Tenant]
 """`tenant: CurrentTenant`: the tenant the path names."""
-Page: TypeAlias = NamedDependency[TenantPage]
-"""`page: Page`: the tenant page's context (portal.web.templating.TenantPage); see `page_of`."""
+ApiCtx: TypeAlias = NamedDependency[TenantRequest]
+"""`ctx: ApiCtx`: the tenant API request's context (portal.web.deps.TenantRequest); see `api_of`."""
+PageCtx: TypeAlias = NamedDependency[TenantPage]
+"""`ctx: PageCtx`: the tenant page's context (portal.web.templating.TenantPage); see `page_of`."""
 
 
 async def _load(db: AsyncSession, ref: str, request: Request[Any, Any, Any]) -> Tenant:
@@ -61,7 +63,7 @@ async def provide_tenant_by_slug(db: Db, slug: FromPath[str], request: Request[A
 
 
 def page_of(tab: str) -> dict[str, Provide]:
-    """The dependencies of a controller of `/t/{slug}/...` pages: the tenant, and the `page` of `tab`."""
+    """The dependencies of a controller of `/t/{slug}/...` pages: the tenant, and the `ctx` of `tab`."""
 
     def provide_page(
         request: Request[Any, Any, Any],
@@ -72,7 +74,21 @@ def page_of(tab: str) -> dict[str, Provide]:
     ) -> TenantPage:
         return TenantPage(request, db, settings, actor, tenant, tab)
 
-    return {"tenant": Provide(provide_tenant_by_slug), "page": Provide(provide_page, sync_to_thread=False)}
+    return {"tenant": Provide(provide_tenant_by_slug), "ctx": Provide(provide_page, sync_to_thread=False)}
+
+
+def provide_tenant_request(
+    request: Request[Any, Any, Any],
+    db: Db,
+    settings: CurrentSettings,
+    actor: CurrentActor,
+    tenant: CurrentTenant,
+) -> TenantRequest:
+    return TenantRequest(request, db, settings, actor, tenant)
+
+
+API = {"tenant": Provide(provide_tenant_by_id), "ctx": Provide(provide_tenant_request, sync_to_thread=False)}
+"""The dependencies of a controller of `/api/.../tenants/{tenant_id}/...`: the tenant, and the `ctx`."""
 
 
 def shred_once_committed(request: Request[Any, Any, Any], tenant_id: uuid.UUID) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import msgspec
 
+from portal.apikeys.money import micros_to_usd
 from portal.db.models import Tenant
 from portal.errors import InvalidInput
 from portal.inputs import Input
@@ -63,10 +64,19 @@ class TenantOut(msgspec.Struct):
     status: str
     created_at: datetime
     updated_at: datetime
+    monthly_limit_usd: float | None = None
 
     @classmethod
     def of(cls, tenant: Tenant) -> TenantOut:
-        return cls(tenant.id, tenant.slug, tenant.name, tenant.status, tenant.created_at, tenant.updated_at)
+        return cls(
+            tenant.id,
+            tenant.slug,
+            tenant.name,
+            tenant.status,
+            tenant.created_at,
+            tenant.updated_at,
+            micros_to_usd(tenant.monthly_limit_micros),
+        )
 
 
 class TenantList(msgspec.Struct):
@@ -85,6 +95,17 @@ class TenantForm(msgspec.Struct):
 
 class StatusForm(msgspec.Struct):
     status: str = ""
+
+
+class LimitForm(msgspec.Struct):
+    monthly_limit_usd: str = ""
+
+
+class MonthlyLimitIn(Input):
+    monthly_limit_usd: Annotated[
+        float | str | None,
+        msgspec.Meta(description="USD per calendar month (UTC) for the whole tenant; null: no limit"),
+    ]
 
 
 class DeleteForm(msgspec.Struct):

@@ -12,8 +12,9 @@ a programming error, raised at once), fills in the defaults (`occurred_at` = now
 gateway, zero tokens and cost, not streamed, not estimated) and appends to a list. A background task
 writes every `interval` seconds, or as soon as `batch_size` events wait, each batch one INSERT
 (executemany) in its own transaction. That transaction names the key lineages it touched, so the
-hot path learns of the new spend exactly as it does of a reported usage (portal.apikeys.changes:
-at once in this process, through Redis or the database poll in the others).
+hot path learns of the new spend exactly as it does of a reported usage (portal.apikeys.changes):
+the other processes through Redis or the database poll; this one's ledger holds it already (the
+gateway settles a request's cost in the ledger before it queues the event here).
 
 Failures: a batch the database refuses as data (IntegrityError, e.g. its tenant was deleted
 meanwhile) is written row by row and only the refused rows are dropped, logged. Any other failure

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import httpx
@@ -16,6 +17,7 @@ from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.crypto.vault import Vault
 from portal.db.engine import mark_read_only
+from portal.db.models import Tenant
 from portal.errors import Conflict
 from portal.web.auth import actor_for
 from portal.web.state import PortalState
@@ -28,6 +30,18 @@ CurrentSettings: TypeAlias = NamedDependency[Settings]
 TheVault: TypeAlias = NamedDependency[Vault]
 Http: TypeAlias = NamedDependency[httpx.AsyncClient]
 CurrentActor: TypeAlias = NamedDependency[Actor]
+
+
+@dataclass(frozen=True)
+class TenantRequest:
+    """What a handler acting within one tenant works with, loaded once per request: the request, its
+    unit of work, the settings, the actor and the path's tenant (portal.tenants.deps `api_of`)."""
+
+    request: Request[Any, Any, Any]
+    db: AsyncSession
+    settings: Settings
+    actor: Actor
+    tenant: Tenant
 
 
 async def provide_db(state: State, request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSession, None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -16,8 +17,9 @@ from litestar.enums import MediaType
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.response import Redirect
 
-from portal.apikeys.refusals import NO_STORE
+from portal.apikeys.refusals import NO_STORE, Refusal
 from portal.errors import InvalidInput, ServiceError
+from portal.gateway.errors import GATEWAY_API, GatewayError, error_body
 
 # The route option of the service API (portal.apikeys.service_api): errors in its JSON shape.
 SERVICE_API = "service_api"
@@ -36,6 +38,27 @@ def _wants_json(request: Request[Any, Any, Any]) -> bool:
 def _service_api(request: Request[Any, Any, Any]) -> bool:
     handler = request.scope.get("route_handler")
     return bool(handler is not None and handler.opt.get(SERVICE_API))
+
+
+def _gateway(request: Request[Any, Any, Any]) -> bool:
+    handler = request.scope.get("route_handler")
+    return bool(handler is not None and handler.opt.get(GATEWAY_API))
+
+
+def _gateway_answer(status: int, body: bytes, headers: Mapping[str, str]) -> Response[Any]:
+    """The gateway's error in OpenAI's shape; never cached."""
+    headers = {**NO_STORE, **headers}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="portal"'
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def _as_gateway_error(exc: ServiceError) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, Refusal):
+        return GatewayError.of(exc)
+    return GatewayError(exc.code, exc.message, status=exc.status_code, headers=exc.headers)
 
 
 def _service_answer(status: int, code: str, detail: str, headers: dict[str, str]) -> Response[Any]:
@@ -85,6 +108,9 @@ def _way_back(request: Request[Any, Any, Any]) -> str | None:
 def handle_service_error(request: Request[Any, Any, Any], exc: ServiceError) -> Response[Any]:
     """A use case's refusal (a throttled attempt among them: 429 with Retry-After)."""
     headers = dict(exc.headers)
+    if _gateway(request):
+        error = _as_gateway_error(exc)
+        return _gateway_answer(error.status_code, error.body(), error.headers)
     if _service_api(request):
         return _service_answer(exc.status_code, exc.code, exc.message, headers)
     if _wants_json(request):
@@ -117,7 +143,17 @@ def _service_http_error(exc: HTTPException) -> Response[Any]:
     return Response(body, status_code=exc.status_code, media_type=MediaType.JSON, headers=NO_STORE)
 
 
+def _gateway_http_error(exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    code = {401: "missing_key", 403: "scope_missing", 404: "not_found"}.get(status, "invalid_request")
+    if isinstance(exc, ValidationException):
+        status, code = 400, "invalid_request"
+    return _gateway_answer(status, error_body(status, code, str(exc.detail)), dict(exc.headers or {}))
+
+
 def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if _gateway(request):
+        return _gateway_http_error(exc)
     if _service_api(request):
         return _service_http_error(exc)
     status = exc.status_code
@@ -151,6 +187,8 @@ def handle_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Re
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # The engine hides bound parameters, so a driver's message quotes no value.
     log.exception("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    if _gateway(request):
+        return _gateway_answer(500, error_body(500, "internal_error", "Internal error"), {})
     if _wants_json(request):
         return Response({"status_code": 500, "detail": "Internal error"}, status_code=500)
     return _error_page(request, 500, "Something went wrong on our side. It has been logged.")

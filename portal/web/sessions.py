@@ -108,9 +108,9 @@ def session_config(settings: Settings) -> PortalSessionConfig:
         secure=settings.https,
         httponly=True,
         path="/",
-        # The service API (resolve, usage) authenticates keys, never cookies; static files and the
-        # health check need no session either.
-        exclude=["^/static/", "^/health$", "^/api/v1/(resolve|usage)$"],
+        # The service API (resolve, usage) and the gateway (/v1/) authenticate keys, never cookies;
+        # static files and the health check need no session either.
+        exclude=["^/static/", "^/health$", "^/api/v1/(resolve|usage)$", "^/v1/"],
     )
 
 

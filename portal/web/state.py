@@ -38,3 +38,5 @@ class PortalState:
     # Gateway usage events, written in batches off the request path (started and stopped with the app).
     usage_recorder: UsageRecording
     throttle: Throttle = field(default_factory=Throttle)
+    # The gateway's own pooled client, behind the same egress policy, sized for many concurrent calls.
+    gateway_http: httpx.AsyncClient | None = None

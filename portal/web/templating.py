@@ -18,13 +18,13 @@ from litestar.template import TemplateConfig
 from litestar.utils.empty import value_or_default
 from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup, escape
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.apikeys.money import format_usd
-from portal.audit.actor import Actor
-from portal.config import REPO_ROOT, Settings
-from portal.db.models import Tenant
+from portal.apikeys.money import format_usd, usd_input
+from portal.catalog.prices import describe
+from portal.catalog.services import prices_of
+from portal.config import REPO_ROOT
 from portal.web.auth import principal_of
+from portal.web.deps import TenantRequest
 from portal.web.layout import acting_tenant
 
 TEMPLATES_DIR = REPO_ROOT / "templates"
@@ -38,6 +38,8 @@ def _configure(engine: JinjaTemplateEngine) -> None:
     env = engine.engine
     env.filters["when"] = _format_time
     env.filters["money"] = format_usd  # micro-USD as people read it: $5.00, $0.0012, "no limit"
+    env.filters["prices"] = lambda model: describe(prices_of(model))  # "$0.15 / $0.60 per 1M tokens"
+    env.filters["usd_input"] = usd_input  # micro-USD as a form field's value: "5", "2.5", "" for none
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
@@ -57,11 +59,6 @@ def htmx_of(request: Request[Any, Any, Any]) -> HTMXDetails | None:
 def htmx_target(request: Request[Any, Any, Any]) -> str | None:
     details = htmx_of(request)
     return details.target if details else None
-
-
-def tenant_page(tenant: Any, tab: str, **context: Any) -> dict[str, Any]:
-    """The context of a tenant's page: the tenant (its header and tabs) and the tab to mark."""
-    return {"tenant": tenant, "tab": tab, **context}
 
 
 def render(
@@ -130,16 +127,10 @@ def redirect_after_change(
 
 
 @dataclass(frozen=True)
-class TenantPage:
-    """What a handler of a tenant's pages works with, loaded once per request (portal.tenants.deps
-    `page_of(tab)`, asked for as `page: Page`): the request, its unit of work, the settings, the actor
-    and the path's tenant; and how such a page renders, confirms and redirects (its tab marked)."""
+class TenantPage(TenantRequest):
+    """A tenant page's request (portal.tenants.deps `page_of(tab)`, asked for as `ctx: PageCtx`), and how
+    such a page renders, confirms and redirects (its tab marked)."""
 
-    request: Request[Any, Any, Any]
-    db: AsyncSession
-    settings: Settings
-    actor: Actor
-    tenant: Tenant
     tab: str
 
     @property

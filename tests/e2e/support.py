@@ -12,6 +12,7 @@ from tests.support.browser import (
     only_loopback,
     sign_in,
     snap,
+    tenant_with_openai_key,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "only_loopback",
     "sign_in",
     "snap",
+    "tenant_with_openai_key",
 ]

@@ -12,29 +12,16 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import LiveServer
-from tests.support.browser import sign_in, snap
-from tests.support.env import API_KEY
+from tests.support.browser import sign_in, snap, tenant_with_openai_key
 
 pytestmark = pytest.mark.browser
 
 SERVICE_PROVIDER_KEY = "sk-e2e-openai-" + uuid.uuid4().hex[:16]
 
 
-async def _tenant_with_a_credential(live_server: LiveServer) -> str:
-    slug = f"keys-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": API_KEY}) as client:
-        created = await client.post("/api/v1/sysadmin/tenants", json={"name": f"Keys {slug}", "slug": slug})
-        assert created.status_code == 201, created.text
-        stored = await client.put(
-            f"/api/v1/sysadmin/tenants/{slug}/credentials/openai", json={"api_key": SERVICE_PROVIDER_KEY}
-        )
-        assert stored.status_code == 200, stored.text
-    return slug
-
-
 async def test_api_key_journey(browser_page: Page, live_server: LiveServer) -> None:
     page = browser_page
-    slug = await _tenant_with_a_credential(live_server)
+    slug = await tenant_with_openai_key(live_server.url, "keys", SERVICE_PROVIDER_KEY)
     await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     await sign_in(page)
 
@@ -50,6 +37,9 @@ async def test_api_key_journey(browser_page: Page, live_server: LiveServer) -> N
     await expect(page.locator("#f-name")).to_have_attribute("aria-invalid", "true")
     await expect(page.locator("#e-name")).to_contain_text("required")
     await form.get_by_label("Name").fill("prod-web-resolver-202611")
+    # New keys call models through the gateway; this service resolves and reports itself.
+    await form.get_by_label("resolve", exact=True).check()
+    await form.get_by_label("usage:write", exact=True).check()
     await page.get_by_label("Spend limit (USD)").fill("1.00")
     await page.get_by_label("Resets").select_option("daily")
     await page.get_by_label("Metadata (JSON object)").fill('{"env": "prod"}')
@@ -59,7 +49,7 @@ async def test_api_key_journey(browser_page: Page, live_server: LiveServer) -> N
     await expect(page.locator("#flashes")).to_contain_text("shown only once")
     secret = await page.get_by_label("API key").input_value()
     assert re.fullmatch(rf"{slug}_sk_[A-Za-z0-9_-]{{43}}", secret)
-    await page.get_by_role("button", name="Copy").click()
+    await page.get_by_role("button", name="Copy", exact=True).click()
     await expect(page.locator("#copy-status")).to_have_text("Copied to the clipboard.")
     assert await page.evaluate("navigator.clipboard.readText()") == secret
     await snap(page, "keys-01-created-secret-shown-once")

@@ -177,6 +177,22 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ("POST", "/admin/catalog/providers/{provider_id:uuid}/remove"): platform(
         404, setup="unknown_catalog_ids"
     ),
+    # Prices of built-in models (made-up ids for changes: the catalogue is shared by every test).
+    ("GET", "/api/v1/sysadmin/catalog"): platform(200),
+    ("PUT", "/api/v1/sysadmin/catalog/models/{model_id:str}/prices"): platform(
+        404, json={}, setup="unknown_catalog_ids"
+    ),
+    ("POST", "/api/v1/sysadmin/catalog/models/{model_id:str}/prices/reset"): platform(
+        404, setup="unknown_catalog_ids"
+    ),
+    ("GET", "/admin/catalog/models/{model_id:uuid}/prices"): platform(200, setup="builtin_model"),
+    ("POST", "/admin/catalog/models/{model_id:uuid}/prices"): platform(
+        404, form=EMPTY_FORM, setup="unknown_catalog_ids"
+    ),
+    ("POST", "/admin/catalog/models/{model_id:uuid}/prices/reset"): platform(
+        404, setup="unknown_catalog_ids"
+    ),
+    ("PUT", f"{T}/monthly-limit"): platform(400, json={"monthly_limit_usd": -1}),
     ("GET", "/api/v1/admin/users"): platform(200),
     ("GET", "/admin/users"): platform(200),
     ("GET", "/api/v1/admin/audit"): platform(200),
@@ -205,6 +221,9 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ("POST", f"{P}/providers/{{provider_id:str}}/models"): admin(400, json={}),
     ("PUT", f"{P}/providers/models/{{model_id:str}}"): admin(400, json={}),
     ("DELETE", f"{P}/providers/models/{{model_id:str}}"): admin(204, setup="custom_model"),
+    ("PUT", f"{P}/providers/models/{{model_id:str}}/prices"): admin(
+        400, json={"input_usd_per_million": -1, "output_usd_per_million": 1}
+    ),
     # --- tenant: members, invitations, audit (API)
     ("GET", f"{P}/users"): admin(200),
     ("PATCH", f"{P}/users/{{user_id:str}}"): admin(400, json={}),
@@ -219,6 +238,7 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ("GET", f"{S}/settings"): platform_in_tenant(200),
     ("POST", f"{S}/settings"): platform_in_tenant(400, form=EMPTY_FORM),
     ("POST", f"{S}/status"): platform_in_tenant(400, form=EMPTY_FORM),
+    ("POST", f"{S}/monthly-limit"): platform_in_tenant(400, form={"monthly_limit_usd": "-1"}),
     ("GET", f"{S}/delete"): platform_in_tenant(200),
     ("POST", f"{S}/delete"): platform_in_tenant(400, form=EMPTY_FORM),
     ("GET", f"{S}/credentials"): read(200),
@@ -235,6 +255,10 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ("POST", f"{S}/providers/{{provider_id:str}}/models"): admin(400, form=EMPTY_FORM),
     ("POST", f"{S}/providers/models/{{model_id:str}}/enabled"): admin(303, form=EMPTY_FORM),
     ("POST", f"{S}/providers/models/{{model_id:str}}/delete"): admin(303, setup="custom_model"),
+    ("GET", f"{S}/providers/models/{{model_id:str}}/prices"): admin(200),
+    ("POST", f"{S}/providers/models/{{model_id:str}}/prices"): admin(
+        400, form={"input_usd_per_million": "-1"}
+    ),
     ("GET", f"{S}/members"): admin(200),
     ("POST", f"{S}/members/invitations"): admin(400, form=EMPTY_FORM),
     ("POST", f"{S}/members/invitations/{{invitation_id:str}}/resend"): admin(200),
@@ -306,6 +330,10 @@ EXPECTED: dict[tuple[str, str], Row] = {
     ("POST", "/api/v1/resolve"): public(401, json={}),
     ("POST", "/api/v1/usage"): public(401, json={}),
     ("GET", "/api/v1/usage"): public(401),
+    # --- the gateway (issue 9): issued keys with the inference scope only; sessions and the platform key 401
+    ("POST", "/v1/chat/completions"): public(401, json={}),
+    ("POST", "/v1/embeddings"): public(401, json={}),
+    ("GET", "/v1/models"): public(401),
 }
 
 
@@ -323,6 +351,10 @@ class World:
 
     async def unknown_catalog_ids(self) -> dict[str, str]:
         return {"model_id": str(uuid.uuid4()), "provider_id": str(uuid.uuid4())}
+
+    async def builtin_model(self) -> dict[str, str]:
+        catalog = (await self.api.get("/api/v1/sysadmin/catalog")).json()
+        return {"model_id": next(m["id"] for p in catalog for m in p["models"])}
 
     async def credential(self) -> dict[str, str]:
         url = f"/api/v1/sysadmin/tenants/{self.tenant['id']}/credentials/mistral"

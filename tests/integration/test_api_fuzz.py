@@ -44,6 +44,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 SERVICE_PATHS = ("/api/v1/resolve", "/api/v1/usage")
+GATEWAY_PATHS = ("/v1/chat/completions", "/v1/embeddings", "/v1/models")
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Seeded:
 
     base_url: str
     service_key: str
+    inference_key: str = ""
     ids: dict[str, list[str]] = field(default_factory=dict)
     spare_tenant: str = ""
 
@@ -108,16 +110,26 @@ def seeded(fuzz_server: str) -> Seeded:
         key = _ok(api.post(f"{base}/api-keys", json={"name": "fuzz-key"}))
         invitation = _ok(api.post(f"{base}/invitations", json={"email": "fz@example.com", "role": "member"}))
         svc_base = f"/api/portal/tenants/{service['id']}"
-        _ok(api.post(f"{svc_base}/llm-keys", json={"provider": "openai", "api_key": "sk-fuzz-0002"}))
+        # A key the stub accepts: the gateway's calls reach it and answer (no 502 from a refused key).
+        _ok(
+            api.post(
+                f"{svc_base}/llm-keys", json={"provider": "openai", "api_key": "sk-valid-provider-key-0001"}
+            )
+        )
         service_key = _ok(
             api.post(
                 f"{svc_base}/api-keys",
                 json={"name": "fuzz-service", "scopes": ["resolve", "usage:write", "usage:read"]},
             )
         )
+        # The gateway's key: its tenant's OpenAI key reaches the stub (OPENAI_BASE_URL).
+        inference_key = _ok(
+            api.post(f"{svc_base}/api-keys", json={"name": "fuzz-gateway", "scopes": ["inference"]})
+        )
     return Seeded(
         base_url=fuzz_server,
         service_key=service_key["key"],
+        inference_key=inference_key["key"],
         spare_tenant=spare["id"],
         ids={
             "tenant_id": [tenant["id"], "fuzz"],
@@ -133,6 +145,8 @@ def seeded(fuzz_server: str) -> Seeded:
 def _auth(path: str, seeded: Seeded) -> dict[str, str]:
     if path in SERVICE_PATHS:
         return {"Authorization": f"Bearer {seeded.service_key}"}
+    if path in GATEWAY_PATHS:
+        return {"Authorization": f"Bearer {seeded.inference_key}"}
     return {"X-API-Key": API_KEY}
 
 

@@ -6,16 +6,19 @@ rest back, a reservation never settled expires (time driven by a clock the test 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from litestar import Litestar
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -23,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from portal.budgets.database import DatabaseLedger
 from portal.budgets.ledger import RESERVATION_TTL_S, Budget, Ledger, OverBudget, Reservation
 from portal.budgets.memory import MemoryLedger
+from portal.budgets.redis_ledger import RedisLedger
 from portal.config import Settings
 from portal.db.base import utcnow
 from portal.db.engine import create_engine, create_session_factory
@@ -39,12 +43,12 @@ from tests.integration.apikeys_support import (
     resolve,
 )
 from tests.integration.helpers import credentials_url, new_tenant
-from tests.support import create_pg_database, drop_pg_database, make_settings, need_service
+from tests.support import REDIS_URL, create_pg_database, drop_pg_database, make_settings, need_service
 
 START = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 PRICE = 100  # micro-USD a reservation asks for in the race tests
-KINDS = ["memory", "database"]
-SHARED = ["database"]  # the ledgers that several processes share
+KINDS = ["memory", "database", "redis"]
+SHARED = ["database", "redis"]  # the ledgers that several processes share
 
 
 @dataclass
@@ -61,6 +65,8 @@ def new_ledger(kind: str, store: Store, clock: Callable[[], datetime]) -> Ledger
         return MemoryLedger(store.sessions, clock=clock)
     if kind == "database":
         return DatabaseLedger(store.engine, clock=clock)
+    if kind == "redis":
+        return RedisLedger(store.settings, store.sessions, clock=clock)
     raise AssertionError(kind)
 
 
@@ -70,20 +76,44 @@ async def store(
 ) -> AsyncIterator[Store]:
     kind = str(request.param)
     folder: Path = tmp_path_factory.mktemp(f"budgets-{kind}")
+    async with _database(kind, folder) as settings:
+        engine = create_engine(settings)
+        try:
+            yield Store(settings, engine, create_session_factory(engine))
+        finally:
+            await engine.dispose()
+
+
+@asynccontextmanager
+async def _database(kind: str, folder: Path) -> AsyncIterator[Settings]:
+    """PostgreSQL for the database ledger, SQLite otherwise; the Redis ledger's keys go at the end."""
+    extra = {}
+    if kind == "redis":
+        need_service("Redis", "127.0.0.1", 6379)
+        extra["REDIS_URL"] = REDIS_URL
     if kind == "database":
         need_service("PostgreSQL", "127.0.0.1", 5432)
         url = await create_pg_database()
     else:
         url = f"sqlite+aiosqlite:///{folder / 'ledger.db'}"
-    settings = make_settings(folder, url)
+    settings = make_settings(folder, url, **extra)
     await upgrade(settings)
-    engine = create_engine(settings)
     try:
-        yield Store(settings, engine, create_session_factory(engine))
+        yield settings
     finally:
-        await engine.dispose()
         if kind == "database":
             await drop_pg_database(url)
+        if kind == "redis":
+            await _drop_redis_keys(settings.redis_prefix("budgets"))
+
+
+async def _drop_redis_keys(prefix: str) -> None:
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        async for key in client.scan_iter(prefix + ":*"):
+            await client.delete(key)
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture
@@ -271,6 +301,7 @@ def _hammer(kind: str, settings: Settings, budgets: Sequence[Budget], start: thr
             await asyncio.gather(*(ledger.settle(r, PRICE) for r in won))
             return len(won)
         finally:
+            await ledger.stop()
             await engine.dispose()
 
     return asyncio.run(main())
@@ -280,11 +311,7 @@ def _hammer(kind: str, settings: Settings, budgets: Sequence[Budget], start: thr
 async def test_two_processes_on_one_ledger_never_pass_the_limit_together(
     kind: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    need_service("PostgreSQL", "127.0.0.1", 5432)
-    url = await create_pg_database()
-    try:
-        settings = make_settings(tmp_path_factory.mktemp("two"), url)
-        await upgrade(settings)
+    async with _database(kind, tmp_path_factory.mktemp("two")) as settings:
         budgets = [key_budget(5 * PRICE), tenant_budget(20 * PRICE)]
         start = threading.Barrier(2)
         with ThreadPoolExecutor(2) as pool:
@@ -297,9 +324,8 @@ async def test_two_processes_on_one_ledger_never_pass_the_limit_together(
             assert await ledger.spent(budgets[0]) == 5 * PRICE
             assert await ledger.spent(budgets[1]) == 5 * PRICE
         finally:
+            await ledger.stop()
             await engine.dispose()
-    finally:
-        await drop_pg_database(url)
 
 
 # ---------------------------------------------------------------------------- from the database
@@ -321,11 +347,35 @@ async def test_a_budget_starts_from_the_usage_already_recorded(app: Litestar, ap
             assert answer.status_code == 201, answer.text
     portal = app.state.portal
     now = datetime.now(UTC)
-    fresh = MemoryLedger(portal.sessions)
-    assert await fresh.spent(Budget.of_key(uuid.UUID(key["id"]), 10**6, "monthly", now)) == 750_000
-    assert await fresh.spent(Budget.of_tenant(uuid.UUID(tenant["id"]), None, now)) == 875_000
-    with pytest.raises(OverBudget):
-        await fresh.reserve([Budget.of_key(uuid.UUID(key["id"]), 10**6, "monthly", now)], 250_001)
+    key_budget = Budget.of_key(uuid.UUID(key["id"]), 10**6, "none", now)
+    tenant_budget = Budget.of_tenant(uuid.UUID(tenant["id"]), None, now)
+    for fresh in _fresh_ledgers(portal.settings, portal.engine, portal.sessions):
+        await fresh.start()
+        try:
+            assert await fresh.spent(key_budget) == 750_000
+            assert await fresh.spent(tenant_budget) == 875_000
+            with pytest.raises(OverBudget):
+                await fresh.reserve([key_budget, tenant_budget], 250_001)
+            await fresh.reserve([key_budget, tenant_budget], 250_000)
+        finally:
+            await fresh.stop()
+            if isinstance(fresh, RedisLedger):
+                await _drop_redis_keys(fresh.prefix)
+
+
+def _fresh_ledgers(
+    settings: Settings, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> list[Ledger]:
+    """Every kind of ledger the database can have, each seeing these budgets for the first time."""
+    fresh: list[Ledger] = [MemoryLedger(sessions)]
+    if not settings.is_sqlite:
+        fresh.append(DatabaseLedger(engine))
+    need_service("Redis", "127.0.0.1", 6379)
+    own_prefix = dataclasses.replace(
+        settings, redis_url=REDIS_URL, database_url=f"{settings.database_url}#{uuid.uuid4()}"
+    )
+    fresh.append(RedisLedger(own_prefix, sessions))
+    return fresh
 
 
 # ---------------------------------------------------------------------------- wired into the app

@@ -7,6 +7,8 @@ Intentional exceptions, and why a forged request gains nothing there:
   POST /api/v1/resolve, POST /api/v1/usage: the service API. It has no session (the session
   middleware skips these paths) and authenticates only an issued key in the Authorization header,
   which a browser never adds by itself; a cookie-only request is 401.
+  POST /v1/chat/completions, POST /v1/embeddings: the gateway, for the same reasons (issued keys
+  with the inference scope, in the Authorization header; no session).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 NOT_CSRF_PROTECTED = {
     ("POST", "/api/v1/resolve"): 401,
     ("POST", "/api/v1/usage"): 401,
+    ("POST", "/v1/chat/completions"): 401,
+    ("POST", "/v1/embeddings"): 401,
 }
 CSRF_PAGE_TEXT = "did not come from this site"
 

@@ -27,6 +27,7 @@ from tests.support.api import (
     credentials_url,
     new_tenant,
     portal_url,
+    report,
     resolve,
 )
 from tests.support.apps import client_for, start_app, stop_app
@@ -152,6 +153,20 @@ async def test_changes_reach_the_other_worker_by_polling_without_redis(polling_w
         await _until(lambda: _status(service, key["key"], "model_not_enabled"), 2 * DEADLINE_S)
         assert (await admin.delete(portal_url(tenant, f"/api-keys/{key['id']}"))).status_code == 204
         await _until(lambda: _status(service, key["key"], "key_revoked"), 2 * DEADLINE_S)
+
+        # Usage reported through the first worker counts against the limit on the second one,
+        # whose ledger knew the key's spend before.
+        limited = await create_key(admin, tenant, limit_usd=1, scopes=SERVICE_SCOPES)
+        assert (await resolve(service, limited["key"], model="gpt-4o-mini")).status_code == 200
+        async with client_for(one) as reporter:
+            answer = await report(reporter, limited["key"], 1)
+            assert answer.status_code == 201, answer.text
+
+        async def at_limit() -> bool:
+            response = await resolve(service, limited["key"], model="gpt-4o-mini")
+            return response.json().get("code") == "limit_reached"
+
+        await _until(at_limit, 2 * DEADLINE_S)
     assert two.state.hotpath.stats.polls >= 1
 
 

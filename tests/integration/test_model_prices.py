@@ -17,7 +17,7 @@ from portal.catalog.services import prices_of, sync_builtin_catalog
 from portal.db.models import AuditEvent, Model, Provider, Tenant
 from portal.db.session import unit_of_work
 from portal.errors import InvalidInput
-from tests.integration.helpers import audit_rows, new_tenant
+from tests.integration.helpers import audit_rows, new_tenant, portal_url
 
 ADMIN = Actor.system("test")
 
@@ -136,3 +136,126 @@ async def test_the_hot_path_sees_a_new_price_at_once(api, app):
             await pricing.reset_model_prices(db, ADMIN, await _builtin_model(db, "openai", "gpt-4.1"))
             await db.commit()
     assert (await store.catalog())["openai"].models["gpt-4.1"].prices == before
+
+
+# --- JSON API and pages ------------------------------------------------------------------------
+
+CATALOG = "/api/v1/sysadmin/catalog"
+
+
+async def _custom_model(api, tenant) -> dict:
+    created = await api.post(
+        portal_url(tenant, "/providers"),
+        json={
+            "name": f"gw-{uuid.uuid4().hex[:6]}",
+            "base_url": "https://gw.example.com/v1",
+            "models": ["m1"],
+        },
+    )
+    assert created.status_code == 201, created.text
+    models = (await api.get(portal_url(tenant, f"/providers/{created.json()['id']}/models"))).json()
+    return models[0]
+
+
+async def test_prices_through_the_json_api(api, app):
+    catalog = {p["name"]: p for p in (await api.get(CATALOG)).json()}
+    mini = next(m for m in catalog["openai"]["models"] if m["name"] == "gpt-4o-mini")
+    assert (mini["input_usd_per_million"], mini["output_usd_per_million"]) == (0.15, 0.6)
+    assert mini["prices"] == "$0.15 / $0.60 per 1M tokens" and mini["max_output_tokens"] == 16384
+    router = next(m for m in catalog["openrouter"]["models"] if m["name"] == "openrouter/auto")
+    assert router["prices"] == "not priced" and router["input_usd_per_million"] is None
+
+    url = f"{CATALOG}/models/{mini['id']}/prices"
+    bad = await api.put(url, json={"input_usd_per_million": "-1", "output_usd_per_million": 1})
+    assert bad.status_code == 400 and "must not be negative" in bad.json()["errors"]["input_usd_per_million"]
+    try:
+        done = await api.put(
+            url,
+            json={"input_usd_per_million": "0.2", "output_usd_per_million": 0.8, "max_output_tokens": 8000},
+        )
+        assert done.status_code == 200, done.text
+        assert done.json()["prices"] == "$0.20 / $0.80 per 1M tokens" and done.json()["prices_edited_at"]
+        assert (await app.state.hotpath.store.catalog())["openai"].models["gpt-4o-mini"].prices == Prices(
+            200_000, 800_000, 8000
+        )
+    finally:
+        reset = await api.post(f"{url}/reset")
+    assert reset.status_code == 200 and reset.json()["prices"] == "$0.15 / $0.60 per 1M tokens"
+    assert reset.json()["prices_edited_at"] is None
+
+    # A tenant's admins price their custom models, never the built-in ones.
+    tenant = await new_tenant(api, name="Priced")
+    model = await _custom_model(api, tenant)
+    assert model["prices"] == "not priced" and model["enabled"] is True
+    priced = await api.put(
+        portal_url(tenant, f"/providers/models/{model['id']}/prices"),
+        json={"input_usd_per_million": 1, "output_usd_per_million": "2.5"},
+    )
+    assert priced.status_code == 200, priced.text
+    assert priced.json()["prices"] == "$1.00 / $2.50 per 1M tokens" and priced.json()["enabled"] is True
+    refused = await api.put(
+        portal_url(tenant, f"/providers/models/{mini['id']}/prices"),
+        json={"input_usd_per_million": 0, "output_usd_per_million": 0},
+    )
+    assert refused.status_code == 400 and "built in" in refused.json()["errors"]["provider"]
+
+
+async def test_prices_on_the_pages(api, app, browser_session):
+    client, token = browser_session
+    page = await client.get("/admin/catalog")
+    assert "$0.15 / $0.60 per 1M tokens" in page.text and "not priced" in page.text
+    catalog = {p["name"]: p for p in (await api.get(CATALOG)).json()}
+    model = next(m for m in catalog["mistral"]["models"] if m["name"] == "codestral-latest")
+    url = f"/admin/catalog/models/{model['id']}/prices"
+    form = await client.get(url)
+    assert form.status_code == 200
+    for field in ("input_usd_per_million", "output_usd_per_million", "max_output_tokens"):
+        assert f'for="f-{field}"' in form.text
+    assert 'value="0.30"' in form.text and 'value="32768"' in form.text
+
+    # htmx: only the form's block comes back, errors beside the fields.
+    bad = await client.post(
+        url,
+        data={"_csrf_token": token, "input_usd_per_million": "0.5", "output_usd_per_million": ""},
+        headers={"HX-Request": "true", "HX-Target": "price_form"},
+    )
+    assert bad.status_code == 400
+    assert (
+        "<html" not in bad.text and 'id="e-output_usd_per_million" class="field-error">give both' in bad.text
+    )
+    try:
+        saved = await client.post(
+            url, data={"_csrf_token": token, "input_usd_per_million": "0.5", "output_usd_per_million": "1.5"}
+        )
+        assert saved.status_code == 303 and saved.headers["location"] == "/admin/catalog"
+        after = await client.get("/admin/catalog")
+        assert (
+            "Prices of mistral/codestral-latest: $0.50 / $1.50 per 1M tokens, for every tenant." in after.text
+        )
+        assert "Back to the list prices" in (await client.get(url)).text
+    finally:
+        reset = await client.post(f"{url}/reset", data={"_csrf_token": token})
+    assert reset.status_code == 303
+    assert "back to the list prices: $0.30 / $0.90" in (await client.get("/admin/catalog")).text
+
+    # A tenant's admin, on the provider page of a custom model.
+    tenant = await new_tenant(api, name="Priced pages")
+    custom = await _custom_model(api, tenant)
+    slug = tenant["slug"]
+    detail = await client.get(f"/t/{slug}/providers/{custom['provider_id']}")
+    assert "not priced" in detail.text and f"/providers/models/{custom['id']}/prices" in detail.text
+    tenant_url = f"/t/{slug}/providers/models/{custom['id']}/prices"
+    saved = await client.post(
+        tenant_url,
+        data={
+            "_csrf_token": token,
+            "input_usd_per_million": "0.075",
+            "output_usd_per_million": "0.3",
+            "max_output_tokens": "4096",
+        },
+    )
+    assert saved.status_code == 303
+    detail = await client.get(f"/t/{slug}/providers/{custom['provider_id']}")
+    assert "$0.075 / $0.30 per 1M tokens" in detail.text and "answers ≤ 4,096 tokens" in detail.text
+    builtin = next(m for m in catalog["openai"]["models"] if m["name"] == "gpt-4o")
+    assert (await client.get(f"/t/{slug}/providers/models/{builtin['id']}/prices")).status_code == 400

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.models import AuditEvent, User
+from portal.db.session import unit_of_work
 from portal.identity.services import create_platform_admin, reset_platform_admin_mfa
 from tests.support.apps import client_for, running_app
 from tests.support.env import make_settings
@@ -122,14 +123,14 @@ async def test_resets_end_every_session(mfa_app):
     async with client_for(mfa_app) as client:
         await enrol(client, email)
         assert (await client.get("/admin/tenants")).status_code == 200
-        async with mfa_app.state.portal.sessions() as db:
+        async with unit_of_work(mfa_app.state.portal.sessions) as db:
             await reset_platform_admin_mfa(db, Actor.system("test"), email=email)
         assert (await client.get("/admin/tenants")).status_code == 303
         # The next sign-in enrols again.
         assert (await password_step(client, email)).headers["location"] == "/login/second-factor/setup"
         await enrol_again(client)
         assert (await client.get("/admin/tenants")).status_code == 200
-        async with mfa_app.state.portal.sessions() as db:
+        async with unit_of_work(mfa_app.state.portal.sessions) as db:
             await create_platform_admin(
                 db, Actor.system("test"), email=email, password=PASSWORD, replace_password=True
             )

@@ -38,7 +38,7 @@ def vault_for(settings) -> Vault:
 
 
 async def run_import(settings, sessions, entries, **kwargs):
-    async with sessions() as db:
+    async with unit_of_work(sessions) as db:
         return await import_tenant_configs(
             db,
             vault_for(settings),

@@ -11,7 +11,7 @@ from portal.audit.actor import Actor
 from portal.db.models import Tenant
 from portal.errors import Forbidden, InvalidInput
 from portal.tenants.services import set_monthly_limit
-from tests.integration.helpers import audit_rows, new_tenant
+from tests.integration.helpers import TENANTS, audit_rows, new_tenant
 
 PLATFORM = Actor.system("test")
 TENANT_ADMIN = Actor(label="admin@tenant.example", user_id=uuid.uuid4())
@@ -62,3 +62,42 @@ async def test_a_tenant_admin_cannot_set_it(api, app):
         with pytest.raises(Forbidden):
             await set_monthly_limit(db, TENANT_ADMIN, tenant, "1000")
         assert tenant.monthly_limit_micros is None
+
+
+async def test_the_json_api_and_the_pages(api, app, browser_session):
+    client, token = browser_session
+    created = await new_tenant(api, name="Limit pages")
+    url = f"{TENANTS}/{created['id']}/monthly-limit"
+    assert created["monthly_limit_usd"] is None
+    done = await api.put(url, json={"monthly_limit_usd": "750"})
+    assert done.status_code == 200 and done.json()["monthly_limit_usd"] == 750
+    assert (await api.get(f"{TENANTS}/{created['id']}")).json()["monthly_limit_usd"] == 750
+    bad = await api.put(url, json={"monthly_limit_usd": -5})
+    assert bad.status_code == 400 and "monthly_limit_usd" in bad.json()["errors"]
+
+    slug = created["slug"]
+    settings = await client.get(f"/t/{slug}/settings")
+    assert 'for="f-monthly_limit_usd"' in settings.text and 'value="750"' in settings.text
+    refused = await client.post(
+        f"/t/{slug}/monthly-limit",
+        data={"_csrf_token": token, "monthly_limit_usd": "lots"},
+        headers={"HX-Request": "true", "HX-Target": "limit_form"},
+    )
+    assert refused.status_code == 400 and "<html" not in refused.text
+    assert 'id="e-monthly_limit_usd" class="field-error">a dollar amount' in refused.text
+    saved = await client.post(
+        f"/t/{slug}/monthly-limit", data={"_csrf_token": token, "monthly_limit_usd": "1.00"}
+    )
+    assert saved.status_code == 303
+    assert "Monthly limit of Limit pages: $1.00." in (await client.get(f"/t/{slug}/settings")).text
+
+    # Its admins and members see it, with this month's spend, on the usage page.
+    usage = await client.get(f"/t/{slug}/usage")
+    assert "Tenant monthly limit:" in usage.text and "$0.00 of $1.00 spent this month" in usage.text
+    cleared = await client.post(
+        f"/t/{slug}/monthly-limit", data={"_csrf_token": token, "monthly_limit_usd": ""}
+    )
+    assert cleared.status_code == 303
+    assert "Tenant monthly limit:" not in (await client.get(f"/t/{slug}/usage")).text
+    events = await audit_rows(app, created["id"], action="tenant.limit_changed")
+    assert [e.details["monthly_limit_usd"]["to"] for e in events] == [750, 1, None]

@@ -29,7 +29,7 @@ from portal.usage.recorder import UsageRecorder
 from tests.conftest import client_for
 from tests.integration.apikeys_support import OPENAI_KEY, create_key, resolve
 from tests.integration.helpers import credentials_url, new_tenant
-from tests.integration.test_hotpath_propagation import polling_workers  # noqa: F401  (a fixture)
+from tests.integration.test_hotpath_propagation import polling_workers, redis_workers  # noqa: F401  (fixtures)
 from tests.support import API_KEY, make_settings
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -220,19 +220,37 @@ async def test_gateway_spend_counts_at_once_and_once(app, api, key, recorder, ba
         assert await ledger.spent(budgets[0]) == 900_000
 
 
-async def test_new_spend_reaches_another_process_through_the_poll(polling_workers):  # noqa: F811
-    one, two = polling_workers
+async def _spend_reaches_the_other_worker(
+    one: Litestar, two: Litestar, deadline_s: float, *, polls: bool
+) -> None:
+    """Usage written by worker one's recorder brings worker two's ledger up to date (the gateway's
+    own spend is already in its own process's ledger: there the change is only passed on)."""
     async with client_for(one, headers={"X-API-Key": API_KEY}) as admin, client_for(two) as service:
         key = await _key(admin, one.state.portal.sessions)
-        assert (await resolve(service, key["key"])).status_code == 200
-        await two.state.hotpath.propagation.poll_once()  # worker two has seen every audit row up to now
-        one.state.portal.usage_recorder.add(event(key, cost_micros=1_500_000))
+        assert (await resolve(service, key["key"])).status_code == 200  # worker two's budget is loaded
+        if polls:  # worker two has seen every audit row up to now: the next poll finds usage rows alone
+            await two.state.hotpath.propagation.poll_once()
+        one.state.portal.usage_recorder.add(event(key, cost_micros=1_500_000))  # over the 1 USD limit
         await one.state.portal.usage_recorder.flush()
 
         async def refused() -> bool:
             return (await resolve(service, key["key"])).json().get("code") == "limit_reached"
 
-        await until(refused, 2.0)  # the poll runs every 0.5 s without Redis
+        await until(refused, deadline_s)
+
+
+async def test_new_spend_reaches_another_process_through_the_poll(polling_workers):  # noqa: F811
+    one, two = polling_workers
+    await _spend_reaches_the_other_worker(
+        one, two, 2.0, polls=True
+    )  # the poll runs every 0.5 s without Redis
+
+
+@pytest.mark.redis
+async def test_new_spend_reaches_another_process_through_redis(redis_workers):  # noqa: F811
+    one, two = redis_workers
+    await _spend_reaches_the_other_worker(one, two, 1.0, polls=False)
+    assert two.state.hotpath.stats.polls == 0  # it came through Redis
 
 
 async def test_many_events_one_insert_per_batch(recorder, key, sessions, backend):

@@ -54,6 +54,7 @@ from portal.db.base import utcnow
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
 from portal.db.models import Credential, Model, Provider, Tenant, TenantModel
+from portal.db.session import unit_of_work
 from portal.identity.services import create_platform_admin
 from tests.perf.server import Server, cpu_model
 from tests.support.signin import csrf_from
@@ -203,7 +204,7 @@ async def seed(settings: Settings, vault: Vault, tenants: int, credentials: int,
 async def create_admin(settings: Settings) -> None:
     engine = create_engine(settings)
     try:
-        async with create_session_factory(engine)() as db:
+        async with unit_of_work(create_session_factory(engine)) as db:
             await create_platform_admin(
                 db, Actor.system("bench"), email=ADMIN_EMAIL, password=ADMIN_PASSWORD, name="Bench"
             )

@@ -233,6 +233,8 @@ def _ms(value: str, unit: str) -> float:
 
 def run_wrk(server: Server, name: str, path: str, args: argparse.Namespace, script: Path | None) -> WrkResult:
     command = [WRK, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
+    if getattr(args, "timeout", None):
+        command.append(f"--timeout={args.timeout}s")
     if script is not None:
         command += ["-s", str(script)]
     command.append(server.base_url + path)

@@ -7,9 +7,11 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 from playwright.async_api import Browser, BrowserContext, Page, Route, expect
 
 from portal.config import REPO_ROOT
+from tests.support.env import API_KEY
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -69,3 +71,18 @@ async def sign_in(
     await page.get_by_role("button", name="Sign in").click()
     await expect(page).to_have_url(re.compile(r"/admin/tenants$"))
     await expect(page.locator("#flashes")).to_contain_text(f"Signed in as {email}")
+
+
+async def tenant_with_openai_key(base_url: str, prefix: str, provider_key: str) -> str:
+    """A fresh tenant (through the platform API) with its own OpenAI key; returns its slug."""
+    slug = f"{prefix}-{secrets.token_hex(4)}"
+    async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": API_KEY}) as client:
+        created = await client.post(
+            "/api/v1/sysadmin/tenants", json={"name": f"{prefix.title()} {slug}", "slug": slug}
+        )
+        assert created.status_code == 201, created.text
+        stored = await client.put(
+            f"/api/v1/sysadmin/tenants/{slug}/credentials/openai", json={"api_key": provider_key}
+        )
+        assert stored.status_code == 200, stored.text
+    return slug

@@ -71,6 +71,40 @@ class CheckedInput:
     emails_verified: bool
 
 
+def _client_errors(
+    issuer: str, client_id: str, secret: str | None, has_stored_secret: bool, stored: IdentityProvider | None
+) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if issuer and not client_id:
+        errors["client_id"] = "required when an issuer is given: the client id registered at the provider"
+    elif len(client_id) > 255 or re.search(r"\s", client_id):
+        errors["client_id"] = "at most 255 characters, without spaces"
+    if issuer and secret is None and not has_stored_secret:
+        errors["client_secret"] = "required when an issuer is given: the client secret the provider issued"
+    elif secret is None and stored is not None and (stored.issuer, stored.client_id) != (issuer, client_id):
+        # The stored secret was issued by the old provider for the old client: never send it elsewhere.
+        errors["client_secret"] = (
+            "enter the client secret again: the issuer or client id changed, and the stored secret "
+            "belongs to the old one"
+        )
+    elif secret is not None and len(secret) > 2000:
+        errors["client_secret"] = "at most 2000 characters"
+    return errors
+
+
+def _role_errors(claim: str, admin_values: list[str]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if claim and not re.fullmatch(CLAIM_PATTERN, claim):
+        errors["role_claim"] = "a claim name such as groups or roles (letters, digits, _ : . / -)"
+    if admin_values and not claim:
+        errors["role_claim"] = "name the claim that carries these values, e.g. groups"
+    if claim and not admin_values:
+        errors["admin_values"] = "the claim values that make someone a tenant admin, e.g. portal-admins"
+    elif len(admin_values) > MAX_ADMIN_VALUES or any(len(v) > 200 for v in admin_values):
+        errors["admin_values"] = f"at most {MAX_ADMIN_VALUES} values of up to 200 characters"
+    return errors
+
+
 def check_input(
     data: FederationInput, *, has_stored_secret: bool, stored: IdentityProvider | None = None
 ) -> CheckedInput:
@@ -86,20 +120,7 @@ def check_input(
         )
     elif problem := url_problem(issuer, what="issuer URL", issuer=True):
         errors["issuer"] = problem
-    if issuer and not client_id:
-        errors["client_id"] = "required when an issuer is given: the client id registered at the provider"
-    elif len(client_id) > 255 or re.search(r"\s", client_id):
-        errors["client_id"] = "at most 255 characters, without spaces"
-    if issuer and secret is None and not has_stored_secret:
-        errors["client_secret"] = "required when an issuer is given: the client secret the provider issued"
-    elif secret is None and stored is not None and (stored.issuer, stored.client_id) != (issuer, client_id):
-        # The stored secret was issued by the old provider for the old client: never send it elsewhere.
-        errors["client_secret"] = (
-            "enter the client secret again: the issuer or client id changed, and the stored secret "
-            "belongs to the old one"
-        )
-    elif secret is not None and len(secret) > 2000:
-        errors["client_secret"] = "at most 2000 characters"
+    errors |= _client_errors(issuer, client_id, secret, has_stored_secret, stored)
     scopes, scope_problem = normalise_scopes(data.scopes)
     if scope_problem:
         errors["scopes"] = scope_problem
@@ -108,14 +129,7 @@ def check_input(
         errors["allowed_domains"] = domain_problem
     claim = (data.role_claim or "").strip()
     admin_values = list(dict.fromkeys(_words(data.admin_values)))
-    if claim and not re.fullmatch(CLAIM_PATTERN, claim):
-        errors["role_claim"] = "a claim name such as groups or roles (letters, digits, _ : . / -)"
-    if admin_values and not claim:
-        errors["role_claim"] = "name the claim that carries these values, e.g. groups"
-    if claim and not admin_values:
-        errors["admin_values"] = "the claim values that make someone a tenant admin, e.g. portal-admins"
-    elif len(admin_values) > MAX_ADMIN_VALUES or any(len(v) > 200 for v in admin_values):
-        errors["admin_values"] = f"at most {MAX_ADMIN_VALUES} values of up to 200 characters"
+    errors |= _role_errors(claim, admin_values)
     if data.jit_provisioning and not domains and "allowed_domains" not in errors:
         errors["allowed_domains"] = (
             "list the e-mail domains whose people may join by themselves (just-in-time provisioning)"

@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
-from litestar.di import Provide
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar import Controller, Response, get, post
 
-from portal.config import Settings
 from portal.crypto.vault import Vault
-from portal.db.models import Tenant
 from portal.errors import InvalidInput, NotFound
 from portal.identity.federation import services
 from portal.identity.federation.checks import FederationInput
 from portal.identity.federation.discovery import DiscoveryReport, test_discovery
 from portal.identity.federation.services import FederationView
 from portal.identity.oidc.completion import SIGNED_OUT_PATH
-from portal.tenants.deps import CurrentTenant, provide_tenant_by_slug
-from portal.web.deps import CurrentActor, CurrentSettings, Db, Http, TheVault
+from portal.tenants.deps import PageCtx, page_of
+from portal.web.deps import Http, TheVault
+from portal.web.forms import Form
 from portal.web.guards import requires_tenant_admin
-from portal.web.templating import (
-    Confirmation,
-    confirm_page,
-    htmx_of,
-    redirect_after_change,
-    render,
-    tenant_page,
-)
+from portal.web.templating import Confirmation, TenantPage, htmx_of
 
 TEMPLATE = "federation/sso.html"
 
@@ -67,8 +55,6 @@ class TestForm(msgspec.Struct):
     issuer: str = ""
 
 
-SsoData = Annotated[SsoForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
-TestData = Annotated[TestForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
 LABELS = {
     "issuer": "Issuer URL",
     "client_id": "Client ID",
@@ -103,114 +89,71 @@ def _form_of(view: FederationView | None) -> dict[str, Any]:
     }
 
 
+async def _page(
+    ctx: TenantPage,
+    vault: Vault,
+    *,
+    form: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+) -> Response[Any]:
+    settings = ctx.settings
+    view = await services.get_federation(ctx.db, vault, settings, ctx.tenant)
+    return ctx.form(
+        TEMPLATE,
+        errors,
+        view=view,
+        form=form if form is not None else _form_of(view),
+        labels=LABELS,
+        discovery=None,
+        callback_url=view.redirect_url if view else services.callback_url(settings),
+        signed_out_url=f"{settings.public_url}{SIGNED_OUT_PATH}",
+        sign_in_link=f"{settings.public_url}{ctx.url}/login",
+    )
+
+
 class FederationPages(Controller):
     path = "/t/{slug:str}/sso"
     guards = [requires_tenant_admin]
-    dependencies = {"tenant": Provide(provide_tenant_by_slug)}
+    dependencies = page_of("sso")
     include_in_schema = False
 
-    async def _page(
-        self,
-        request: Request[Any, Any, Any],
-        db: AsyncSession,
-        vault: Vault,
-        settings: Settings,
-        tenant: Tenant,
-        *,
-        form: dict[str, Any] | None = None,
-        errors: dict[str, str] | None = None,
-        status_code: int = 200,
-    ) -> Response[Any]:
-        view = await services.get_federation(db, vault, settings, tenant)
-        context = tenant_page(
-            tenant,
-            "sso",
-            view=view,
-            form=form if form is not None else _form_of(view),
-            errors=errors or {},
-            labels=LABELS,
-            discovery=None,
-            callback_url=view.redirect_url if view else services.callback_url(settings),
-            signed_out_url=f"{settings.public_url}{SIGNED_OUT_PATH}",
-            sign_in_link=f"{settings.public_url}/t/{tenant.slug}/login",
-        )
-        return render(request, TEMPLATE, context, status_code=status_code)
-
     @get("/")
-    async def show(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        vault: TheVault,
-        settings: CurrentSettings,
-        tenant: CurrentTenant,
-    ) -> Response[Any]:
-        return await self._page(request, db, vault, settings, tenant)
+    async def show(self, ctx: PageCtx, vault: TheVault) -> Response[Any]:
+        return await _page(ctx, vault)
 
     @post("/")
-    async def save(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        vault: TheVault,
-        settings: CurrentSettings,
-        actor: CurrentActor,
-        tenant: CurrentTenant,
-        data: SsoData,
-    ) -> Response[Any]:
+    async def save(self, ctx: PageCtx, vault: TheVault, data: Form[SsoForm]) -> Response[Any]:
         try:
-            view = await services.save_federation(db, vault, settings, actor, tenant, data.submitted())
+            view = await services.save_federation(
+                ctx.db, vault, ctx.settings, ctx.actor, ctx.tenant, data.submitted()
+            )
         except InvalidInput as exc:
             # The secret is never sent back: it must be typed again.
-            return await self._page(
-                request, db, vault, settings, tenant, form=data.shown(), errors=exc.errors, status_code=400
-            )
+            return await _page(ctx, vault, form=data.shown(), errors=exc.errors)
         state = "on" if view.enabled else "off"
-        return redirect_after_change(
-            request,
-            f"/t/{tenant.slug}/sso",
-            f"Single sign-on settings saved (client secret {view.secret_hint}; sign-in {state}).",
+        return ctx.redirect(
+            "/sso", f"Single sign-on settings saved (client secret {view.secret_hint}; sign-in {state})."
         )
 
     @post("/test")
-    async def test(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        vault: TheVault,
-        settings: CurrentSettings,
-        http: Http,
-        actor: CurrentActor,
-        tenant: CurrentTenant,
-        data: TestData,
-    ) -> Response[Any]:
+    async def test(self, ctx: PageCtx, http: Http, data: Form[TestForm]) -> Response[Any]:
         issuer = data.issuer.strip() or None
         try:
-            report = await test_discovery(db, settings, http, actor, tenant, issuer=issuer)
+            report = await test_discovery(ctx.db, ctx.settings, http, ctx.actor, ctx.tenant, issuer=issuer)
         except InvalidInput as exc:
             report = DiscoveryReport(False, issuer or "", exc.errors.get("issuer", exc.message))
-        if htmx_of(request):
-            return render(
-                request, TEMPLATE, {"tenant": tenant, "discovery": report}, block="discovery_result"
-            )
+        if htmx_of(ctx.request):
+            return ctx.render(TEMPLATE, discovery=report, block="discovery_result")
         message = f"Discovery {'works' if report.ok else 'failed'}: {report.detail}"
-        return redirect_after_change(
-            request, f"/t/{tenant.slug}/sso", message, "success" if report.ok else "error"
-        )
+        return ctx.redirect("/sso", message, "success" if report.ok else "error")
 
     @get("/delete")
-    async def confirm_delete(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        vault: TheVault,
-        settings: CurrentSettings,
-        tenant: CurrentTenant,
-    ) -> Response[Any]:
-        view = await services.get_federation(db, vault, settings, tenant)
+    async def confirm_delete(self, ctx: PageCtx, vault: TheVault) -> Response[Any]:
+        tenant = ctx.tenant
+        view = await services.get_federation(ctx.db, vault, ctx.settings, tenant)
         if view is None:
             raise NotFound(services.NO_SETTINGS)
-        base = f"/t/{tenant.slug}/sso"
+        base = f"{ctx.url}/sso"
         confirm = Confirmation(
             title="Delete single sign-on",
             question=f"Delete the single sign-on settings of {tenant.name}?",
@@ -220,16 +163,13 @@ class FederationPages(Controller):
             button="Delete settings",
             cancel=base,
         )
-        return confirm_page(request, confirm, **tenant_page(tenant, "sso"))
+        return ctx.confirm(confirm)
 
     @post("/delete")
-    async def delete(
-        self, request: Request[Any, Any, Any], db: Db, actor: CurrentActor, tenant: CurrentTenant
-    ) -> Response[Any]:
-        await services.delete_federation(db, actor, tenant)
-        return redirect_after_change(
-            request,
-            f"/t/{tenant.slug}/sso",
-            f"Single sign-on settings of {tenant.name} deleted; "
+    async def delete(self, ctx: PageCtx) -> Response[Any]:
+        await services.delete_federation(ctx.db, ctx.actor, ctx.tenant)
+        return ctx.redirect(
+            "/sso",
+            f"Single sign-on settings of {ctx.tenant.name} deleted; "
             "its people can no longer sign in through them.",
         )

@@ -13,6 +13,7 @@ from portal.identity.federation.discovery import DiscoveryReport
 from portal.identity.federation.eneo import EneoFields
 from portal.identity.federation.services import FederationView
 from portal.inputs import Input
+from portal.outputs import copied
 
 
 class RoleMapping(Input):
@@ -136,29 +137,13 @@ class FederationOut(msgspec.Struct):
     @classmethod
     def of(cls, view: FederationView) -> FederationOut:
         mapping = RoleMapping(view.role_claim, view.admin_values) if view.role_claim else None
-        return cls(
-            tenant_id=view.tenant_id,
-            issuer=view.issuer,
-            client_id=view.client_id,
+        return copied(
+            cls,
+            view,
             client_secret_hint=view.secret_hint,
-            secret_status=view.secret_status,
             masked_secret=view.secret_hint,
             configured_at=view.updated_at,
-            encryption_status=view.encryption_status,
-            scopes=view.scopes,
-            allowed_domains=view.allowed_domains,
             role_mapping=mapping,
-            jit_provisioning=view.jit_provisioning,
-            enabled=view.enabled,
-            redirect_url=view.redirect_url,
-            updated_at=view.updated_at,
-            emails_verified=view.emails_verified,
-            secret_problem=view.secret_problem,
-            frontend_url=view.frontend_url,
-            last_discovery_at=view.last_discovery_at,
-            last_discovery_ok=view.last_discovery_ok,
-            last_discovery_detail=view.last_discovery_detail,
-            provider=view.provider,
         )
 
 

@@ -114,33 +114,30 @@ async def import_tenant_configs(
     *,
     default_tenant_id: str | None = None,
 ) -> ImportReport:
-    """Apply every entry in one transaction; TenantConfigError (nothing applied) names entry and field."""
+    """Apply every entry in the caller's transaction; TenantConfigError names entry and field (and the
+    caller's unit of work rolls back: nothing is applied)."""
     configs = settings.tenant_configs if configs is None else configs
     default_tenant_id = default_tenant_id or settings.default_tenant_id
     report = ImportReport()
-    try:
-        for position, config in enumerate(configs, start=1):
-            await _apply(db, vault, settings, actor, position, config, report)
-        if default_tenant_id:
-            known = await db.scalar(select(Tenant.id).where(Tenant.slug == default_tenant_id))
-            if known is None:
-                raise TenantConfigError(
-                    [
-                        f"DEFAULT_TENANT_ID: no tenant {default_tenant_id!r}; use the tenant_id of an entry "
-                        "in TENANT_CONFIGS or the slug of an existing tenant"
-                    ]
-                )
-            report.default_tenant = default_tenant_id
-        if report.created or report.updated:
-            await audit.record(
-                db,
-                actor,
-                "tenants.imported",
-                target="TENANT_CONFIGS",
-                details={"created": report.created, "updated": report.updated, "unchanged": report.unchanged},
+    for position, config in enumerate(configs, start=1):
+        await _apply(db, vault, settings, actor, position, config, report)
+    if default_tenant_id:
+        known = await db.scalar(select(Tenant.id).where(Tenant.slug == default_tenant_id))
+        if known is None:
+            raise TenantConfigError(
+                [
+                    f"DEFAULT_TENANT_ID: no tenant {default_tenant_id!r}; use the tenant_id of an entry "
+                    "in TENANT_CONFIGS or the slug of an existing tenant"
+                ]
             )
-        await db.commit()
-    except BaseException:
-        await db.rollback()
-        raise
+        report.default_tenant = default_tenant_id
+    if report.created or report.updated:
+        await audit.record(
+            db,
+            actor,
+            "tenants.imported",
+            target="TENANT_CONFIGS",
+            details={"created": report.created, "updated": report.updated, "unchanged": report.unchanged},
+        )
+    await db.flush()
     return report

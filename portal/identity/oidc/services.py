@@ -146,6 +146,19 @@ async def _account_for(
     return existing
 
 
+def _may_join_by_themselves(person: VerifiedPerson, idp: IdentityProvider, tenant_name: str) -> None:
+    """SignInRefused unless just-in-time provisioning lets this person join the tenant."""
+    if not idp.jit_provisioning:
+        raise _not_member(tenant_name)
+    _usable_email(person, idp, f"join {tenant_name}")
+    if person.domain not in set(idp.allowed_domains or []):
+        raise SignInRefused(
+            "domain_not_allowed",
+            f"People with @{person.domain} addresses cannot join {tenant_name} by themselves. "
+            "Ask one of its admins to invite you.",
+        )
+
+
 async def admit(
     db: AsyncSession,
     actor: Actor,
@@ -173,15 +186,7 @@ async def admit(
         else None
     )
     if membership is None and invitation_token is None:
-        if not idp.jit_provisioning:
-            raise _not_member(tenant_name)
-        _usable_email(person, idp, f"join {tenant_name}")
-        if person.domain not in set(idp.allowed_domains or []):
-            raise SignInRefused(
-                "domain_not_allowed",
-                f"People with @{person.domain} addresses cannot join {tenant_name} by themselves. "
-                "Ask one of its admins to invite you.",
-            )
+        _may_join_by_themselves(person, idp, tenant_name)
 
     now = utcnow()
     purpose = "accept the invitation" if invitation_token else f"join {tenant_name}"

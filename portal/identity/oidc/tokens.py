@@ -73,6 +73,19 @@ def _kids(jwks: dict[str, Any]) -> set[str]:
     return {k["kid"] for k in jwks.get("keys", []) if isinstance(k, dict) and isinstance(k.get("kid"), str)}
 
 
+def _accepted_alg(alg: object, algorithms: list[str]) -> str:
+    """The token's signing algorithm, if it is one of `algorithms` (never "none")."""
+    if not isinstance(alg, str) or alg.lower() == "none":
+        raise IdTokenRejected("alg_none", "the ID token is not signed (alg: none)")
+    if alg not in algorithms:
+        raise IdTokenRejected(
+            "alg_refused",
+            f"the ID token is signed with {alg}; "
+            f"the portal accepts {', '.join(algorithms) or 'no algorithm'} here",
+        )
+    return alg
+
+
 def verify_id_token(
     id_token: str,
     jwks: dict[str, Any],
@@ -86,15 +99,7 @@ def verify_id_token(
 ) -> dict[str, Any]:
     """The ID token's claims once every check passes; IdTokenRejected (or UnknownKeyId) otherwise."""
     header = unverified_header(id_token)
-    alg = header.get("alg")
-    if not isinstance(alg, str) or alg.lower() == "none":
-        raise IdTokenRejected("alg_none", "the ID token is not signed (alg: none)")
-    if alg not in algorithms:
-        raise IdTokenRejected(
-            "alg_refused",
-            f"the ID token is signed with {alg}; "
-            f"the portal accepts {', '.join(algorithms) or 'no algorithm'} here",
-        )
+    alg = _accepted_alg(header.get("alg"), algorithms)
     kid = header.get("kid")
     if isinstance(kid, str) and kid not in _kids(jwks):
         raise UnknownKeyId(kid)

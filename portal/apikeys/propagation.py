@@ -24,7 +24,6 @@ from portal.apikeys.changes import Change
 from portal.apikeys.store import KeyStore
 from portal.config import Settings
 from portal.db.models import AuditEvent, UsageEvent
-from portal.db.models.apikeys import UsageSource
 
 log = logging.getLogger("portal.hotpath")
 
@@ -137,7 +136,7 @@ class Propagation:
             floor = self._usage_max - USAGE_LOOKBACK
             usage_rows = (
                 await conn.execute(
-                    select(UsageEvent.id, UsageEvent.lineage_id, UsageEvent.source)
+                    select(UsageEvent.id, UsageEvent.lineage_id)
                     .where(UsageEvent.id > floor)
                     .order_by(UsageEvent.id)
                     .limit(USAGE_BATCH)
@@ -151,11 +150,7 @@ class Propagation:
         for usage_row in usage_rows:
             if usage_row.id not in self._usage_recent:
                 self._usage_recent.add(usage_row.id)
-                # A gateway request was settled in the ledger before its row was written (the
-                # one-process ledger is this process's; the shared ones are everyone's): only
-                # reports are news to a ledger.
-                if usage_row.source == UsageSource.REPORT:
-                    found.append(("spend", str(usage_row.lineage_id)))
+                found.append(("spend", str(usage_row.lineage_id)))
                 self._usage_max = max(self._usage_max, usage_row.id)
         floor = self._usage_max - USAGE_LOOKBACK
         self._usage_recent = {i for i in self._usage_recent if i > floor}

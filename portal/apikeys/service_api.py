@@ -89,11 +89,16 @@ class ResolveOperation(Operation):
         )
 
 
-class ServiceApi(Controller):
+class ServiceController(Controller):
+    """A controller of the service API (/api/v1, for issued keys): its errors in that API's JSON shape
+    (portal.web.errors)."""
+
     path = "/api/v1"
     tags = ["service"]
-    opt = {SERVICE_API: True}  # its errors in this API's JSON shape (portal.web.errors)
+    opt = {SERVICE_API: True}
 
+
+class ServiceApi(ServiceController):
     @post(
         "/resolve",
         guards=[requires_service_key("resolve")],

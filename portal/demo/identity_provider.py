@@ -439,6 +439,17 @@ class DemoIdentityProvider:
         _page(request, 200, "Signed out", "<p>You are signed out of the demo identity provider.</p>")
 
 
+# What the sign-in form carries from the authorisation request to its answer.
+AUTHORIZE_FIELDS = (
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+)
+
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1d2a36}"
     "h1{font-size:1.4rem}ul.users{list-style:none;padding:0}ul.users li{margin:.5rem 0}"

@@ -117,20 +117,19 @@ class Gateway:
         """Send, and answer; the meter is finished here unless a stream's relay takes it over."""
         response: httpx.Response | None = None
         try:
-            response = await unless_gone(receive, self._send(upstream, payload))
-            if response.status_code >= 300:
-                content = await unless_gone(receive, self._read(response, upstream))
-                failure = _upstream_failure(target, response, content, scrub)
+            answer, content = await unless_gone(receive, self._exchange(upstream, payload, parsed.stream))
+            response = answer
+            if answer.status_code >= 300:
+                failure = _upstream_failure(target, answer, content or b"", scrub)
                 if failure.status_code >= 500:
                     log.warning(
                         "gateway: %s (%s/%s)", failure.message, target.provider.name, target.model.name
                     )
                 raise failure
-            if parsed.stream and response.headers.get("content-type", "").startswith("text/event-stream"):
-                relay = Relay(response, meter, scrub, client_wants_usage=parsed.client_wants_usage)
+            if content is None:
+                relay = Relay(answer, meter, scrub, client_wants_usage=parsed.client_wants_usage)
                 response = None  # the relay owns it now
                 return relay
-            content = await unless_gone(receive, self._read(response, upstream))
         except ClientGone:
             await meter.finish(CLIENT_CLOSED, charge_reservation=True)
             return JSONNoStore(b"", status=CLIENT_CLOSED)
@@ -146,6 +145,19 @@ class Gateway:
         usage = _usage_of(content)
         await meter.finish(200, usage, charge_reservation=usage is None)
         return JSONNoStore(scrub(content))
+
+    async def _exchange(
+        self, upstream: Upstream, payload: bytes, stream: bool
+    ) -> tuple[httpx.Response, bytes | None]:
+        """The provider's response and its body read whole, or None for the body of a stream to relay.
+        One task for both, cancelled as one when the client goes away (the response is then closed)."""
+        response = await self._send(upstream, payload)
+        if stream and response.status_code < 300 and _is_event_stream(response):
+            return response, None
+        try:
+            return response, await self._read(response, upstream)
+        finally:
+            await response.aclose()
 
     async def _send(self, upstream: Upstream, payload: bytes) -> httpx.Response:
         request = self.http.build_request(
@@ -177,6 +189,10 @@ def _payload(parsed: Parsed, target: Target, kind: str, worst: WorstCase) -> byt
     if parsed.stream:
         body["stream_options"] = {**(parsed.body.get("stream_options") or {}), "include_usage": True}
     return msgspec.json.encode(body)
+
+
+def _is_event_stream(response: httpx.Response) -> bool:
+    return response.headers.get("content-type", "").startswith("text/event-stream")
 
 
 def _usage_of(content: bytes) -> Usage | None:

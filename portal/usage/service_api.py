@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, Parameter
 from sqlalchemy.exc import IntegrityError
@@ -18,12 +18,11 @@ from portal.apikeys.hotpath import HotPath
 from portal.apikeys.money import micros_to_usd
 from portal.apikeys.refusals import NO_STORE, Refusal
 from portal.apikeys.schemas import UsageIn
-from portal.apikeys.service_api import caller_of
+from portal.apikeys.service_api import ServiceController, caller_of
 from portal.apikeys.spend import daily_series
 from portal.errors import Conflict, InvalidInput
 from portal.usage import services as usage
 from portal.web.deps import Db
-from portal.web.errors import SERVICE_API
 from portal.web.guards import requires_service_key
 from portal.web.openapi import service_errors
 
@@ -68,11 +67,7 @@ async def _record(
     return recorded, await hotpath.ledger.spent(budgets[0])
 
 
-class UsageServiceApi(Controller):
-    path = "/api/v1"
-    tags = ["service"]
-    opt = {SERVICE_API: True}  # its errors in this API's JSON shape (portal.web.errors)
-
+class UsageServiceApi(ServiceController):
     @post(
         "/usage",
         guards=[requires_service_key("usage:write")],

@@ -18,7 +18,9 @@ from portal.web.auth import Principal, auth_state, session_csrf_ok
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-SERVICE_KEY_ONLY = "Issued API keys may only call the service API (/api/v1/resolve, /api/v1/usage)"
+SERVICE_KEY_ONLY = (
+    "Issued API keys may only call the service API (/api/v1/resolve, /api/v1/usage) and the gateway (/v1/…)"
+)
 
 
 def _signed_in(connection: ASGIConnection[Any, Any, Any, Any], *, service_key_ok: bool = False) -> Principal:

@@ -14,20 +14,17 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from portal.config import Settings
 from portal.db.engine import create_engine
-from portal.db.migrate import upgrade
 from portal.demo.stub_provider import StubProvider
 from tests.support.apps import forget_state, write_pending
 from tests.support.browser import (
-    ADMIN_EMAIL,
-    ADMIN_PASSWORD,
     CHROMIUM,
     CHROMIUM_ARGS,
     PROVIDER_KEY,
+    migrated_with_admin,
     new_context,
 )
 from tests.support.databases import CleanSlate
 from tests.support.env import IN_CI, make_settings, sqlite_url
-from tests.support.factories import Factory
 from tests.support.servers import served_in_thread
 
 
@@ -50,10 +47,7 @@ async def e2e_settings(tmp_path_factory: pytest.TempPathFactory, e2e_stub: StubP
     """Settings on a fresh SQLite file, migrated, with one platform admin."""
     var_dir = tmp_path_factory.mktemp("e2e")
     settings = make_settings(var_dir, sqlite_url(var_dir), OPENAI_BASE_URL=f"{e2e_stub.url}/v1")
-    await upgrade(settings)
-    async with Factory.on(settings) as make:
-        await make.platform_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
-    return settings
+    return await migrated_with_admin(settings)
 
 
 @pytest.fixture(scope="session")

@@ -22,14 +22,12 @@ from sqlalchemy import select
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.engine import create_engine, create_session_factory
-from portal.db.migrate import upgrade
 from portal.db.models import AuditEvent, Tenant
 from portal.db.session import unit_of_work
 from portal.members import invitations as members
 from tests.e2e.oidc_provider import OidcProvider, need_oidc_provider, start_oidc_provider
-from tests.support.browser import ADMIN_EMAIL, ADMIN_PASSWORD, new_context, sign_in, snap
+from tests.support.browser import migrated_with_admin, new_context, sign_in, snap
 from tests.support.env import API_KEY, make_settings, sqlite_url
-from tests.support.factories import Factory
 from tests.support.servers import loopback_socket, served_in_thread
 
 pytestmark = pytest.mark.browser
@@ -65,10 +63,7 @@ async def sso_settings(tmp_path_factory: pytest.TempPathFactory, portal_socket: 
     var_dir = tmp_path_factory.mktemp("sso-e2e")
     url = f"http://127.0.0.1:{portal_socket.getsockname()[1]}"
     settings = make_settings(var_dir, sqlite_url(var_dir), PUBLIC_URL=url)
-    await upgrade(settings)
-    async with Factory.on(settings) as make:
-        await make.platform_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
-    return settings
+    return await migrated_with_admin(settings)
 
 
 @pytest.fixture(scope="module")

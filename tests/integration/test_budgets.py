@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from litestar import Litestar
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from portal.audit.actor import Actor
 from portal.budgets.database import DatabaseLedger
 from portal.budgets.ledger import RESERVATION_TTL_S, Budget, Ledger, OverBudget, Reservation
 from portal.budgets.memory import MemoryLedger
@@ -32,6 +32,7 @@ from portal.db.base import utcnow
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
 from portal.db.models import Tenant
+from portal.tenants.services import set_monthly_limit
 from tests.conftest import client_for
 from tests.integration.apikeys_support import (
     OPENAI_KEY,
@@ -381,13 +382,11 @@ def _fresh_ledgers(
 # ---------------------------------------------------------------------------- wired into the app
 
 
-async def _set_tenant_limit(app: Litestar, tenant_id: str, micros: int | None) -> None:
+async def _set_tenant_limit(app: Litestar, tenant_id: str, limit_usd: str | None) -> None:
     async with app.state.portal.sessions() as db:
-        await db.execute(
-            update(Tenant).where(Tenant.id == uuid.UUID(tenant_id)).values(monthly_limit_micros=micros)
-        )
+        tenant = await db.get_one(Tenant, uuid.UUID(tenant_id))
+        await set_monthly_limit(db, Actor.system("test"), tenant, limit_usd)
         await db.commit()
-    app.state.hotpath.store.apply([("tenant", tenant_id)])
 
 
 async def test_reports_go_to_the_apps_ledger_and_resolve_obeys_the_tenants_monthly_limit(
@@ -395,7 +394,7 @@ async def test_reports_go_to_the_apps_ledger_and_resolve_obeys_the_tenants_month
 ) -> None:
     tenant = await new_tenant(api)
     assert (await api.put(credentials_url(tenant, "openai"), json={"api_key": OPENAI_KEY})).status_code == 200
-    await _set_tenant_limit(app, tenant["id"], 1_000_000)
+    await _set_tenant_limit(app, tenant["id"], "1")
     first = await create_key(api, tenant, scopes=["resolve", "usage:write"])
     second = await create_key(api, tenant, scopes=["resolve", "usage:write"], limit_usd=5)
     ledger = app.state.hotpath.ledger

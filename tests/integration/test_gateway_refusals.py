@@ -219,14 +219,26 @@ async def test_an_upstream_the_egress_policy_refuses_is_a_502_naming_the_rule(se
     assert "private address" in error_of(refused.value)["message"]
 
 
-async def test_errors_of_the_gateway_routes_are_never_cached_nor_framed(served):
+async def test_answers_and_errors_of_the_gateway_are_never_cached_and_carry_the_security_headers(
+    served, api, tenant
+):
+    key = await issue(api, tenant)
     async with httpx.AsyncClient(base_url=served) as client:
-        response = await client.get("/v1/models")
-    assert response.status_code == 401
-    assert response.json()["error"]["type"] == "authentication_error"
-    assert response.headers["cache-control"] == "no-store"
-    assert response.headers["x-frame-options"] == "DENY"
-    assert response.headers["x-content-type-options"] == "nosniff"
+        refused = await client.get("/v1/models")
+        listed = await client.get("/v1/models", headers={"Authorization": f"Bearer {key['key']}"})
+        streamed = await client.post(
+            "/v1/chat/completions",
+            json={"model": f"{PROVIDER}/{CHAT}", "messages": HELLO, "stream": True},
+            headers={"Authorization": f"Bearer {key['key']}"},
+        )
+    assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
+    assert listed.status_code == 200 and listed.json()["object"] == "list"
+    assert streamed.status_code == 200 and streamed.headers["content-type"].startswith("text/event-stream")
+    for response in (refused, listed, streamed):
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "default-src 'self'" in response.headers["content-security-policy"]
 
 
 async def test_no_log_line_holds_the_secret(served, api, app, tenant, captured_logs):

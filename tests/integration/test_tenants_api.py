@@ -22,7 +22,8 @@ async def test_create_returns_201_and_the_tenant(api):
     assert body["status"] == "active"
     assert uuid.UUID(body["id"])
     assert body["created_at"] and body["updated_at"]
-    assert set(body) == {"id", "slug", "name", "status", "created_at", "updated_at"}
+    assert set(body) == {"id", "slug", "name", "status", "created_at", "updated_at", "monthly_limit_usd"}
+    assert body["monthly_limit_usd"] is None  # set by a platform admin through its own route
 
 
 async def test_create_normalises_the_slug_to_lower_case(api):

@@ -6,6 +6,7 @@ the database poll (another process). SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -20,6 +21,7 @@ from litestar import Litestar
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from portal.apikeys import changes as change_feed
 from portal.budgets.ledger import Budget, OverBudget
 from portal.db.base import utcnow
 from portal.db.engine import create_engine, create_session_factory
@@ -30,7 +32,7 @@ from tests.conftest import client_for
 from tests.integration.apikeys_support import OPENAI_KEY, create_key, resolve
 from tests.integration.helpers import credentials_url, new_tenant
 from tests.integration.test_hotpath_propagation import polling_workers, redis_workers  # noqa: F401  (fixtures)
-from tests.support import API_KEY, make_settings
+from tests.support import API_KEY, REDIS_URL, make_settings
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -223,14 +225,19 @@ async def test_gateway_spend_counts_at_once_and_once(app, api, key, recorder, ba
 async def _spend_reaches_the_other_worker(
     one: Litestar, two: Litestar, deadline_s: float, *, polls: bool
 ) -> None:
-    """Usage written by worker one's recorder brings worker two's ledger up to date (the gateway's
-    own spend is already in its own process's ledger: there the change is only passed on)."""
+    """Spend worker one's gateway settled (in its ledger first, then the recorder's row) refuses the
+    key on worker two: at once where the ledger is shared (Redis), through the poll of the rows where
+    each process has its own (one SQLite file, no Redis)."""
     async with client_for(one, headers={"X-API-Key": API_KEY}) as admin, client_for(two) as service:
         key = await _key(admin, one.state.portal.sessions)
         assert (await resolve(service, key["key"])).status_code == 200  # worker two's budget is loaded
         if polls:  # worker two has seen every audit row up to now: the next poll finds usage rows alone
             await two.state.hotpath.propagation.poll_once()
-        one.state.portal.usage_recorder.add(event(key, cost_micros=1_500_000))  # over the 1 USD limit
+        hotpath = one.state.hotpath
+        budgets = hotpath.budgets(await hotpath.authenticate(key["key"]))
+        held = await hotpath.ledger.reserve(budgets, 1_000_000)
+        assert await hotpath.ledger.settle(held, 1_000_000) == 1_000_000  # the whole 1 USD limit
+        one.state.portal.usage_recorder.add(event(key, cost_micros=1_000_000))
         await one.state.portal.usage_recorder.flush()
 
         async def refused() -> bool:
@@ -247,10 +254,28 @@ async def test_new_spend_reaches_another_process_through_the_poll(polling_worker
 
 
 @pytest.mark.redis
-async def test_new_spend_reaches_another_process_through_redis(redis_workers):  # noqa: F811
+async def test_new_usage_is_announced_to_the_other_processes_through_redis(redis_workers):  # noqa: F811
+    """With Redis the ledger is shared (every process reserves and settles in it), so the rows are
+    history; the flush's commit still names its lineages on the hot path's channel, like a report's."""
+    import redis.asyncio as aioredis
+
     one, two = redis_workers
-    await _spend_reaches_the_other_worker(one, two, 1.0, polls=False)
-    assert two.state.hotpath.stats.polls == 0  # it came through Redis
+    async with client_for(one, headers={"X-API-Key": API_KEY}) as admin:
+        key = await _key(admin, one.state.portal.sessions)
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        async with client.pubsub() as pubsub:
+            await pubsub.subscribe(change_feed.channel_for(one.state.portal.settings))
+            one.state.portal.usage_recorder.add(event(key, cost_micros=1))
+            await one.state.portal.usage_recorder.flush()
+            expected = ["spend", str(key["lineage_id"])]
+            while True:  # the channel's messages until ours (the test's timeout bounds the wait)
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is not None and expected in json.loads(message["data"])["changes"]:
+                    break
+    finally:
+        await client.aclose()
+    assert two.state.hotpath.stats.polls == 0
 
 
 async def test_many_events_one_insert_per_batch(recorder, key, sessions, backend):

@@ -44,7 +44,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -55,7 +54,7 @@ from pathlib import Path
 import httpx
 
 from tests.perf.bench_resolve import WrkResult, bench_env, run_wrk, verdict, wrk_version
-from tests.perf.server import Server, cpu_model, process_cpu_seconds
+from tests.perf.server import Server, cpu_model, process_cpu_seconds, scratch_dir, write_results
 
 RESULTS_FILE = Path(__file__).with_name("results") / "gateway.md"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "portal-bench"
@@ -238,10 +237,12 @@ def gateway_available() -> bool:
 
 
 @contextmanager
-def portal_gateway(work: Path, stub: Target) -> Iterator[Target]:
+def portal_gateway(work: Path, stub: Target, profile: Path | None = None) -> Iterator[Target]:
     db_path = work / "gateway.db"
     env = bench_env(work, f"sqlite+aiosqlite:///{db_path}")
     env.update({"OPENAI_BASE_URL": stub.base_url + "/v1", "OUTBOUND_ALLOW": "127.0.0.1"})
+    if profile is not None:
+        env["PORTAL_BENCH_PROFILE"] = str(profile)
     from portal.config import load_settings
     from portal.db.migrate import upgrade
 
@@ -395,7 +396,13 @@ def measure(
             for target in targets:
                 if number >= rounds[target.name]:
                     continue
+                profiling = args.profile is not None and target.name == GATEWAY
+                if profiling:
+                    os.kill(target.pid, signal.SIGUSR1)
                 result = run_wrk(target, target.name, target.path, settings, scripts[target.name])  # type: ignore[arg-type]
+                if profiling:
+                    os.kill(target.pid, signal.SIGUSR2)
+                    time.sleep(1)  # the profile is written by the server's signal handler
                 print(
                     f"  {connections:>2} connection(s), round {number + 1}: {target.name}: "
                     f"{result.rps:,.0f} req/s, p50 {result.p50_ms:.3f} ms, p99 {result.p99_ms:.3f} ms, "
@@ -507,6 +514,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--timeout", type=int, default=30, help="wrk's per-request timeout, seconds")
     parser.add_argument("--skip-litellm", action="store_true")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="profile the gateway's measured runs with cProfile (the last run kept), print the top",
+    )
     parser.add_argument("--litellm-venv", type=Path, default=CACHE / "litellm-venv")
     parser.add_argument("--litellm-spec", default="litellm[proxy]", help="what `uv pip install` installs")
     parser.add_argument("--output", type=Path, default=RESULTS_FILE)
@@ -529,19 +541,18 @@ def tool_version(command: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     ensure_tool("wrk", "wrk")
-    work = Path(tempfile.mkdtemp(prefix="portal-bench-gateway-"))
     notes: list[str] = []
     versions = {
         "nginx": tool_version([ensure_tool("nginx", "nginx-light"), "-v"]).replace("nginx version: ", ""),
         "wrk": wrk_version(),
         "litellm": "not run",
     }
-    try:
+    with scratch_dir("portal-bench-gateway-", args.keep) as work:
         with nginx_stub(work) as stub:
             stub.check()
             targets = [stub]
             rounds = {stub.name: args.rounds}
-            with _optional_gateway(work, stub, notes) as gateway:
+            with _optional_gateway(work, stub, notes, args.profile) as gateway:
                 if gateway is not None:
                     gateway.check()
                     targets.append(gateway)
@@ -563,27 +574,32 @@ def main(argv: list[str] | None = None) -> int:
                 if metered < sent:
                     raise SystemExit(f"the gateway metered {metered:,} requests of {sent:,}")
         table = report(args, measured, notes, versions)
-        print()
-        print(table)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(table)
-        print(f"Written to {args.output}")
+        write_results(table, args.output)
         return 0
-    finally:
-        if args.keep:
-            print(f"Kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 @contextmanager
-def _optional_gateway(work: Path, stub: Target, notes: list[str]) -> Iterator[Target | None]:
+def _optional_gateway(
+    work: Path, stub: Target, notes: list[str], profile: Path | None
+) -> Iterator[Target | None]:
     if not gateway_available():
         notes.append("(b) was not measured: portal/gateway/api.py is not on this branch yet.")
         yield None
         return
-    with portal_gateway(work, stub) as gateway:
+    with portal_gateway(work, stub, profile) as gateway:
         yield gateway
+    if profile is not None and profile.exists():
+        print_profile(profile)
+
+
+def print_profile(path: Path, lines: int = 45) -> None:
+    """The gateway's hot spots: own time, then time including callees."""
+    import pstats
+
+    print(f"\nProfile of the gateway's event loop ({path}; the figures include cProfile's own cost):")
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(lines)
+    stats.sort_stats("cumulative").print_stats(lines)
 
 
 @contextmanager

@@ -34,7 +34,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -57,7 +56,7 @@ from portal.db.base import utcnow
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
 from portal.db.models import ApiKey, Credential, Model, Provider, Tenant, TenantModel
-from tests.perf.server import Server, cpu_model
+from tests.perf.server import Server, cpu_model, scratch_dir, write_results
 
 RESULTS_FILE = Path(__file__).with_name("results") / "resolve.md"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
@@ -430,8 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(WRK).exists():
         raise SystemExit("wrk is missing: apt-get install -y wrk")
 
-    work = Path(tempfile.mkdtemp(prefix="portal-bench-resolve-"))
-    try:
+    with scratch_dir("portal-bench-resolve-", args.keep) as work:
         db_path = work / "bench.db"
         env = bench_env(work, f"sqlite+aiosqlite:///{db_path}")
         settings = load_settings(env)
@@ -470,17 +468,8 @@ def main(argv: list[str] | None = None) -> int:
                 rounds.append((health, resolve))
             check_answer(server, *seeded.hot[-1])
         table = report(args, seeded, db_path.stat().st_size, rounds)
-        print()
-        print(table)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(table)
-        print(f"Written to {args.output}")
+        write_results(table, args.output)
         return 0
-    finally:
-        if args.keep:
-            print(f"Kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

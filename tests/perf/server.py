@@ -1,7 +1,8 @@
 """The benchmarks' server: uvicorn serving create_app() in a child process on a socket bound first,
 and facts about the machine for the results tables.
 
-The child runs `python -m tests.perf.server --serve-fd N` with the settings in its environment.
+The child runs `python -m tests.perf.server --serve-fd N` with the settings in its environment;
+with PORTAL_BENCH_PROFILE=path, SIGUSR1 and SIGUSR2 start and stop cProfile (written to path).
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -29,7 +34,49 @@ def serve_fd(fd: int) -> None:
 
     sock = socket.socket(fileno=fd)
     config = uvicorn.Config(create_app(load_settings()), log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    profile_to = os.environ.get("PORTAL_BENCH_PROFILE")
+    if profile_to:
+        _profile_on_signals(profile_to)
+    server.run(sockets=[sock])
+
+
+def _profile_on_signals(path: str) -> None:
+    """SIGUSR1 starts cProfile on the event loop's thread (every request), SIGUSR2 stops it and
+    writes the profile to `path`: the measured window only, without start-up and warm-up."""
+    import cProfile
+
+    # This thread's CPU time, not the wall clock: on a busy machine, time spent descheduled would
+    # be charged to whatever function was running.
+    profiler = cProfile.Profile(time.thread_time)
+    signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
+
+    def dump(*_: object) -> None:
+        profiler.disable()
+        profiler.dump_stats(path)
+
+    signal.signal(signal.SIGUSR2, dump)
+
+
+@contextmanager
+def scratch_dir(prefix: str, keep: bool) -> Iterator[Path]:
+    """A temporary directory for one benchmark run: removed at the end unless `keep`."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        if keep:
+            print(f"Kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def write_results(table: str, output: Path) -> None:
+    print()
+    print(table)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(table)
+    print(f"Written to {output}")
 
 
 def process_cpu_seconds(pid: int) -> float:

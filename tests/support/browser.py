@@ -10,8 +10,10 @@ from urllib.parse import urlsplit
 import httpx
 from playwright.async_api import Browser, BrowserContext, Page, Route, expect
 
-from portal.config import REPO_ROOT
+from portal.config import REPO_ROOT, Settings
+from portal.db.migrate import upgrade
 from tests.support.env import API_KEY
+from tests.support.factories import Factory
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -30,6 +32,14 @@ ADMIN_EMAIL = "e2e-admin@example.com"
 ADMIN_PASSWORD = "e2e correct horse battery staple"
 # The provider key typed into the form: 20+ characters, and accepted by the stub provider.
 PROVIDER_KEY = "az-e2e-" + secrets.token_hex(12)
+
+
+async def migrated_with_admin(settings: Settings) -> Settings:
+    """The settings' database migrated, with the platform admin ADMIN_EMAIL."""
+    await upgrade(settings)
+    async with Factory.on(settings) as make:
+        await make.platform_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
+    return settings
 
 
 async def only_loopback(route: Route) -> None:

@@ -53,17 +53,6 @@ MISBEHAVIOURS = frozenset(
 CODE_TTL = 120
 TOKEN_TTL = 300
 
-# What the authorisation page carries from the request into its form (and tests send back).
-AUTHORIZE_FIELDS = (
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-)
-
 
 @dataclass(frozen=True)
 class DemoUser:

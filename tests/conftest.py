@@ -1,4 +1,6 @@
-"""Fixtures: the app on SQLite and on PostgreSQL, API and signed-in clients, a stub provider."""
+"""Fixtures: the app on SQLite and on PostgreSQL (one per backend for the session), every test on
+the session's database starting from the same clean slate, API and signed-in clients, a stub provider.
+Helpers live in tests.support (see its docstring for which module holds what)."""
 
 from __future__ import annotations
 
@@ -9,23 +11,15 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from portal.asgi import create_app
 from portal.config import Settings
 from portal.db.migrate import upgrade
-from portal.db.session import unit_of_work
 from portal.demo.stub_provider import StubProvider
-from tests.support import (
-    API_KEY,
-    CANARY,
-    create_pg_database,
-    csrf_from,
-    drop_pg_database,
-    make_settings,
-    need_service,
-)
+from tests.support.apps import client_for, forget_state, start_app, stop_app, write_pending
+from tests.support.databases import CleanSlate, create_pg_database, drop_pg_database
+from tests.support.env import API_KEY, CANARY, IN_CI, make_settings, need_service, sqlite_url
+from tests.support.factories import Factory
+from tests.support.signin import ADMIN_EMAIL, ADMIN_PASSWORD, sign_in
 
-ADMIN_EMAIL = "root@example.com"
-ADMIN_PASSWORD = "correct horse battery staple"
 VALID_PROVIDER_KEYS = {CANARY, "sk-valid-provider-key-0001"}
 
 
@@ -46,7 +40,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 async def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
     if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'portal.db'}"
+        yield sqlite_url(tmp_path_factory.mktemp("db"))
         return
     url = await create_pg_database()
     yield url
@@ -66,40 +60,44 @@ def settings(
     )
 
 
-async def _admin(app: Litestar) -> None:
-    from sqlalchemy import select
-
-    from portal.audit.actor import Actor
-    from portal.db.models import User
-    from portal.identity.services import create_platform_admin
-
-    state = app.state.portal
-    async with unit_of_work(state.sessions) as db:
-        if await db.scalar(select(User.id).where(User.email == ADMIN_EMAIL)) is None:
-            await create_platform_admin(db, Actor.system("test"), email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Litestar]:
+    """The app with its lifespan entered, in the tests' own event loop; its database holds the
+    built-in catalogue (synced at start-up) and one platform admin."""
+    await upgrade(settings)
+    application = await start_app(settings)
+    await Factory.of_app(application).platform_admin(ADMIN_EMAIL, ADMIN_PASSWORD)
+    yield application
+    await stop_app(application)
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[Litestar]:
-    """The app with its lifespan entered, in the tests' own event loop."""
-    await upgrade(settings)
-    application = create_app(settings)
-    # The hooks are called directly: anyio's lifespan scope cannot span pytest-asyncio's
-    # separate setup and teardown tasks.
-    for hook in application.on_startup:
-        await hook(application)
-    await _admin(application)
-    yield application
-    for hook in application.on_shutdown:
-        await hook(application)
+async def clean_slate(app: Litestar) -> CleanSlate:
+    """What the session's database holds before any test: every test starts from exactly this."""
+    return await CleanSlate.snapshot(app.state.portal.engine)
 
 
-def client_for(app: Litestar, **kwargs: object) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://127.0.0.1",
-        **kwargs,  # type: ignore[arg-type]
-    )
+@pytest.fixture
+async def back_to_clean_slate(clean_slate: CleanSlate, settings: Settings) -> AsyncIterator[None]:
+    yield
+    await write_pending(settings.database_url)
+    await clean_slate.restore()
+    await forget_state(settings.database_url)
+
+
+@pytest.fixture(autouse=True)
+def isolated(request: pytest.FixtureRequest) -> None:
+    """A test on the session's database leaves it as it found it: its rows are gone afterwards, and
+    every app on that database forgets what it cached of them. Tests with a database of their own
+    (fresh_database, the fuzzer's, the browser tests') are not touched."""
+    if "database_url" in request.fixturenames:
+        request.getfixturevalue("back_to_clean_slate")
+
+
+@pytest.fixture
+def make(app: Litestar) -> Factory:
+    """Test data through the services, on the session's database (tests.support.factories)."""
+    return Factory.of_app(app)
 
 
 @pytest.fixture(scope="session")
@@ -115,20 +113,10 @@ async def anon(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def sign_in(client: httpx.AsyncClient, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
-    """Sign in through the form; returns the CSRF token for later posts."""
-    page = await client.get("/login")
-    token = csrf_from(page.text)
-    response = await client.post(
-        "/login", data={"email": email, "password": password, "_csrf_token": token}, follow_redirects=False
-    )
-    assert response.status_code == 303, response.text
-    return csrf_from((await client.get("/admin/tenants")).text)
-
-
 @pytest.fixture(scope="session")
 async def browser_session(app: Litestar) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    """A client signed in as platform admin through the sign-in form, and its CSRF token."""
+    """A client signed in as platform admin through the sign-in form, and its CSRF token (its
+    session lives in the app's session store, which the clean slate leaves alone)."""
     async with client_for(app) as client:
         token = await sign_in(client)
         yield client, token
@@ -140,7 +128,8 @@ def captured_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptur
     yield caplog
 
 
-__all__ = ["ADMIN_EMAIL", "ADMIN_PASSWORD", "CANARY", "sign_in"]
+# Imported from here by older tests (and other branches); the helpers live in tests.support.
+__all__ = ["ADMIN_EMAIL", "ADMIN_PASSWORD", "CANARY", "client_for", "sign_in"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -153,8 +142,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
     """Under CI nothing may be skipped: the services and the browser are there."""
-    from tests.support import IN_CI
-
     skipped = terminalreporter.stats.get("skipped", [])
     if IN_CI and skipped:
         terminalreporter.write_line(

@@ -90,6 +90,12 @@ class HotPath:
     async def stop(self) -> None:
         await self.propagation.stop()
 
+    async def forget_all(self) -> None:
+        """Forget every cached entry and read the change feed on from its current end: for a
+        database replaced under the running app (restored from a backup; the tests' clean slate)."""
+        self.store.forget_all()
+        await self.propagation.skip_to_end()
+
     def budgets(self, caller: Caller) -> tuple[Budget, Budget]:
         """The key lineage's budget and its tenant's monthly one, in their periods now."""
         now = self.clock()

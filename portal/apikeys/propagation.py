@@ -51,20 +51,12 @@ class Propagation:
         self._audit_seen = 0
         self._usage_max = 0
         self._usage_recent: set[int] = set()
+        self._polled = asyncio.Lock()  # a poll and skip_to_end never interleave their cursors
         change_feed.register(engine, self)  # this process's own commits, from the start
 
     async def start(self) -> None:
         """Poll (and subscribe to Redis) for other processes' changes; this one's arrive regardless."""
-        async with self.engine.connect() as conn:
-            self._audit_seen = (await conn.scalar(select(func.max(AuditEvent.id)))) or 0
-            self._usage_max = (await conn.scalar(select(func.max(UsageEvent.id)))) or 0
-            self._usage_recent = set(
-                (
-                    await conn.scalars(
-                        select(UsageEvent.id).where(UsageEvent.id > self._usage_max - USAGE_LOOKBACK)
-                    )
-                ).all()
-            )
+        await self.skip_to_end()
         self._tasks.append(asyncio.create_task(self._poll_loop(), name="hotpath-poll"))
         if self.redis_url:
             import redis.asyncio as aioredis
@@ -87,6 +79,20 @@ class Propagation:
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
+
+    async def skip_to_end(self) -> None:
+        """Take what the audit and usage tables hold now as known: the poll reads on from here.
+        Also after the tables were emptied under a running app (ids may then start again)."""
+        async with self._polled, self.engine.connect() as conn:
+            self._audit_seen = (await conn.scalar(select(func.max(AuditEvent.id)))) or 0
+            self._usage_max = (await conn.scalar(select(func.max(UsageEvent.id)))) or 0
+            self._usage_recent = set(
+                (
+                    await conn.scalars(
+                        select(UsageEvent.id).where(UsageEvent.id > self._usage_max - USAGE_LOOKBACK)
+                    )
+                ).all()
+            )
 
     def on_commit(self, changes: list[Change]) -> None:
         """Called by the session listener after this process commits. Its own usage is already in
@@ -112,6 +118,10 @@ class Propagation:
 
     async def poll_once(self) -> None:
         """Apply changes committed by other processes, read from the audit and usage tables."""
+        async with self._polled:
+            await self._poll()
+
+    async def _poll(self) -> None:
         self.stats.polls += 1
         found: list[Change] = []
         async with self.engine.connect() as conn:

@@ -298,6 +298,14 @@ class Throttle:
     def _key(kind: str, scope: str, value: str) -> str:
         return f"{kind}:{scope}:{value}"
 
+    async def forget_all(self) -> None:
+        """Forget every count and wait (in this process's memory, or this store's Redis keys)."""
+        self._failed_here.clear()
+        try:
+            await self.storage.reset()
+        except StorageError:
+            log.warning("throttle store unavailable; counts not reset", exc_info=True)
+
     async def close(self) -> None:
         await close_storage(self.storage)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import IN_CI
+from tests.support.env import IN_CI
 
 OIDC_DIR = Path(__file__).parent / "oidc"
 SCRIPT = OIDC_DIR / "provider.mjs"

@@ -1,100 +1,33 @@
-"""Helpers for the browser tests: constants, a loopback-only context, screenshots, sign-in."""
+"""Kept so imports from other branches keep working: the browser helpers are tests.support.browser."""
 
-from __future__ import annotations
+from tests.support.browser import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LOOPBACK_HOSTS,
+    PROVIDER_KEY,
+    SCREENSHOTS,
+    migrated_with_admin,
+    new_context,
+    only_loopback,
+    sign_in,
+    snap,
+    tenant_with_openai_key,
+)
 
-import re
-import secrets
-from pathlib import Path
-from urllib.parse import urlsplit
-
-import httpx
-from playwright.async_api import Browser, BrowserContext, Page, Route, expect
-
-from portal.audit.actor import Actor
-from portal.config import REPO_ROOT, Settings
-from portal.db.migrate import upgrade
-from portal.db.session import command_session
-from portal.identity.services import create_platform_admin
-from tests.support import API_KEY
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
+__all__ = [
+    "ADMIN_EMAIL",
+    "ADMIN_PASSWORD",
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "LOOPBACK_HOSTS",
+    "PROVIDER_KEY",
+    "SCREENSHOTS",
+    "migrated_with_admin",
+    "new_context",
+    "only_loopback",
+    "sign_in",
+    "snap",
+    "tenant_with_openai_key",
 ]
-SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
-
-ADMIN_EMAIL = "e2e-admin@example.com"
-ADMIN_PASSWORD = "e2e correct horse battery staple"
-# The provider key typed into the form: 20+ characters, and accepted by the stub provider.
-PROVIDER_KEY = "az-e2e-" + secrets.token_hex(12)
-
-
-async def migrated_with_admin(settings: Settings) -> Settings:
-    """The settings' database migrated, with the platform admin ADMIN_EMAIL."""
-    await upgrade(settings)
-    async with command_session(settings) as db:
-        await create_platform_admin(db, Actor.system("e2e"), email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
-    return settings
-
-
-async def only_loopback(route: Route) -> None:
-    """Let the browser reach the portal on loopback and nothing else (no CDN, no telemetry)."""
-    parts = urlsplit(route.request.url)
-    if parts.scheme in {"data", "blob"} or (parts.hostname or "") in LOOPBACK_HOSTS:
-        await route.continue_()
-    else:
-        await route.abort()
-
-
-async def new_context(browser: Browser, base_url: str, **options: object) -> BrowserContext:
-    context = await browser.new_context(
-        base_url=base_url,
-        viewport={"width": 1280, "height": 900},
-        **options,  # type: ignore[arg-type]
-    )
-    context.set_default_timeout(10_000)
-    await context.route("**/*", only_loopback)
-    return context
-
-
-async def snap(page: Page, name: str) -> Path:
-    """A full-page screenshot under test-artifacts/screenshots/, named after the step."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / (re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-") + ".png")
-    await page.screenshot(path=str(path), full_page=True)
-    return path
-
-
-async def sign_in(
-    page: Page, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD, *, shot: str | None = None
-) -> None:
-    await page.goto("/login")
-    await page.get_by_label("E-mail").fill(email)
-    await page.get_by_label("Password").fill(password)
-    if shot:
-        await snap(page, shot)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page).to_have_url(re.compile(r"/admin/tenants$"))
-    await expect(page.locator("#flashes")).to_contain_text(f"Signed in as {email}")
-
-
-async def tenant_with_openai_key(base_url: str, prefix: str, provider_key: str) -> str:
-    """A fresh tenant (through the platform API) with its own OpenAI key; returns its slug."""
-    slug = f"{prefix}-{secrets.token_hex(4)}"
-    async with httpx.AsyncClient(base_url=base_url, headers={"X-API-Key": API_KEY}) as client:
-        created = await client.post(
-            "/api/v1/sysadmin/tenants", json={"name": f"{prefix.title()} {slug}", "slug": slug}
-        )
-        assert created.status_code == 201, created.text
-        stored = await client.put(
-            f"/api/v1/sysadmin/tenants/{slug}/credentials/openai", json={"api_key": provider_key}
-        )
-        assert stored.status_code == 200, stored.text
-    return slug

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import LiveServer
-from tests.e2e.support import sign_in, snap, tenant_with_openai_key
+from tests.support.browser import sign_in, snap, tenant_with_openai_key
 
 pytestmark = pytest.mark.browser
 

@@ -10,8 +10,8 @@ import pytest
 from playwright.async_api import Dialog, Page, expect
 
 from tests.e2e.conftest import LiveServer
-from tests.e2e.support import PROVIDER_KEY, sign_in, snap
-from tests.support import API_KEY
+from tests.support.browser import PROVIDER_KEY, sign_in, snap
+from tests.support.env import API_KEY
 
 pytestmark = pytest.mark.browser
 

@@ -13,8 +13,8 @@ import pytest
 from playwright.async_api import ConsoleMessage, Page, expect
 
 from tests.e2e.conftest import LiveServer
-from tests.e2e.support import sign_in
-from tests.support import API_KEY
+from tests.support.browser import sign_in
+from tests.support.env import API_KEY
 
 pytestmark = pytest.mark.browser
 

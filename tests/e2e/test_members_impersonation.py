@@ -10,14 +10,10 @@ import httpx
 import pytest
 from playwright.async_api import Dialog, Page, expect
 
-from portal.audit.actor import Actor
-from portal.db.engine import create_engine, create_session_factory
-from portal.db.models import Tenant, User
-from portal.db.session import unit_of_work
-from portal.members import invitations as members
 from tests.e2e.conftest import LiveServer
-from tests.e2e.support import ADMIN_EMAIL, sign_in, snap
-from tests.support import API_KEY
+from tests.support.browser import ADMIN_EMAIL, sign_in, snap
+from tests.support.env import API_KEY
+from tests.support.factories import Factory
 
 pytestmark = pytest.mark.browser
 
@@ -31,29 +27,12 @@ async def _tenant_with_people(live_server: LiveServer) -> tuple[str, str, str]:
         )
     assert response.status_code == 201, response.text
     tenant_id, slug, name = response.json()["id"], response.json()["slug"], response.json()["name"]
-    engine = create_engine(live_server.settings)
-    try:
-        sessions = create_session_factory(engine)
+    async with Factory.on(live_server.settings) as make:
         for email, role in (
             (f"peter-{suffix}@initech.example", "admin"),
             (f"milton-{suffix}@initech.example", "member"),
         ):
-            async with unit_of_work(sessions) as db:
-                tenant = await db.get(Tenant, uuid.UUID(tenant_id))
-                issued = await members.invite(
-                    db, live_server.settings, Actor.system("e2e"), tenant, email=email, role=role
-                )
-                user = User(id=uuid.uuid4(), email=email, name=email.split("-")[0].title())
-                db.add(user)
-                await members.accept_invitation(
-                    db,
-                    Actor.system("e2e"),
-                    token=issued.link.rsplit("/", 1)[1],
-                    user=user,
-                    tenant_id=tenant.id,
-                )
-    finally:
-        await engine.dispose()
+            await make.member(tenant_id, role, email, name=email.split("-")[0].title())
     return slug, name, suffix
 
 

@@ -10,12 +10,9 @@ import pyotp
 import pytest
 from playwright.async_api import Page, expect
 
-from portal.audit.actor import Actor
-from portal.db.engine import create_engine, create_session_factory
-from portal.db.session import unit_of_work
-from portal.identity.services import create_platform_admin
 from tests.e2e.conftest import LiveServer
-from tests.e2e.support import sign_in, snap
+from tests.support.browser import sign_in, snap
+from tests.support.factories import Factory
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser admin password 1"
@@ -24,12 +21,8 @@ PASSWORD = "browser admin password 1"
 async def test_enrol_then_sign_in_with_a_code(browser_page: Page, live_server: LiveServer) -> None:
     page = browser_page
     email = f"mfa-{uuid.uuid4().hex[:8]}@example.com"
-    engine = create_engine(live_server.settings)
-    try:
-        async with unit_of_work(create_session_factory(engine)) as db:
-            await create_platform_admin(db, Actor.system("e2e"), email=email, password=PASSWORD)
-    finally:
-        await engine.dispose()
+    async with Factory.on(live_server.settings) as make:
+        await make.platform_admin(email, PASSWORD)
 
     await sign_in(page, email, PASSWORD)  # optional on this server: the password alone, until enrolled
     await page.goto("/login/second-factor/setup")

@@ -10,18 +10,15 @@ from __future__ import annotations
 import re
 import secrets
 import socket
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
-from portal.asgi import create_app
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.engine import create_engine, create_session_factory
@@ -29,8 +26,9 @@ from portal.db.models import AuditEvent, Tenant
 from portal.db.session import unit_of_work
 from portal.members import invitations as members
 from tests.e2e.oidc_provider import OidcProvider, need_oidc_provider, start_oidc_provider
-from tests.e2e.support import migrated_with_admin, new_context, sign_in, snap
-from tests.support import API_KEY, _wait_for_health, make_settings
+from tests.support.browser import migrated_with_admin, new_context, sign_in, snap
+from tests.support.env import API_KEY, make_settings, sqlite_url
+from tests.support.servers import loopback_socket, served_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -55,9 +53,7 @@ class SsoWorld:
 
 @pytest.fixture(scope="module")
 def portal_socket() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = loopback_socket()
     yield sock
     sock.close()
 
@@ -66,7 +62,7 @@ def portal_socket() -> Iterator[socket.socket]:
 async def sso_settings(tmp_path_factory: pytest.TempPathFactory, portal_socket: socket.socket) -> Settings:
     var_dir = tmp_path_factory.mktemp("sso-e2e")
     url = f"http://127.0.0.1:{portal_socket.getsockname()[1]}"
-    settings = make_settings(var_dir, f"sqlite+aiosqlite:///{var_dir / 'portal.db'}", PUBLIC_URL=url)
+    settings = make_settings(var_dir, sqlite_url(var_dir), PUBLIC_URL=url)
     return await migrated_with_admin(settings)
 
 
@@ -121,20 +117,9 @@ async def providers(
 
 @pytest.fixture(scope="module")
 def sso_server(sso_settings: Settings, portal_socket: socket.socket) -> Iterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(sso_settings), lifespan="on", log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [portal_socket]}, name="sso-e2e-uvicorn", daemon=True
-    )
-    thread.start()
-    try:
-        _wait_for_health(sso_settings.public_url, thread)
-        yield sso_settings.public_url
-    finally:
-        server.should_exit = True
-        thread.join(15)
-    assert not thread.is_alive(), "the portal's server did not stop within 15 s"
+    with served_in_thread(sso_settings, "sso-e2e-uvicorn", portal_socket) as url:
+        assert url == sso_settings.public_url
+        yield url
 
 
 @pytest.fixture(scope="module")

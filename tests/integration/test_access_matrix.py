@@ -40,12 +40,12 @@ from litestar.serialization import decode_json, encode_json
 from portal.demo.identity_provider import DemoIdentityProvider
 from portal.web.auth import CSRF_COOKIE, CSRF_HEADER
 from portal.web.sessions import SESSION_COOKIE, SESSION_MAX_AGE, SESSION_STORE
-from tests.conftest import client_for
-from tests.integration.helpers import new_tenant
-from tests.integration.people import invite, token_of
-from tests.integration.sso_support import person, sso_sign_in, sso_tenant, user_by_email
-from tests.integration.test_second_factor import new_admin, password_step, second_step
-from tests.support import csrf_from
+from tests.support.api import new_tenant
+from tests.support.apps import client_for
+from tests.support.factories import Factory, token_of
+from tests.support.rows import user_by_email
+from tests.support.signin import csrf_from, password_step, second_step
+from tests.support.sso import person, sso_sign_in, sso_tenant
 
 ANON, MEMBER, OUTSIDER, ADMIN, PLATFORM, IMPERSONATOR = (
     "anon",
@@ -410,7 +410,9 @@ class World:
         return {"key_id": response.json()["id"]}
 
     async def invitation(self) -> dict[str, str]:
-        issued = await invite(self.app, self.tenant["id"], f"m-{uuid.uuid4().hex[:8]}@example.com")
+        issued = await Factory.of_app(self.app).invitation(
+            self.tenant["id"], f"m-{uuid.uuid4().hex[:8]}@example.com"
+        )
         return {"invitation_id": str(issued.invitation.id)}
 
     async def invitation_token_without_sso(self) -> dict[str, str]:
@@ -418,7 +420,9 @@ class World:
         return await self.invitation_token()
 
     async def invitation_token(self) -> dict[str, str]:
-        issued = await invite(self.app, self.tenant["id"], f"t-{uuid.uuid4().hex[:8]}@example.com")
+        issued = await Factory.of_app(self.app).invitation(
+            self.tenant["id"], f"t-{uuid.uuid4().hex[:8]}@example.com"
+        )
         return {"token": token_of(issued.link)}
 
 
@@ -439,7 +443,7 @@ async def _session_of(app: Litestar, name: str, client: httpx.AsyncClient) -> Ca
 async def _signed_in_platform_admins(app: Litestar, tenant: dict[str, Any]) -> tuple[Caller, Caller]:
     """A platform admin who enrols a second factor through the real pages (PLATFORM), and the same
     admin signed in again with password and a recovery code, impersonating T (IMPERSONATOR)."""
-    email = await new_admin(app)
+    email = (await Factory.of_app(app).platform_admin()).email
     async with client_for(app) as client:
         assert (await password_step(client, email)).status_code == 303
         page = await client.get("/login/second-factor/setup")

@@ -30,7 +30,9 @@ from schemathesis.specs.openapi.checks import (
 from portal.config import Settings
 from portal.db.migrate import upgrade
 from portal.demo.stub_provider import StubProvider
-from tests.support import API_KEY, create_pg_database, drop_pg_database, make_settings, served_in_thread
+from tests.support.databases import create_pg_database, drop_pg_database
+from tests.support.env import API_KEY, make_settings
+from tests.support.servers import served_in_thread
 
 # About 1.5 minutes for both databases on a 2-core machine; derandomized, so every run sends the same.
 EXAMPLES_PER_MODE = 10

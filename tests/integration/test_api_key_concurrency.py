@@ -9,8 +9,7 @@ import uuid
 from sqlalchemy import func, select
 
 from portal.db.models import ApiKey, UsageEvent
-from tests.integration.apikeys_support import create_key, report
-from tests.integration.helpers import new_tenant, portal_url
+from tests.support.api import create_key, new_tenant, portal_url, report
 
 CONCURRENT = 12
 

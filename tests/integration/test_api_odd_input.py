@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import client_for
-from tests.integration.apikeys_support import bearer, create_key
-from tests.integration.helpers import TENANTS, new_tenant, portal_url
+from tests.support.api import TENANTS, bearer, create_key, new_tenant, portal_url
+from tests.support.apps import client_for
 
 NUL = "\x00"
 

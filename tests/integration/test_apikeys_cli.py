@@ -9,8 +9,6 @@ import csv
 import io
 import os
 import re
-import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,35 +19,27 @@ from cryptography.fernet import Fernet
 from sqlalchemy import update
 
 from portal.apikeys import queries
-from portal.audit.actor import Actor
 from portal.catalog.services import sync_builtin_catalog
 from portal.config import load_settings
-from portal.crypto.vault import Vault
 from portal.db.base import utcnow
 from portal.db.migrate import upgrade
 from portal.db.models import ApiKey
 from portal.db.session import command_session
-from portal.tenants.services import create_tenant, find_tenant
-from portal.usage.services import UsageReport, record_usage
+from portal.tenants.services import find_tenant
+from tests.support.factories import Factory
+from tests.support.processes import run_portal
 
 KEY_PATTERN = re.compile(r"^acme_sk_[A-Za-z0-9_-]{43}$")
 
 
-@pytest.fixture(scope="module")
-def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Bytecode for the subprocesses, kept out of the checkout: each run after the first starts fast."""
-    return tmp_path_factory.mktemp("pycache")
-
-
 @pytest.fixture
-def cli_env(tmp_path: Path, pycache: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     env = {
         "PORTAL_VAR_DIR": str(tmp_path),
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}",
         "ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "SESSION_SECRET": "s" * 48,
         "API_KEY_SECRET": "k" * 48,
-        "PYTHONPYCACHEPREFIX": str(pycache),
         "REDIS_URL": "",
     }
     for name, value in env.items():  # for the commands run in-process
@@ -58,10 +48,10 @@ def cli_env(tmp_path: Path, pycache: Path, monkeypatch: pytest.MonkeyPatch) -> d
     async def seed() -> None:
         settings = load_settings(env)
         await upgrade(settings)
-        async with command_session(settings) as db:
-            await sync_builtin_catalog(db)
-            vault = Vault.of_keys(settings.encryption_key, settings.encryption_key_previous)
-            await create_tenant(db, vault, Actor.system("test"), name="Acme", slug="acme")
+        async with Factory.on(settings) as make:
+            async with make.work() as db:
+                await sync_builtin_catalog(db)
+            await make.tenant("Acme", slug="acme")
 
     asyncio.run(seed())
     return env
@@ -76,15 +66,7 @@ class Ran:
 
 def process(*args: str, env: dict[str, str]) -> Ran:
     """`portal keys …` as a real process."""
-    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    done = subprocess.run(
-        [sys.executable, "-m", "portal.cli", "keys", *args],
-        capture_output=True,
-        text=True,
-        env={**environment, **env},
-        timeout=120,
-        check=False,
-    )
+    done = run_portal("keys", *args, env=env)
     return Ran(done.returncode, done.stdout, done.stderr)
 
 
@@ -107,20 +89,10 @@ def rows(output: str) -> list[dict[str, str]]:
 
 async def _spend(env: dict[str, str], key_id: str, dollars: str) -> None:
     """What a service's usage reports would have recorded."""
-    async with command_session(load_settings(env)) as db:
-        key = await queries.find_key(db, key_id)
-        await record_usage(
-            db,
-            key_id=key.id,
-            lineage_id=key.lineage_id,
-            tenant_id=key.tenant_id,
-            limit_micros=key.limit_micros,
-            reset_period=key.reset_period,
-            label="test",
-            report=UsageReport.check("openai", "gpt-4o", 1200, 300, dollars),
-            idempotency_key=None,
-            now=utcnow(),
-        )
+    async with Factory.on(load_settings(env)) as make:
+        async with make.work() as db:
+            key = await queries.find_key(db, key_id)
+        await make.usage(key, dollars)
 
 
 async def _age(env: dict[str, str], key_id: str, days: int) -> None:

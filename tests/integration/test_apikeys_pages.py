@@ -8,8 +8,8 @@ import re
 import httpx
 import pytest
 
-from tests.integration.apikeys_support import OPENAI_KEY, report
-from tests.integration.helpers import audit_rows, credentials_url, new_tenant
+from tests.support.api import OPENAI_KEY, credentials_url, new_tenant, report
+from tests.support.rows import audit_rows
 
 pytestmark = pytest.mark.usefixtures("app")
 
@@ -177,7 +177,7 @@ async def test_plans_and_revoking_old_keys(app, api, browser_session):
 
 @pytest.fixture
 async def service_client(app):
-    from tests.conftest import client_for
+    from tests.support.apps import client_for
 
     async with client_for(app) as client:
         yield client

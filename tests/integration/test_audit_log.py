@@ -17,8 +17,8 @@ from portal.audit.chain import verify_chain
 from portal.cli import main
 from portal.db.engine import audit_key_of
 from portal.db.models import AuditEvent
-from tests.integration.helpers import new_tenant, portal_url
-from tests.integration.people import add_member, session_client
+from tests.support.api import new_tenant, portal_url
+from tests.support.signin import session_client
 
 
 async def _cli_verify(settings) -> Result:
@@ -116,10 +116,10 @@ async def test_the_whole_suite_database_chain_verifies(app):
     assert report.ok, report
 
 
-async def test_tenant_audit_page_filters_pages_and_exports(app, api):
+async def test_tenant_audit_page_filters_pages_and_exports(app, api, make):
     tenant = await new_tenant(api, name="Audited Co")
-    admin = await add_member(app, tenant["id"], "admin")
-    member = await add_member(app, tenant["id"], "member")
+    admin = await make.member(tenant["id"], "admin")
+    member = await make.member(tenant["id"], "member")
     for n in range(55):
         await api.post(portal_url(tenant, "/invitations"), json={"email": f"p{n:02d}@example.com"})
     other = await new_tenant(api, name="Elsewhere")

@@ -12,9 +12,11 @@ import pytest
 from litestar.routes import HTTPRoute
 
 from portal.web.auth import CSRF_COOKIE
-from tests.conftest import ADMIN_EMAIL, client_for
-from tests.integration.helpers import TENANTS, audit_rows, credentials_url, new_tenant, portal_url
-from tests.support import csrf_from, unique_slug
+from tests.support.api import TENANTS, credentials_url, new_tenant, portal_url
+from tests.support.apps import client_for
+from tests.support.env import unique_slug
+from tests.support.rows import audit_rows
+from tests.support.signin import ADMIN_EMAIL, csrf_from
 
 PARAM = re.compile(r"\{(\w+):(\w+)\}")
 KEY = "sk-valid-provider-key-0001"

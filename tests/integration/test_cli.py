@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 from cryptography.fernet import Fernet
 
-from portal.audit.actor import Actor
-from portal.catalog.services import find_provider, sync_builtin_catalog
+from portal.catalog.services import sync_builtin_catalog
 from portal.config import load_settings
-from portal.credentials.services import CredentialWork, save_credential
-from portal.crypto.keyring import MasterKeyring
-from portal.crypto.vault import Vault
-from portal.db.engine import create_engine, create_session_factory
-from portal.db.session import unit_of_work
-from portal.tenants.services import create_tenant
-
-
-def run_cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "portal.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=120,
-        check=False,
-    )
+from tests.support.factories import Factory
+from tests.support.processes import run_portal
 
 
 @pytest.fixture
@@ -59,34 +38,34 @@ def test_help_on_every_command():
 
 
 def test_generate_encryption_key_prints_a_fernet_key():
-    result = run_cli("generate-encryption-key", env={})
+    result = run_portal("generate-encryption-key", env={})
     Fernet(result.stdout.strip().encode())
 
 
 def test_refuses_to_start_without_a_key_and_says_how_to_make_one(tmp_path):
     env = {k: "" for k in ("ENCRYPTION_KEY", "SESSION_SECRET", "DATABASE_URL")}
-    result = run_cli("db", "upgrade", env=env)
+    result = run_portal("db", "upgrade", env=env)
     assert result.returncode == 2
     assert "ENCRYPTION_KEY: not set; make one with: portal generate-encryption-key" in result.stderr
     assert "SESSION_SECRET" in result.stderr
 
 
 def test_upgrade_create_admin_and_rotate(cli_env):
-    assert run_cli("db", "upgrade", env=cli_env).returncode == 0
-    created = run_cli(
+    assert run_portal("db", "upgrade", env=cli_env).returncode == 0
+    created = run_portal(
         "create-admin", "--email", "Ops@Example.com", env=cli_env, stdin="a long enough password\n"
     )
     assert created.returncode == 0, created.stderr
     assert "ops@example.com" in created.stdout
-    again = run_cli(
+    again = run_portal(
         "create-admin", "--email", "ops@example.com", env=cli_env, stdin="a long enough password\n"
     )
     assert again.returncode != 0 and "exists already" in again.stderr
-    weak = run_cli("create-admin", "--email", "new@example.com", env=cli_env, stdin="short\n")
+    weak = run_portal("create-admin", "--email", "new@example.com", env=cli_env, stdin="short\n")
     assert weak.returncode != 0 and "password" in weak.stderr
-    reset = run_cli("create-admin", "--email", "ops@example.com", "--reset-mfa", env=cli_env)
+    reset = run_portal("create-admin", "--email", "ops@example.com", "--reset-mfa", env=cli_env)
     assert reset.returncode == 0 and "enrol again" in reset.stdout, reset.stderr
-    nobody = run_cli("create-admin", "--email", "nobody@example.com", "--reset-mfa", env=cli_env)
+    nobody = run_portal("create-admin", "--email", "nobody@example.com", "--reset-mfa", env=cli_env)
     assert nobody.returncode != 0 and "No platform admin" in nobody.stderr
 
     import asyncio
@@ -94,19 +73,12 @@ def test_upgrade_create_admin_and_rotate(cli_env):
     secret = "sk-cli-rotation-secret-0001"
 
     async def seed() -> None:
-        settings = load_settings(cli_env)
-        engine = create_engine(settings)
-        sessions = create_session_factory(engine)
-        vault = Vault(MasterKeyring(settings.encryption_key))
-        async with unit_of_work(sessions) as db:
-            await sync_builtin_catalog(db)
+        async with Factory.on(load_settings(cli_env)) as make:
+            async with make.work() as db:
+                await sync_builtin_catalog(db)
             for number in range(3):
-                tenant = await create_tenant(
-                    db, vault, Actor.system("t"), name=f"C{number}", slug=f"cli-{number}"
-                )
-                work = CredentialWork(db, vault, settings, Actor.system("t"), tenant)
-                await save_credential(work, await find_provider(db, tenant, "openai"), {"api_key": secret})
-        await engine.dispose()
+                tenant = await make.tenant(f"C{number}", slug=f"cli-{number}")
+                await make.credential(tenant, "openai", {"api_key": secret})
 
     asyncio.run(seed())
     rotated_env = {
@@ -114,15 +86,15 @@ def test_upgrade_create_admin_and_rotate(cli_env):
         "ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "ENCRYPTION_KEY_PREVIOUS": cli_env["ENCRYPTION_KEY"],
     }
-    result = run_cli("rotate-master-key", "--batch-size", "2", env=rotated_env)
+    result = run_portal("rotate-master-key", "--batch-size", "2", env=rotated_env)
     assert result.returncode == 0, result.stderr
     assert "Re-wrapped 3 of 3" in result.stdout
     assert "Verified 3" in result.stdout
     assert secret not in result.stdout + result.stderr
     assert cli_env["ENCRYPTION_KEY"] not in result.stdout + result.stderr
-    again = run_cli("rotate-master-key", env=rotated_env)
+    again = run_portal("rotate-master-key", env=rotated_env)
     assert again.returncode == 0 and "Re-wrapped 0 of 0" in again.stdout
 
     without_old = {**rotated_env, "ENCRYPTION_KEY_PREVIOUS": ""}
-    check = run_cli("rotate-master-key", env=without_old)
+    check = run_portal("rotate-master-key", env=without_old)
     assert check.returncode == 0 and "Verified 3" in check.stdout

@@ -9,16 +9,9 @@ import uuid
 import pytest
 
 from tests.conftest import VALID_PROVIDER_KEYS
-from tests.integration.helpers import (
-    azure_fields,
-    closed_port,
-    credential_rows,
-    credentials_url,
-    new_tenant,
-    portal_url,
-    set_sealed_fields,
-    silent_server,
-)
+from tests.support.api import azure_fields, credentials_url, new_tenant, portal_url
+from tests.support.rows import credential_rows, set_sealed_fields
+from tests.support.servers import closed_port, silent_server
 
 GOOD_KEY = "sk-valid-provider-key-0001"
 BAD_KEY = "sk-refused-by-the-stub-0001"

@@ -21,9 +21,9 @@ import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
-from tests.conftest import client_for, sign_in
-from tests.integration.helpers import TENANTS
-from tests.support import csrf_from
+from tests.support.api import TENANTS
+from tests.support.apps import client_for
+from tests.support.signin import csrf_from, sign_in
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # (method, route path) -> the status it gives instead of 403, and why (see the module docstring).

@@ -18,14 +18,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from litestar import Litestar
 from sqlalchemy import select
 
-from portal.asgi import create_app
 from portal.crypto.keyring import MasterKeyring
 from portal.crypto.sealing import NONCE_BYTES, VERSION, SealedPlace
 from portal.db.migrate import upgrade
 from portal.db.models import Credential, IdentityProvider, Tenant
-from tests.conftest import client_for
-from tests.integration.helpers import TENANTS, new_tenant
-from tests.support import API_KEY, make_settings
+from tests.support.api import TENANTS, new_tenant
+from tests.support.apps import client_for, running_app
+from tests.support.env import API_KEY, make_settings
 
 FERNET_TOKEN = re.compile(rb"gAAAAA[A-Za-z0-9_\-]+=*")
 SEALED_VALUE = re.compile(VERSION.encode() + rb":([A-Za-z0-9_\-]+=*)")
@@ -36,12 +35,8 @@ async def sqlite_app(tmp_path: Path) -> AsyncIterator[tuple[Litestar, Path]]:
     database = tmp_path / "shred.db"
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{database}")
     await upgrade(settings)
-    application = create_app(settings)
-    for hook in application.on_startup:
-        await hook(application)
-    yield application, database
-    for hook in application.on_shutdown:
-        await hook(application)
+    async with running_app(settings) as application:
+        yield application, database
 
 
 def raw_bytes(database: Path) -> bytes:

@@ -10,7 +10,7 @@ from portal.db.models import Credential, Provider, Tenant
 from portal.db.session import database
 from portal.demo.seed import DEMO_PROVIDER_KEY, run_demo_connection_tests, seed_demo
 from portal.demo.stub_provider import StubProvider
-from tests.support import make_settings
+from tests.support.env import make_settings
 
 
 async def test_the_demo_credentials_are_tested_at_start(tmp_path):

@@ -5,12 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from portal.asgi import create_app
 from portal.demo.seed import seed_demo
 from portal.demo.sso import seed_sso, start_identity_provider
-from tests.conftest import client_for
-from tests.integration.sso_support import authorize_at_provider, local
-from tests.support import csrf_from
+from tests.support.apps import client_for, running_app
+from tests.support.signin import csrf_from
+from tests.support.sso import authorize_at_provider, local
 
 
 @pytest.fixture
@@ -20,14 +19,10 @@ async def demo_app(fresh_database, stub_provider):
     idp = start_identity_provider(settings, "127.0.0.1", 0)
     await seed_sso(settings, idp.issuer)
     await seed_sso(settings, idp.issuer)  # safe to run again (every `portal demo` start does)
-    app = create_app(settings)
-    for hook in app.on_startup:
-        await hook(app)
     try:
-        yield app, idp
+        async with running_app(settings) as app:
+            yield app, idp
     finally:
-        for hook in app.on_shutdown:
-            await hook(app)
         idp.stop()
 
 

@@ -20,41 +20,33 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from portal.asgi import create_app
+from portal.config import Settings
 from portal.db.migrate import upgrade
 from portal.demo.identity_provider import DemoIdentityProvider
 from portal.demo.stub_provider import StubProvider
 from portal.net import egress
 from portal.net.egress import EgressBackend, EgressRefused, EgressTransport
-from tests.conftest import client_for
-from tests.integration.helpers import credentials_url, new_tenant, portal_url
-from tests.integration.sso_support import USERS, federation_url, person, sso_sign_in, sso_tenant
-from tests.support import API_KEY, CANARY, make_settings
+from tests.support.api import credentials_url, new_tenant, portal_url
+from tests.support.apps import client_for, running_app
+from tests.support.env import API_KEY, CANARY, make_settings, sqlite_url
+from tests.support.sso import USERS, federation_url, person, sso_sign_in, sso_tenant
 
 FIX = "add it to OUTBOUND_ALLOW"
 
 
-async def started_app(tmp_path_factory: pytest.TempPathFactory, **env: str) -> Litestar:
+async def egress_settings(tmp_path_factory: pytest.TempPathFactory, **env: str) -> Settings:
+    """A database of the module's own (its tests make their own tenants: no test reads another's)."""
     var = tmp_path_factory.mktemp("egress")
-    settings = make_settings(var, f"sqlite+aiosqlite:///{var / 'portal.db'}", **env)
+    settings = make_settings(var, sqlite_url(var), **env)
     await upgrade(settings)
-    app = create_app(settings)
-    for hook in app.on_startup:
-        await hook(app)
-    return app
-
-
-async def stopped(app: Litestar) -> None:
-    for hook in app.on_shutdown:
-        await hook(app)
+    return settings
 
 
 @pytest.fixture(scope="module")
 async def strict_app(tmp_path_factory) -> AsyncIterator[Litestar]:
     """An app whose OUTBOUND_ALLOW is empty (the production default)."""
-    app = await started_app(tmp_path_factory, OUTBOUND_ALLOW="")
-    yield app
-    await stopped(app)
+    async with running_app(await egress_settings(tmp_path_factory, OUTBOUND_ALLOW="")) as app:
+        yield app
 
 
 @pytest.fixture
@@ -66,9 +58,8 @@ async def strict(strict_app) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="module")
 async def narrow_app(tmp_path_factory) -> AsyncIterator[Litestar]:
     """An app that may reach the host name localhost (whatever it resolves to), nothing else internal."""
-    app = await started_app(tmp_path_factory, OUTBOUND_ALLOW="localhost")
-    yield app
-    await stopped(app)
+    async with running_app(await egress_settings(tmp_path_factory, OUTBOUND_ALLOW="localhost")) as app:
+        yield app
 
 
 @pytest.fixture

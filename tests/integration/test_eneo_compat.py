@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from portal.demo.identity_provider import DemoIdentityProvider
-from tests.integration.helpers import TENANTS, closed_port, new_tenant
-from tests.integration.sso_support import USERS, federation_url
-from tests.support import API_KEY
+from tests.support.api import TENANTS, new_tenant
+from tests.support.env import API_KEY
+from tests.support.servers import closed_port
+from tests.support.sso import USERS, federation_url
 
 HEADERS = {"X-API-Key": API_KEY}  # Eneo's tests: headers={"X-API-Key": super_admin_token}
 SECRET = "eneo-federation-secret-7f3a"

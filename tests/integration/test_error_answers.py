@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import client_for, sign_in
+from tests.support.apps import client_for
+from tests.support.signin import sign_in
 
 UNKNOWN_PAGES = ["/no/such/page", "/admin/nothing-here", "/t", "/static-not", "/favicon.ico"]
 
@@ -84,7 +85,7 @@ async def test_api_paging_out_of_range_is_400_naming_the_parameter(api, name, va
 
 
 async def test_tenant_api_paging_is_bounded_too(api):
-    from tests.integration.helpers import new_tenant
+    from tests.support.api import new_tenant
 
     tenant = await new_tenant(api)
     path = f"/api/portal/tenants/{tenant['id']}/audit"
@@ -100,7 +101,7 @@ async def test_tenant_api_paging_is_bounded_too(api):
 
 @pytest.mark.parametrize("value", [str(10**20), str(10**18), "0", "-3"])
 async def test_page_paging_out_of_range_is_a_400_page_naming_the_parameter(browser_session, api, value):
-    from tests.integration.helpers import new_tenant
+    from tests.support.api import new_tenant
 
     client, _ = browser_session
     tenant = await new_tenant(api)

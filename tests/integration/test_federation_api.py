@@ -11,10 +11,13 @@ from sqlalchemy import select
 
 from portal.db.models import IdentityProvider
 from portal.demo.identity_provider import DemoIdentityProvider
-from tests.conftest import client_for
-from tests.integration.helpers import audit_rows, closed_port, new_tenant, silent_server
-from tests.integration.sso_support import USERS, federation_url, person, sso_sign_in, sso_tenant
-from tests.support import CANARY, csrf_from
+from tests.support.api import new_tenant
+from tests.support.apps import client_for
+from tests.support.env import CANARY
+from tests.support.rows import audit_rows
+from tests.support.servers import closed_port, silent_server
+from tests.support.signin import csrf_from
+from tests.support.sso import USERS, federation_url, person, sso_sign_in, sso_tenant
 
 SECRET = "idp-secret-" + CANARY[-20:]
 

@@ -15,31 +15,31 @@ from litestar import Litestar
 
 from portal.apikeys import queries, services
 from portal.apikeys.changes import ChangePublisher
-from portal.asgi import create_app
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
 from portal.db.session import unit_of_work
-from tests.conftest import client_for
-from tests.integration.apikeys_support import SERVICE_SCOPES, create_key, report, resolve
-from tests.integration.helpers import TENANTS, credentials_url, new_tenant, portal_url
-from tests.support import API_KEY, REDIS_URL, make_settings, need_service
+from tests.support.api import (
+    SERVICE_SCOPES,
+    TENANTS,
+    create_key,
+    credentials_url,
+    new_tenant,
+    portal_url,
+    report,
+    resolve,
+)
+from tests.support.apps import client_for, start_app, stop_app
+from tests.support.env import API_KEY, REDIS_URL, make_settings, need_service
 
 DEADLINE_S = 1.0
 
 
 async def _started(settings: Settings, *, polling: bool) -> Litestar:
-    app = create_app(settings)
-    for hook in app.on_startup:
-        await hook(app)
+    app = await start_app(settings)
     app.state.hotpath.polling = polling
     return app
-
-
-async def _stopped(app: Litestar) -> None:
-    for hook in app.on_shutdown:
-        await hook(app)
 
 
 async def _two_workers(settings: Settings, *, polling: bool) -> AsyncIterator[tuple[Litestar, Litestar]]:
@@ -49,8 +49,8 @@ async def _two_workers(settings: Settings, *, polling: bool) -> AsyncIterator[tu
     try:
         yield first, second
     finally:
-        await _stopped(first)
-        await _stopped(second)
+        await stop_app(first)
+        await stop_app(second)
 
 
 @pytest.fixture

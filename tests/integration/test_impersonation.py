@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from portal.db.models import User
 from portal.web.auth import IMPERSONATION_KEY
-from tests.conftest import ADMIN_EMAIL, client_for, sign_in
-from tests.integration.helpers import audit_rows, credentials_url, new_tenant, portal_url
-from tests.integration.people import add_member, impersonation_data, session_client, with_csrf
+from tests.support.api import credentials_url, new_tenant, portal_url
+from tests.support.apps import client_for
+from tests.support.rows import audit_rows
+from tests.support.signin import ADMIN_EMAIL, impersonation_data, session_client, sign_in, with_csrf
 
 IMPERSONATE = "/api/v1/admin/impersonate"
 STOP = "/api/v1/admin/stop-impersonation"
@@ -40,9 +41,9 @@ async def test_reason_and_session_are_required(app, api, admin_client):
     assert (await admin_client.post(STOP)).status_code == 409
 
 
-async def test_impersonation_acts_as_tenant_admin_audited_and_stops(app, api, admin_client):
+async def test_impersonation_acts_as_tenant_admin_audited_and_stops(app, api, admin_client, make):
     tenant, other = await new_tenant(api, name="Impersonated Co"), await new_tenant(api)
-    tenant_admin = await add_member(app, tenant["id"], "admin")
+    tenant_admin = await make.member(tenant["id"], "admin")
 
     started = await admin_client.post(
         IMPERSONATE, json={"tenant_id": tenant["slug"], "reason": "ticket 4711"}

@@ -17,9 +17,11 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from portal.db.session import unit_of_work
 from portal.members.mail import parse_smtp_url
 from portal.members.schemas import InvitationOut
-from tests.integration.helpers import closed_port, new_tenant
-from tests.integration.people import SYSTEM, tenant_row
-from tests.support import make_settings
+from tests.support.api import new_tenant
+from tests.support.env import make_settings
+from tests.support.factories import SYSTEM
+from tests.support.rows import tenant_row
+from tests.support.servers import closed_port
 
 
 class Sink:

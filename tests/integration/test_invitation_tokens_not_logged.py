@@ -4,10 +4,7 @@ the portal's loggers), checked on a real server's output and on the records the 
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -15,8 +12,9 @@ import httpx
 from uvicorn.logging import AccessFormatter
 
 from portal.web import log_redaction
-from tests.integration.helpers import closed_port
-from tests.support import make_settings
+from tests.support.env import make_settings
+from tests.support.processes import start_portal
+from tests.support.servers import closed_port
 
 READY = "Application startup complete"
 
@@ -57,14 +55,7 @@ def test_a_real_servers_output_never_holds_the_token(tmp_path: Path):
     token = canary()
     port = closed_port()
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'logs.db'}")
-    env = {**os.environ, **settings.environ}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "portal.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = start_portal("serve", "--host", "127.0.0.1", "--port", str(port), env=settings.environ)
     lines: list[str] = []
     ready = threading.Event()
 

@@ -8,14 +8,15 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from portal.audit.actor import Actor
-from portal.catalog.services import find_provider, sync_builtin_catalog
-from portal.credentials.services import CredentialWork, list_credentials, open_credential, save_credential
+from portal.catalog.services import sync_builtin_catalog
+from portal.credentials.services import list_credentials, open_credential
 from portal.crypto.keyring import MasterKeyring
 from portal.crypto.vault import Vault
 from portal.db.models import AuditEvent, Credential, Tenant, User
 from portal.db.session import unit_of_work
 from portal.tenants.key_rotation import rotate_master_key
 from portal.tenants.services import create_tenant, delete_tenant
+from tests.support.factories import Factory
 
 ACTOR = Actor.system("test")
 
@@ -26,16 +27,13 @@ class Interrupted(Exception):
 
 async def seed(sessions, settings, vault: Vault, tenants: int) -> dict[str, str]:
     secrets = {}
-    async with unit_of_work(sessions) as db:
+    make = Factory(sessions, vault, settings, ACTOR)
+    async with make.work() as db:
         await sync_builtin_catalog(db)
-        for number in range(tenants):
-            tenant = await create_tenant(db, vault, ACTOR, name=f"T{number}", slug=f"rot-{number:03d}")
-            secrets[tenant.slug] = f"sk-rotation-secret-{number:04d}-abcdef"
-            await save_credential(
-                CredentialWork(db, vault, settings, ACTOR, tenant),
-                await find_provider(db, tenant, "openai"),
-                {"api_key": secrets[tenant.slug]},
-            )
+    for number in range(tenants):
+        tenant = await make.tenant(f"T{number}", slug=f"rot-{number:03d}")
+        secrets[tenant.slug] = f"sk-rotation-secret-{number:04d}-abcdef"
+        await make.credential(tenant, "openai", {"api_key": secrets[tenant.slug]})
     return secrets
 
 

@@ -10,16 +10,12 @@ from sqlalchemy import select, update
 
 from portal.db.models import Invitation, Membership
 from portal.errors import InvalidInput, NotFound
-from tests.integration.helpers import audit_rows, new_tenant, portal_url
-from tests.integration.people import (
-    accept,
-    add_member,
-    ago,
-    invite,
-    make_user,
-    session_client,
-    token_of,
-)
+from tests.integration.people import accept
+from tests.support.api import new_tenant, portal_url
+from tests.support.clock import ago
+from tests.support.factories import Factory, token_of
+from tests.support.rows import audit_rows
+from tests.support.signin import session_client
 
 
 async def _role(app, tenant_id: str, user_id: uuid.UUID) -> str | None:
@@ -31,7 +27,7 @@ async def _role(app, tenant_id: str, user_id: uuid.UUID) -> str | None:
         )
 
 
-async def test_invite_list_accept_through_the_api(app, api):
+async def test_invite_list_accept_through_the_api(app, api, make):
     tenant = await new_tenant(api)
     created = await api.post(
         portal_url(tenant, "/invitations"), json={"email": " Ada@Example.COM ", "role": "admin"}
@@ -53,8 +49,8 @@ async def test_invite_list_accept_through_the_api(app, api):
     assert [i["email"] for i in listed["invitations"]] == ["ada@example.com"]
     assert "link" not in listed["invitations"][0] or listed["invitations"][0]["link"] is None
 
-    user = await make_user(app, "ada@example.com")
-    membership = await accept(app, token, user, tenant["id"])
+    user = await make.user("ada@example.com")
+    membership = await make.accepted(token, user, tenant["id"])
     assert membership.role == "admin"
     listed = (await api.get(portal_url(tenant, "/users"))).json()
     assert listed["invitations"] == []
@@ -78,9 +74,9 @@ async def test_bad_invitations_name_the_field(api, body, field):
     assert set(response.json()["errors"]) == {field}
 
 
-async def test_inviting_twice_or_a_member_is_refused(app, api):
+async def test_inviting_twice_or_a_member_is_refused(app, api, make):
     tenant = await new_tenant(api)
-    member = await add_member(app, tenant["id"])
+    member = await make.member(tenant["id"])
     again = await api.post(portal_url(tenant, "/invitations"), json={"email": member.email})
     assert again.status_code == 400 and "member" in again.json()["errors"]["email"]
     await api.post(portal_url(tenant, "/invitations"), json={"email": "twice@example.com"})
@@ -90,41 +86,41 @@ async def test_inviting_twice_or_a_member_is_refused(app, api):
 
 async def _refusal(app, token: str, user, tenant_id: str) -> Exception:
     with pytest.raises((InvalidInput, NotFound)) as caught:
-        await accept(app, token, user, tenant_id)
+        await Factory.of_app(app).accepted(token, user, tenant_id)
     return caught.value
 
 
-async def test_a_used_token_is_refused(app, api, anon):
+async def test_a_used_token_is_refused(app, api, anon, make):
     tenant = await new_tenant(api)
-    issued = await invite(app, tenant["id"], "once@example.com")
+    issued = await make.invitation(tenant["id"], "once@example.com")
     token = token_of(issued.link)
-    await accept(app, token, await make_user(app), tenant["id"])
-    refused = await _refusal(app, token, await make_user(app), tenant["id"])
+    await make.accepted(token, await make.user(), tenant["id"])
+    refused = await _refusal(app, token, await make.user(), tenant["id"])
     assert isinstance(refused, InvalidInput) and "used already" in refused.message
     page = await anon.get(f"/invite/{token}")
     assert page.status_code == 410 and "used already" in page.text
 
 
-async def test_an_expired_token_is_refused(app, api, anon):
+async def test_an_expired_token_is_refused(app, api, anon, make):
     tenant = await new_tenant(api)
-    issued = await invite(app, tenant["id"], "late@example.com")
+    issued = await make.invitation(tenant["id"], "late@example.com")
     async with app.state.portal.sessions() as db:
         await db.execute(
             update(Invitation).where(Invitation.id == issued.invitation.id).values(expires_at=ago(minutes=1))
         )
         await db.commit()
-    refused = await _refusal(app, token_of(issued.link), await make_user(app), tenant["id"])
+    refused = await _refusal(app, token_of(issued.link), await make.user(), tenant["id"])
     assert isinstance(refused, InvalidInput) and "expired" in refused.message
     page = await anon.get(f"/invite/{token_of(issued.link)}")
     assert page.status_code == 410 and "expired" in page.text
 
 
-async def test_a_revoked_token_is_refused(app, api, anon):
+async def test_a_revoked_token_is_refused(app, api, anon, make):
     tenant = await new_tenant(api)
-    issued = await invite(app, tenant["id"], "gone@example.com")
+    issued = await make.invitation(tenant["id"], "gone@example.com")
     revoked = await api.delete(portal_url(tenant, f"/invitations/{issued.invitation.id}"))
     assert revoked.status_code == 204, revoked.text
-    refused = await _refusal(app, token_of(issued.link), await make_user(app), tenant["id"])
+    refused = await _refusal(app, token_of(issued.link), await make.user(), tenant["id"])
     assert isinstance(refused, InvalidInput) and "withdrawn" in refused.message
     page = await anon.get(f"/invite/{token_of(issued.link)}")
     assert page.status_code == 410 and "withdrawn" in page.text
@@ -133,50 +129,50 @@ async def test_a_revoked_token_is_refused(app, api, anon):
     assert (await api.get(portal_url(tenant, "/users"))).json()["invitations"] == []
 
 
-async def test_a_token_for_another_tenant_is_refused(app, api):
+async def test_a_token_for_another_tenant_is_refused(app, api, make):
     tenant_a, tenant_b = await new_tenant(api), await new_tenant(api)
-    issued = await invite(app, tenant_a["id"], "a-only@example.com")
-    user = await make_user(app)
+    issued = await make.invitation(tenant_a["id"], "a-only@example.com")
+    user = await make.user()
     refused = await _refusal(app, token_of(issued.link), user, tenant_b["id"])
     assert isinstance(refused, NotFound) and "not for this tenant" in refused.message
     assert await _role(app, tenant_b["id"], user.id) is None
     # Still good for its own tenant.
-    await accept(app, token_of(issued.link), user, tenant_a["id"])
+    await make.accepted(token_of(issued.link), user, tenant_a["id"])
     assert await _role(app, tenant_a["id"], user.id) == "member"
 
 
-async def test_an_unknown_token_is_refused(app, api, anon):
+async def test_an_unknown_token_is_refused(app, api, anon, make):
     tenant = await new_tenant(api)
-    refused = await _refusal(app, "no-such-token", await make_user(app), tenant["id"])
+    refused = await _refusal(app, "no-such-token", await make.user(), tenant["id"])
     assert isinstance(refused, NotFound) and "not valid" in refused.message
     page = await anon.get("/invite/no-such-token")
     assert page.status_code == 404 and "not valid" in page.text
 
 
-async def test_resend_kills_the_old_link(app, api, anon):
+async def test_resend_kills_the_old_link(app, api, anon, make):
     tenant = await new_tenant(api)
-    issued = await invite(app, tenant["id"], "again@example.com", "admin")
+    issued = await make.invitation(tenant["id"], "again@example.com", "admin")
     resent = await api.post(portal_url(tenant, f"/invitations/{issued.invitation.id}/resend"))
     assert resent.status_code == 200, resent.text
     new_link = resent.json()["link"]
     assert new_link != issued.link
-    refused = await _refusal(app, token_of(issued.link), await make_user(app), tenant["id"])
+    refused = await _refusal(app, token_of(issued.link), await make.user(), tenant["id"])
     assert isinstance(refused, NotFound)
     page = await anon.get(f"/invite/{token_of(new_link)}")
     assert page.status_code == 200
     assert "as\n    <strong>admin</strong>" in page.text or "<strong>admin</strong>" in page.text
     assert f"Sign in with {tenant['name']}" in page.text
     assert page.headers["referrer-policy"] == "no-referrer"
-    user = await make_user(app)
-    await accept(app, token_of(new_link), user, tenant["id"])
+    user = await make.user()
+    await make.accepted(token_of(new_link), user, tenant["id"])
     assert await _role(app, tenant["id"], user.id) == "admin"
 
 
-async def test_two_concurrent_acceptances_exactly_one_wins(app, api):
+async def test_two_concurrent_acceptances_exactly_one_wins(app, api, make):
     tenant = await new_tenant(api)
-    issued = await invite(app, tenant["id"], "race@example.com", "admin")
+    issued = await make.invitation(tenant["id"], "race@example.com", "admin")
     token = token_of(issued.link)
-    first, second = await make_user(app), await make_user(app)
+    first, second = await make.user(), await make.user()
     results = await asyncio.gather(
         accept(app, token, first, tenant["id"]),
         accept(app, token, second, tenant["id"]),
@@ -192,19 +188,19 @@ async def test_two_concurrent_acceptances_exactly_one_wins(app, api):
     assert len(accepted) == 1
 
 
-async def test_an_admin_invited_as_member_stays_admin(app, api):
+async def test_an_admin_invited_as_member_stays_admin(app, api, make):
     tenant = await new_tenant(api)
-    admin = await add_member(app, tenant["id"], "admin")
-    await add_member(app, tenant["id"], "admin")
-    issued = await invite(app, tenant["id"], "other-address@example.com", "member")
-    await accept(app, token_of(issued.link), admin, tenant["id"])
+    admin = await make.member(tenant["id"], "admin")
+    await make.member(tenant["id"], "admin")
+    issued = await make.invitation(tenant["id"], "other-address@example.com", "member")
+    await make.accepted(token_of(issued.link), admin, tenant["id"])
     assert await _role(app, tenant["id"], admin.id) == "admin"
 
 
-async def test_role_change_and_the_last_admin(app, api):
+async def test_role_change_and_the_last_admin(app, api, make):
     tenant = await new_tenant(api)
-    admin = await add_member(app, tenant["id"], "admin")
-    member = await add_member(app, tenant["id"], "member")
+    admin = await make.member(tenant["id"], "admin")
+    member = await make.member(tenant["id"], "member")
     users = portal_url(tenant, "/users")
 
     # The last admin can be neither demoted nor removed.
@@ -234,10 +230,10 @@ async def test_role_change_and_the_last_admin(app, api):
     ]
 
 
-async def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, api):
+async def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, api, make):
     tenant = await new_tenant(api)
-    first = await add_member(app, tenant["id"], "admin")
-    second = await add_member(app, tenant["id"], "admin")
+    first = await make.member(tenant["id"], "admin")
+    second = await make.member(tenant["id"], "admin")
     users = portal_url(tenant, "/users")
     answers = await asyncio.gather(
         api.patch(f"{users}/{first.id}", json={"role": "member"}),
@@ -248,11 +244,11 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, api):
     assert roles == {"admin", "member"}
 
 
-async def test_tenant_admins_manage_members_with_their_session(app, api):
+async def test_tenant_admins_manage_members_with_their_session(app, api, make):
     tenant, other = await new_tenant(api), await new_tenant(api)
-    admin = await add_member(app, tenant["id"], "admin")
-    member = await add_member(app, tenant["id"], "member")
-    outsider = await add_member(app, other["id"], "admin")
+    admin = await make.member(tenant["id"], "admin")
+    member = await make.member(tenant["id"], "member")
+    outsider = await make.member(other["id"], "admin")
     async with (
         session_client(app, admin.id) as as_admin,
         session_client(app, member.id) as as_member,
@@ -274,9 +270,9 @@ async def test_tenant_admins_manage_members_with_their_session(app, api):
     assert events[-1].actor == admin.email and events[-1].actor_user_id == admin.id
 
 
-async def test_members_page_invite_shows_the_link_once(app, api):
+async def test_members_page_invite_shows_the_link_once(app, api, make):
     tenant = await new_tenant(api)
-    admin = await add_member(app, tenant["id"], "admin")
+    admin = await make.member(tenant["id"], "admin")
     async with session_client(app, admin.id) as client:
         page = await client.get(f"/t/{tenant['slug']}/members")
         assert page.status_code == 200 and admin.email in page.text
@@ -305,11 +301,11 @@ async def test_members_page_invite_shows_the_link_once(app, api):
         assert "last admin" in (await client.get(refused.headers["location"])).text
 
 
-async def test_platform_admin_lists_users_by_tenant_and_role(app, api, browser_session):
+async def test_platform_admin_lists_users_by_tenant_and_role(app, api, browser_session, make):
     tenant, other = await new_tenant(api, name="Users Co"), await new_tenant(api)
-    boss = await add_member(app, tenant["id"], "admin")
-    worker = await add_member(app, tenant["id"], "member")
-    await add_member(app, other["id"], "admin", email=f"both-{uuid.uuid4().hex[:6]}@example.com")
+    boss = await make.member(tenant["id"], "admin")
+    worker = await make.member(tenant["id"], "member")
+    await make.member(other["id"], "admin", email=f"both-{uuid.uuid4().hex[:6]}@example.com")
     listed = (await api.get("/api/v1/admin/users", params={"tenant": tenant["slug"]})).json()
     assert {u["email"] for u in listed["users"]} == {boss.email, worker.email}
     admins = (await api.get("/api/v1/admin/users", params={"tenant": tenant["id"], "role": "admin"})).json()
@@ -334,12 +330,12 @@ async def test_platform_admin_lists_users_by_tenant_and_role(app, api, browser_s
     assert boss.email in members_page.text and worker.email in members_page.text
 
 
-async def test_removing_a_membership_ends_the_persons_sessions(app, api):
+async def test_removing_a_membership_ends_the_persons_sessions(app, api, make):
     tenant = await new_tenant(api)
     other = await new_tenant(api)
-    person = await add_member(app, tenant["id"])
-    issued = await invite(app, other["id"], person.email)
-    await accept(app, token_of(issued.link), person, other["id"])
+    person = await make.member(tenant["id"])
+    issued = await make.invitation(other["id"], person.email)
+    await make.accepted(token_of(issued.link), person, other["id"])
     async with session_client(app, person.id) as client:
         assert (await client.get(f"/t/{other['slug']}")).status_code == 200
         removed = await api.delete(f"{portal_url(tenant, '/users')}/{person.id}")

@@ -23,11 +23,10 @@ import httpx
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
-from tests.conftest import ADMIN_EMAIL
-from tests.integration.helpers import new_tenant
-from tests.integration.people import add_member, impersonating_session, session_client
-from tests.integration.sso_support import user_by_email
 from tests.integration.test_access_matrix import ADMIN, EXPECTED, IMPERSONATOR, MEMBER, PLATFORM, World
+from tests.support.api import new_tenant
+from tests.support.rows import user_by_email
+from tests.support.signin import ADMIN_EMAIL, impersonating_session, session_client
 
 REFUSED = {401, 403, 404, 405}
 HX_METHODS = {"hx-get": "GET", "hx-post": "POST", "hx-put": "PUT", "hx-patch": "PATCH", "hx-delete": "DELETE"}
@@ -134,10 +133,10 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], template)
 
 
-async def test_every_tenant_page_offers_each_role_only_what_it_may_do(app, api):
+async def test_every_tenant_page_offers_each_role_only_what_it_may_do(app, api, make):
     tenant, values = await _fill_world(app, api)
-    member = await add_member(app, tenant["id"], "member")
-    admin = await add_member(app, tenant["id"], "admin")
+    member = await make.member(tenant["id"], "member")
+    admin = await make.member(tenant["id"], "admin")
     values["user_id"] = str(member.id)
     platform_admin = await user_by_email(app, ADMIN_EMAIL)
     assert platform_admin is not None

@@ -8,13 +8,8 @@ import uuid
 import pytest
 
 from portal.catalog.spec import builtin_specs
-from tests.integration.helpers import (
-    azure_fields,
-    credential_rows,
-    credentials_url,
-    new_tenant,
-    portal_url,
-)
+from tests.support.api import azure_fields, credentials_url, new_tenant, portal_url
+from tests.support.rows import credential_rows
 
 KEY = "sk-valid-provider-key-0001"
 

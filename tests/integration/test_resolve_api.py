@@ -16,27 +16,23 @@ from litestar import Litestar
 from sqlalchemy import func, select
 
 from portal.db.models import ApiKey, UsageEvent
-from tests.conftest import client_for
-from tests.integration.apikeys_support import (
+from tests.support.api import (
     OPENAI_KEY,
     SERVICE_SCOPES,
+    TENANTS,
     bearer,
     create_key,
-    moved_clock,
+    credentials_url,
+    new_tenant,
+    portal_url,
     refused,
     report,
     resolve,
 )
-from tests.integration.helpers import (
-    TENANTS,
-    audit_rows,
-    credential_rows,
-    credentials_url,
-    new_tenant,
-    portal_url,
-    set_sealed_fields,
-)
-from tests.support import API_KEY
+from tests.support.apps import client_for
+from tests.support.clock import moved_clock
+from tests.support.env import API_KEY
+from tests.support.rows import audit_rows, credential_rows, set_sealed_fields
 
 SHARED_ANTHROPIC = "sk-valid-provider-key-0001"  # tests/conftest.py's shared ANTHROPIC_API_KEY
 

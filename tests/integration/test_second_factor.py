@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -15,16 +14,15 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import select
 
-from portal.asgi import create_app
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.models import AuditEvent, User
 from portal.db.session import unit_of_work
 from portal.identity.services import create_platform_admin, reset_platform_admin_mfa
-from tests.conftest import client_for
-from tests.support import csrf_from, make_settings
-
-PASSWORD = "a long enough password for tests"
+from tests.support.apps import client_for, running_app
+from tests.support.env import make_settings
+from tests.support.factories import Factory
+from tests.support.signin import PASSWORD, csrf_from, password_step, second_step
 
 
 @pytest.fixture(scope="module")
@@ -37,24 +35,8 @@ async def mfa_app(
         tmp_path_factory.mktemp("mfa"), settings.database_url, PLATFORM_ADMIN_MFA="required", **env
     )
     assert mfa_settings.platform_admin_mfa == "required"
-    application = create_app(mfa_settings)
-    for hook in application.on_startup:
-        await hook(application)
-    yield application
-    for hook in application.on_shutdown:
-        await hook(application)
-
-
-async def new_admin(app: Litestar) -> str:
-    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    async with unit_of_work(app.state.portal.sessions) as db:
-        await create_platform_admin(db, Actor.system("test"), email=email, password=PASSWORD)
-    return email
-
-
-async def password_step(client: httpx.AsyncClient, email: str) -> httpx.Response:
-    token = csrf_from((await client.get("/login")).text)
-    return await client.post("/login", data={"email": email, "password": PASSWORD, "_csrf_token": token})
+    async with running_app(mfa_settings) as application:
+        yield application
 
 
 async def enrol(client: httpx.AsyncClient, email: str) -> tuple[str, list[str], str]:
@@ -80,14 +62,8 @@ async def enrol(client: httpx.AsyncClient, email: str) -> tuple[str, list[str], 
     return secret, codes, code
 
 
-async def second_step(client: httpx.AsyncClient, code: str) -> httpx.Response:
-    page = await client.get("/login/second-factor")
-    assert page.status_code == 200, page.text
-    return await client.post("/login/second-factor", data={"code": code, "_csrf_token": csrf_from(page.text)})
-
-
 async def test_first_sign_in_enrols_and_nothing_is_reachable_before(mfa_app):
-    email = await new_admin(mfa_app)
+    email = (await Factory.of_app(mfa_app).platform_admin()).email
     async with client_for(mfa_app) as client:
         await password_step(client, email)
         # The password alone is no session: no platform page, no API.
@@ -104,7 +80,7 @@ async def test_first_sign_in_enrols_and_nothing_is_reachable_before(mfa_app):
 
 
 async def test_codes_are_accepted_once_and_recovery_codes_once(mfa_app):
-    email = await new_admin(mfa_app)
+    email = (await Factory.of_app(mfa_app).platform_admin()).email
     async with client_for(mfa_app) as first:
         secret, codes, enrolled_with = await enrol(first, email)
     totp = pyotp.TOTP(secret)
@@ -129,7 +105,7 @@ async def test_codes_are_accepted_once_and_recovery_codes_once(mfa_app):
 
 
 async def test_a_stale_pending_sign_in_or_a_foreign_browser_cannot_use_the_second_step(mfa_app):
-    email = await new_admin(mfa_app)
+    email = (await Factory.of_app(mfa_app).platform_admin()).email
     async with client_for(mfa_app) as client:
         secret, _, _ = await enrol(client, email)
     async with client_for(mfa_app) as stranger:
@@ -143,7 +119,7 @@ async def test_a_stale_pending_sign_in_or_a_foreign_browser_cannot_use_the_secon
 
 
 async def test_resets_end_every_session(mfa_app):
-    email = await new_admin(mfa_app)
+    email = (await Factory.of_app(mfa_app).platform_admin()).email
     async with client_for(mfa_app) as client:
         await enrol(client, email)
         assert (await client.get("/admin/tenants")).status_code == 200
@@ -174,7 +150,7 @@ async def enrol_again(client: httpx.AsyncClient) -> None:
 async def test_optional_mode_lets_an_admin_without_a_second_factor_in_but_not_one_with_it(app):
     """The shared test app runs PLATFORM_ADMIN_MFA=optional (as the demo does)."""
     assert app.state.portal.settings.platform_admin_mfa == "optional"
-    email = await new_admin(app)
+    email = (await Factory.of_app(app).platform_admin()).email
     async with client_for(app) as client:
         signed_in = await password_step(client, email)
         assert signed_in.status_code == 303 and signed_in.headers["location"] == "/admin/tenants"
@@ -188,7 +164,7 @@ async def test_optional_mode_lets_an_admin_without_a_second_factor_in_but_not_on
 
 
 async def test_guessing_codes_is_throttled_and_costs_nothing(mfa_app):
-    email = await new_admin(mfa_app)
+    email = (await Factory.of_app(mfa_app).platform_admin()).email
     async with client_for(mfa_app) as client:
         secret, _, _ = await enrol(client, email)
     async with client_for(mfa_app) as guesser:

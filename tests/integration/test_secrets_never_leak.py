@@ -9,14 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.integration.helpers import (
-    azure_fields,
-    credential_rows,
-    credentials_url,
-    new_tenant,
-    portal_url,
-)
-from tests.support import CANARY
+from tests.support.api import azure_fields, credentials_url, new_tenant, portal_url
+from tests.support.env import CANARY
+from tests.support.rows import credential_rows
 
 assert len(CANARY) > 20
 

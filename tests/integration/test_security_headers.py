@@ -13,8 +13,9 @@ from litestar.routes import HTTPRoute
 
 from portal.config import REPO_ROOT
 from portal.web.headers import CONTENT_SECURITY_POLICY
-from tests.conftest import client_for, sign_in
 from tests.integration.conftest import HTTPS_URL
+from tests.support.apps import client_for
+from tests.support.signin import sign_in
 
 EXPECTED = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
@@ -157,7 +158,7 @@ async def test_swagger_ui_loads_nothing_from_another_origin(anon):
 
 
 async def test_signed_in_pages_have_no_inline_script_or_style(app, api):
-    from tests.integration.helpers import new_tenant
+    from tests.support.api import new_tenant
 
     tenant = await new_tenant(api)
     async with client_for(app) as client:

@@ -21,9 +21,8 @@ from portal.web.sessions import (
     SESSION_MAX_AGE,
     SESSION_STORE,
 )
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, client_for, sign_in
-from tests.integration.people import write_session
-from tests.support import csrf_from
+from tests.support.apps import client_for
+from tests.support.signin import ADMIN_EMAIL, ADMIN_PASSWORD, csrf_from, sign_in, write_session
 
 
 def memory_keys(app: Litestar) -> set[str]:

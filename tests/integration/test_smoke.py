@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.support import unique_slug
+from tests.support.env import unique_slug
 
 
 async def test_tenant_round_trip(api):

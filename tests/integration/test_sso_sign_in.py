@@ -13,28 +13,27 @@ import pytest
 from litestar.serialization import decode_json, encode_json
 from sqlalchemy import update
 
-from portal.db.models import IdentityProvider, Membership, User
+from portal.db.models import IdentityProvider
 from portal.demo.identity_provider import DemoIdentityProvider
 from portal.web.sessions import SESSION_COOKIE, SESSION_STORE
-from tests.conftest import client_for
-from tests.integration.helpers import audit_rows, closed_port, new_tenant
-from tests.integration.sso_support import (
+from tests.support.api import new_tenant
+from tests.support.apps import client_for
+from tests.support.factories import Factory, token_of
+from tests.support.rows import audit_rows, identities_of, membership_role, user_by_email
+from tests.support.servers import closed_port
+from tests.support.signin import csrf_from, csrf_token
+from tests.support.sso import (
     CALLBACK,
     SIGNED_OUT,
     USERS,
     authorize_at_provider,
-    csrf_token,
     federation_url,
-    identities_of,
     local,
-    membership_role,
     person,
     sso_sign_in,
     sso_tenant,
     start,
-    user_by_email,
 )
-from tests.support import csrf_from
 
 
 @pytest.fixture(scope="session")
@@ -133,16 +132,11 @@ async def test_email_and_groups_read_from_userinfo_when_the_id_token_lacks_them(
     assert await membership_role(app, admin.email, tenant.id) == "admin"
 
 
-async def test_never_identified_by_email_alone(api, anon, app, idp):
+async def test_never_identified_by_email_alone(api, anon, app, idp, make):
     """An account with the same e-mail, and a membership, does not let another identity in."""
     tenant = await sso_tenant(api, idp, jit=False)
     twin = person(idp)
-    async with app.state.portal.sessions() as db:
-        user = User(id=uuid.uuid4(), email=twin.email, name="The real one")
-        db.add(user)
-        await db.flush()
-        db.add(Membership(user_id=user.id, tenant_id=uuid.UUID(tenant.id), role="admin"))
-        await db.commit()
+    await make.membership(await make.user(twin.email, "The real one"), tenant.id, "admin")
     response = await sso_sign_in(anon, idp, tenant.slug, twin.subject)
     assert response.status_code == 403
     assert "not a member" in response.text
@@ -456,17 +450,7 @@ async def test_switching_between_ones_tenants(api, anon, app, idp):
 
 
 async def _invite(app, tenant_id: str, email: str, role: str) -> str:
-    from portal.audit.actor import Actor
-    from portal.db.session import unit_of_work
-    from portal.members.invitations import invite
-    from portal.tenants.services import find_tenant
-
-    async with unit_of_work(app.state.portal.sessions) as db:
-        tenant = await find_tenant(db, tenant_id)
-        issued = await invite(
-            db, app.state.portal.settings, Actor.system("test"), tenant, email=email, role=role
-        )
-    return issued.link.rsplit("/", 1)[1]
+    return token_of((await Factory.of_app(app).invitation(tenant_id, email, role)).link)
 
 
 async def _accept(client, token: str) -> str:
@@ -519,7 +503,7 @@ async def test_an_invitation_revoked_during_sign_in_is_refused_at_the_callback(a
 
 
 async def test_a_session_reaches_only_the_tenants_whose_provider_signed_it_in(api, anon, app, idp):
-    from tests.conftest import client_for
+    from tests.support.apps import client_for
 
     first = await sso_tenant(api, idp, jit=True, name="Reach one")
     second = await sso_tenant(api, idp, jit=True, name="Reach two")

@@ -8,11 +8,10 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from portal.asgi import create_app
 from portal.config import Settings
-from tests.conftest import client_for
-from tests.integration.helpers import credentials_url, new_tenant, portal_url
-from tests.support import API_KEY, make_settings
+from tests.support.api import credentials_url, new_tenant, portal_url
+from tests.support.apps import client_for, running_app
+from tests.support.env import API_KEY, make_settings
 
 SHARED_KEY = "sk-valid-provider-key-0001"
 VLLM_ENDPOINT = "http://vllm.internal:8000/v1"
@@ -33,12 +32,8 @@ async def strict_app(
         OPENAI_BASE_URL=settings.environ["OPENAI_BASE_URL"],
     )
     assert strict_settings.strict_credentials
-    application = create_app(strict_settings)
-    for hook in application.on_startup:
-        await hook(application)
-    yield application
-    for hook in application.on_shutdown:
-        await hook(application)
+    async with running_app(strict_settings) as application:
+        yield application
 
 
 @pytest.fixture(scope="module")

@@ -10,25 +10,24 @@ from collections.abc import Iterator
 
 import pytest
 from litestar import Litestar
-from sqlalchemy import select
 
-from portal.db.models import Identity, User
 from portal.demo.identity_provider import DemoClient, DemoIdentityProvider, DemoUser
-from tests.conftest import client_for
-from tests.integration.helpers import TENANTS, credentials_url, new_tenant
-from tests.integration.sso_support import (
+from tests.support.api import TENANTS, credentials_url, new_tenant
+from tests.support.apps import client_for
+from tests.support.env import CANARY
+from tests.support.factories import Factory
+from tests.support.rows import identities_of
+from tests.support.signin import csrf_from, password_step
+from tests.support.sso import (
     CALLBACK,
     SIGNED_OUT,
     authorize_at_provider,
     federation_url,
-    identities_of,
     local,
     person,
     sso_sign_in,
     sso_tenant,
 )
-from tests.integration.test_second_factor import new_admin, password_step
-from tests.support import CANARY, csrf_from
 
 pytestmark = pytest.mark.usefixtures("app")
 
@@ -87,7 +86,8 @@ async def test_a_hostile_tenant_admin_cannot_become_platform_admin(api, app, hon
     stored = await api.put(credentials_url(victim, "openai"), json={"api_key": CANARY})
     assert stored.status_code == 200, stored.text
     tenant, mallory = await _hostile_tenant_admin(api, app, honest)
-    admin_email = await new_admin(app)
+    admin_user = await Factory.of_app(app).platform_admin()
+    admin_email = admin_user.email
     domain = admin_email.rsplit("@", 1)[1]
     await _repoint(mallory, tenant, hostile, [domain])
     # The hostile provider vouches, "verified", for the platform admin's e-mail.
@@ -118,10 +118,7 @@ async def test_a_hostile_tenant_admin_cannot_become_platform_admin(api, app, hon
         assert (await attacker.get("/admin/tenants")).status_code == 303
 
     # 4. Defence in depth: an identity linked by the old code still gives no platform rights.
-    async with app.state.portal.sessions() as db:
-        admin_id = await db.scalar(select(User.id).where(User.email == admin_email))
-        db.add(Identity(user_id=admin_id, issuer=hostile.issuer, subject=forged.subject))
-        await db.commit()
+    await Factory.of_app(app).identity(admin_user, hostile.issuer, forged.subject)
     async with client_for(app) as attacker:
         signed_in = await sso_sign_in(attacker, hostile, tenant.slug, forged.subject)
         assert signed_in.status_code == 303, signed_in.text  # a member of the hostile tenant, no more
@@ -158,14 +155,12 @@ async def test_a_new_sign_in_never_attaches_to_an_account_by_email_alone(api, ap
 async def test_a_provider_session_of_a_platform_admin_account_has_tenant_rights_only(api, app, honest):
     """Even an identity that does belong to a platform admin's account (linked before this rule)
     signs in with the tenant's rights only: platform rights need the password and second factor."""
-    admin_email = await new_admin(app)
+    admin_user = await Factory.of_app(app).platform_admin()
+    admin_email = admin_user.email
     domain = admin_email.rsplit("@", 1)[1]
     tenant = await sso_tenant(api, honest, jit=True, domains=(domain,), name="Admin's own")
     subject = f"sub-{uuid.uuid4().hex[:8]}"
-    async with app.state.portal.sessions() as db:
-        admin_id = await db.scalar(select(User.id).where(User.email == admin_email))
-        db.add(Identity(user_id=admin_id, issuer=honest.issuer, subject=subject))
-        await db.commit()
+    await Factory.of_app(app).identity(admin_user, honest.issuer, subject)
     honest.users[subject] = DemoUser(subject, admin_email, "Admin", email_verified=True)
     async with client_for(app) as client:
         assert (await sso_sign_in(client, honest, tenant.slug, subject)).status_code == 303

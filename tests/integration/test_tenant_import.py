@@ -16,8 +16,9 @@ from portal.db.session import unit_of_work
 from portal.identity.federation import services as federation
 from portal.identity.federation.tenant_import import import_tenant_configs
 from portal.tenant_configs import TenantConfigError, parse_tenant_configs
-from tests.integration.test_cli import run_cli
-from tests.support import make_settings
+from tests.support.apps import running_app
+from tests.support.env import make_settings
+from tests.support.processes import run_portal
 
 ACME = {
     "tenant_id": "acme",
@@ -117,7 +118,6 @@ async def test_one_bad_entry_applies_nothing(fresh_database):
 
 
 async def test_imported_at_start(tmp_path):
-    from portal.asgi import create_app
     from portal.db.migrate import upgrade
 
     settings = make_settings(
@@ -127,16 +127,9 @@ async def test_imported_at_start(tmp_path):
         DEFAULT_TENANT_ID="acme",
     )
     await upgrade(settings)
-    app = create_app(settings)
-    for hook in app.on_startup:
-        await hook(app)
-    try:
-        async with app.state.portal.sessions() as db:
-            slugs = list(await db.scalars(select(Tenant.slug).order_by(Tenant.slug)))
-        assert slugs == ["acme", "globex"]
-    finally:
-        for hook in app.on_shutdown:
-            await hook(app)
+    async with running_app(settings) as app, app.state.portal.sessions() as db:
+        slugs = list(await db.scalars(select(Tenant.slug).order_by(Tenant.slug)))
+    assert slugs == ["acme", "globex"]
 
 
 def test_cli_import_tenants(tmp_path):
@@ -156,7 +149,7 @@ def test_cli_import_tenants(tmp_path):
     runner = CliRunner()
     assert runner.invoke(main, ["db", "upgrade"], env=cli_env).exit_code == 0
     # As operators run it: a process of its own.
-    first = run_cli("import-tenants", env=env)
+    first = run_portal("import-tenants", env=env)
     assert first.returncode == 0, first.stderr
     assert "created acme" in first.stdout and "created globex" in first.stdout
     assert "ignored for acme (not used by the portal): mongo_uri, redis_addr" in first.stdout

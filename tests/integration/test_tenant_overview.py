@@ -12,10 +12,9 @@ from sqlalchemy import select, update
 
 from portal.db.base import utcnow
 from portal.db.models import Credential, Provider
-from tests.conftest import client_for
-from tests.integration.apikeys_support import OPENAI_KEY, SERVICE_SCOPES, create_key, report
-from tests.integration.helpers import credentials_url, new_tenant
-from tests.integration.people import add_member, invite, session_client
+from tests.support.api import OPENAI_KEY, SERVICE_SCOPES, create_key, credentials_url, new_tenant, report
+from tests.support.apps import client_for
+from tests.support.signin import session_client
 
 pytestmark = pytest.mark.usefixtures("app")
 
@@ -55,12 +54,12 @@ async def _tenant_with_activity(app, api) -> tuple[dict, dict]:
     return tenant, near
 
 
-async def test_overview_as_admin_and_as_member(app, api):
+async def test_overview_as_admin_and_as_member(app, api, make):
     tenant, near = await _tenant_with_activity(app, api)
     slug, tid = tenant["slug"], tenant["id"]
-    admin = await add_member(app, tid, "admin")
-    member = await add_member(app, tid, "member")
-    await invite(app, tid, "waiting@example.com")
+    admin = await make.member(tid, "admin")
+    member = await make.member(tid, "member")
+    await make.invitation(tid, "waiting@example.com")
 
     async with session_client(app, admin.id) as client:
         response = await client.get(f"/t/{slug}")
@@ -93,10 +92,10 @@ async def test_overview_as_admin_and_as_member(app, api):
     assert "failing</span>: 401 from the provider" in page
 
 
-async def test_an_untested_credential_says_so(app, api):
+async def test_an_untested_credential_says_so(app, api, make):
     tenant = await new_tenant(api)
     assert (await api.put(credentials_url(tenant, "openai"), json={"api_key": OPENAI_KEY})).status_code == 200
-    admin = await add_member(app, tenant["id"], "admin")
+    admin = await make.member(tenant["id"], "admin")
     async with session_client(app, admin.id) as client:
         page = (await client.get(f"/t/{tenant['slug']}")).text
     assert "not tested" in page and "No pending invitations" in page and "None near its limit." in page

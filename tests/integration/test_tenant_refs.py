@@ -14,8 +14,8 @@ from sqlalchemy import update
 
 from portal.db.models import Tenant
 from portal.tenant_configs import TenantConfigError, parse_tenant_configs
-from tests.integration.helpers import TENANTS, new_tenant, portal_url
-from tests.integration.people import add_member, session_client
+from tests.support.api import TENANTS, new_tenant, portal_url
+from tests.support.signin import session_client
 
 UUID_SHAPED = [
     str(uuid.uuid4()),
@@ -45,14 +45,14 @@ def test_a_uuid_shaped_tenant_id_is_refused_in_tenant_configs():
     assert any("tenant_id" in problem and "UUID" in problem for problem in refused.value.problems)
 
 
-async def test_a_slug_shaped_like_another_tenants_id_does_not_reach_that_tenant(app, api):
+async def test_a_slug_shaped_like_another_tenants_id_does_not_reach_that_tenant(app, api, make):
     attacker_tenant = await new_tenant(api, name="Tenant A")
     victim = await new_tenant(api, name="Tenant B")
     secret_key = await api.put(
         f"{TENANTS}/{victim['id']}/credentials/openai", json={"api_key": "sk-victim-" + uuid.uuid4().hex}
     )
     assert secret_key.status_code in (200, 201), secret_key.text
-    member = await add_member(app, attacker_tenant["id"], "admin")
+    member = await make.member(attacker_tenant["id"], "admin")
     async with app.state.portal.sessions() as db:  # past the new validation, as an old row would be
         await db.execute(
             update(Tenant).where(Tenant.id == uuid.UUID(attacker_tenant["id"])).values(slug=victim["id"])

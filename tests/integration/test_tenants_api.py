@@ -7,8 +7,9 @@ import uuid
 
 import pytest
 
-from tests.integration.helpers import TENANTS, credential_rows, credentials_url, new_tenant, portal_url
-from tests.support import unique_slug
+from tests.support.api import TENANTS, credentials_url, new_tenant, portal_url
+from tests.support.env import unique_slug
+from tests.support.rows import credential_rows
 
 
 async def test_create_returns_201_and_the_tenant(api):

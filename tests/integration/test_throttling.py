@@ -16,15 +16,22 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from portal.asgi import create_app
-from portal.audit.actor import Actor
 from portal.db.migrate import upgrade
-from portal.db.session import unit_of_work
 from portal.identity import passwords
-from portal.identity.services import create_platform_admin
-from tests.integration.apikeys_support import OPENAI_KEY, SERVICE_SCOPES, create_key, resolve
-from tests.integration.helpers import TENANTS, audit_rows, credentials_url, new_tenant
-from tests.support import API_KEY, REDIS_URL, csrf_from, make_settings, need_service
+from tests.support.api import (
+    OPENAI_KEY,
+    SERVICE_SCOPES,
+    TENANTS,
+    create_key,
+    credentials_url,
+    new_tenant,
+    resolve,
+)
+from tests.support.apps import running_app
+from tests.support.env import API_KEY, REDIS_URL, make_settings, need_service
+from tests.support.factories import Factory, token_of
+from tests.support.rows import audit_rows
+from tests.support.signin import csrf_from
 
 PASSWORD = "the admin's own long password"
 
@@ -39,13 +46,6 @@ def from_address(app: Litestar, address: str, **kwargs: object) -> httpx.AsyncCl
         base_url="http://127.0.0.1",
         **kwargs,  # type: ignore[arg-type]
     )
-
-
-async def new_admin(app: Litestar) -> str:
-    email = f"throttled-{uuid.uuid4().hex[:10]}@example.com"
-    async with unit_of_work(app.state.portal.sessions) as db:
-        await create_platform_admin(db, Actor.system("test"), email=email, password=PASSWORD)
-    return email
 
 
 async def attempt(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
@@ -65,7 +65,7 @@ def assert_throttled_page(response: httpx.Response) -> int:
 
 
 async def test_password_guessing_on_one_account_is_throttled_and_its_owner_still_signs_in(app):
-    email = await new_admin(app)
+    email = (await Factory.of_app(app).platform_admin(password=PASSWORD)).email
     async with from_address(app, random_address()) as attacker:
         for guess in range(5):
             assert (await attempt(attacker, email, f"guess number {guess}")).status_code == 400
@@ -159,17 +159,9 @@ async def test_a_valid_key_used_often_is_never_throttled(app, api):
 
 
 async def test_invitation_token_guessing_is_throttled(app, api):
-    from portal.db.session import unit_of_work
-    from portal.members.invitations import invite
-    from portal.tenants.services import find_tenant
-
     tenant = await new_tenant(api)
-    async with unit_of_work(app.state.portal.sessions) as db:
-        found = await find_tenant(db, tenant["id"])
-        issued = await invite(
-            db, app.state.portal.settings, Actor.system("test"), found, email="i@example.com", role="member"
-        )
-    token = issued.link.rsplit("/", 1)[1]
+    issued = await Factory.of_app(app).invitation(tenant, "i@example.com")
+    token = token_of(issued.link)
     async with from_address(app, random_address()) as guesser:
         for _ in range(20):
             assert (await guesser.get(f"/invite/{secrets.token_urlsafe(32)}")).status_code == 404
@@ -184,13 +176,9 @@ async def test_limits_are_shared_between_workers_through_redis(tmp_path):
     need_service("Redis", "127.0.0.1", 6379)
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}", REDIS_URL=REDIS_URL)
     await upgrade(settings)
-    first, second = create_app(settings), create_app(settings)
-    for worker in (first, second):
-        for hook in worker.on_startup:
-            await hook(worker)
-    try:
+    async with running_app(settings) as first, running_app(settings) as second:
         assert type(first.state.portal.throttle.storage).__name__ == "RedisStorage"
-        email = await new_admin(first)
+        email = (await Factory.of_app(first).platform_admin(password=PASSWORD)).email
         address = random_address()
         async with from_address(first, address) as one, from_address(second, address) as two:
             for guess in range(5):
@@ -200,10 +188,6 @@ async def test_limits_are_shared_between_workers_through_redis(tmp_path):
             assert_throttled_page(await attempt(two, email, "guess 6"))
         async with from_address(second, random_address()) as owner:
             assert (await attempt(owner, email, PASSWORD)).status_code == 303
-    finally:
-        for worker in (first, second):
-            for hook in worker.on_shutdown:
-                await hook(worker)
 
 
 async def test_without_redis_the_limits_live_in_memory(app):

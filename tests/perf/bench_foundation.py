@@ -57,7 +57,7 @@ from portal.db.models import Credential, Model, Provider, Tenant, TenantModel
 from portal.db.session import unit_of_work
 from portal.identity.services import create_platform_admin
 from tests.perf.server import Server, cpu_model
-from tests.support import csrf_from
+from tests.support.signin import csrf_from
 
 RESULTS_FILE = Path(__file__).with_name("results") / "foundation.md"
 ADMIN_EMAIL = "bench-admin@example.com"

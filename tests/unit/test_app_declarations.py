@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 from portal.asgi import create_app
-from tests.support import make_settings
+from tests.support.env import make_settings
 
 
 def test_the_app_builds_without_a_deprecation_warning(tmp_path: Path) -> None:

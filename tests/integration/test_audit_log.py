@@ -9,7 +9,7 @@ import io
 import uuid
 
 from click.testing import CliRunner, Result
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import select, text, update
 
 from portal.audit import services as audit
 from portal.audit.actor import Actor
@@ -18,6 +18,7 @@ from portal.cli import main
 from portal.db.engine import audit_key_of
 from portal.db.models import AuditEvent
 from tests.support.api import new_tenant, portal_url
+from tests.support.rows import remove_audit_event
 from tests.support.signin import session_client
 
 
@@ -91,9 +92,8 @@ async def test_a_re_hashed_edit_is_caught_at_the_next_event(fresh_database):
 async def test_a_removed_event_is_detected(fresh_database):
     settings, sessions = fresh_database
     ids = await _events(sessions, 5)
+    await remove_audit_event(sessions, ids[2])
     async with sessions() as db:
-        await db.execute(delete(AuditEvent).where(AuditEvent.id == ids[2]))
-        await db.commit()
         report = await verify_chain(db)
     assert not report.ok and report.broken_id == ids[3] and "removed" in report.reason
     result = await _cli_verify(settings)
@@ -103,9 +103,8 @@ async def test_a_removed_event_is_detected(fresh_database):
 async def test_removing_the_first_event_is_detected(fresh_database):
     _settings, sessions = fresh_database
     ids = await _events(sessions, 3)
+    await remove_audit_event(sessions, ids[0])
     async with sessions() as db:
-        await db.execute(delete(AuditEvent).where(AuditEvent.id == ids[0]))
-        await db.commit()
         report = await verify_chain(db)
     assert report.broken_id == ids[1] and "start of the chain" in report.reason
 

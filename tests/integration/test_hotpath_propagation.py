@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -34,6 +35,7 @@ from tests.support.apps import client_for, start_app, stop_app
 from tests.support.env import API_KEY, REDIS_URL, make_settings, need_service
 
 DEADLINE_S = 1.0
+FIRST_OPENAI_KEY = "sk-first-openai-key-0001"
 
 
 async def _started(settings: Settings, *, polling: bool) -> Litestar:
@@ -86,6 +88,13 @@ async def _status(client: httpx.AsyncClient, key: str, code: str | None = None) 
     return response.status_code == 200 if code is None else response.json().get("code") == code
 
 
+async def _tenant_with_key(admin: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A tenant with its own OpenAI key, and a service's API key for it."""
+    tenant = await new_tenant(admin)
+    await admin.put(credentials_url(tenant, "openai"), json={"api_key": FIRST_OPENAI_KEY})
+    return tenant, await create_key(admin, tenant, scopes=SERVICE_SCOPES)
+
+
 @pytest.mark.redis
 async def test_changes_reach_the_other_worker_through_redis(redis_workers):
     one, two = redis_workers
@@ -93,12 +102,10 @@ async def test_changes_reach_the_other_worker_through_redis(redis_workers):
         client_for(one, headers={"X-API-Key": API_KEY}) as admin,
         client_for(two) as service,
     ):
-        tenant = await new_tenant(admin)
-        await admin.put(credentials_url(tenant, "openai"), json={"api_key": "sk-first-openai-key-0001"})
-        key = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
+        tenant, key = await _tenant_with_key(admin)
         other = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
         # Worker two has both keys and the tenant in memory now.
-        assert (await resolve(service, key["key"])).json()["secrets"]["api_key"] == "sk-first-openai-key-0001"
+        assert (await resolve(service, key["key"])).json()["secrets"]["api_key"] == FIRST_OPENAI_KEY
         assert (await resolve(service, other["key"])).status_code == 200
         loads = two.state.hotpath.stats.key_loads
 
@@ -142,9 +149,7 @@ async def test_changes_reach_the_other_worker_by_polling_without_redis(polling_w
         client_for(one, headers={"X-API-Key": API_KEY}) as admin,
         client_for(two) as service,
     ):
-        tenant = await new_tenant(admin)
-        await admin.put(credentials_url(tenant, "openai"), json={"api_key": "sk-first-openai-key-0001"})
-        key = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
+        tenant, key = await _tenant_with_key(admin)
         assert (await resolve(service, key["key"])).status_code == 200
         models = (await admin.get(portal_url(tenant, "/providers/openai/models"))).json()
         gpt4o = next(m for m in models if m["name"] == "gpt-4o")
@@ -176,9 +181,7 @@ async def test_a_process_without_a_hot_path_reaches_the_servers_through_redis(re
     one, _ = redis_workers
     settings = one.state.portal.settings
     async with client_for(one, headers={"X-API-Key": API_KEY}) as admin, client_for(one) as service:
-        tenant = await new_tenant(admin)
-        await admin.put(credentials_url(tenant, "openai"), json={"api_key": "sk-first-openai-key-0001"})
-        key = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
+        _tenant, key = await _tenant_with_key(admin)
         assert (await resolve(service, key["key"])).status_code == 200
 
         engine = create_engine(settings)

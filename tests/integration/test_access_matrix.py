@@ -364,26 +364,23 @@ class World:
         key_id = next(k["id"] for k in listed if k["provider"] == "mistral")
         return {"provider": "mistral", "key_id": key_id}
 
-    async def custom_provider(self) -> dict[str, str]:
-        response = await self.api.post(
-            f"/api/portal/tenants/{self.tenant['id']}/providers",
-            json={
-                "name": f"custom-{uuid.uuid4().hex[:8]}",
-                "base_url": "http://127.0.0.1:9/v1",
-                "models": ["m1"],
-            },
-        )
+    async def _created(self, path: str, body: dict[str, Any], name: str) -> dict[str, str]:
+        """POSTs `body` to the tenant's portal API at `path`; `name` is the new resource's id."""
+        response = await self.api.post(f"/api/portal/tenants/{self.tenant['id']}{path}", json=body)
         assert response.status_code == 201, response.text
-        return {"provider_id": response.json()["id"]}
+        return {name: response.json()["id"]}
+
+    async def custom_provider(self) -> dict[str, str]:
+        body = {
+            "name": f"custom-{uuid.uuid4().hex[:8]}",
+            "base_url": "http://127.0.0.1:9/v1",
+            "models": ["m1"],
+        }
+        return await self._created("/providers", body, "provider_id")
 
     async def custom_model(self) -> dict[str, str]:
-        provider_id = self.values["provider_id"]
-        response = await self.api.post(
-            f"/api/portal/tenants/{self.tenant['id']}/providers/{provider_id}/models",
-            json={"name": f"model-{uuid.uuid4().hex[:8]}"},
-        )
-        assert response.status_code == 201, response.text
-        return {"model_id": response.json()["id"]}
+        path = f"/providers/{self.values['provider_id']}/models"
+        return await self._created(path, {"name": f"model-{uuid.uuid4().hex[:8]}"}, "model_id")
 
     async def federation(self) -> dict[str, str]:
         response = await self.api.put(
@@ -402,12 +399,7 @@ class World:
         return {}
 
     async def api_key(self) -> dict[str, str]:
-        response = await self.api.post(
-            f"/api/portal/tenants/{self.tenant['id']}/api-keys",
-            json={"name": f"matrix-{uuid.uuid4().hex[:6]}"},
-        )
-        assert response.status_code == 201, response.text
-        return {"key_id": response.json()["id"]}
+        return await self._created("/api-keys", {"name": f"matrix-{uuid.uuid4().hex[:6]}"}, "key_id")
 
     async def invitation(self) -> dict[str, str]:
         issued = await Factory.of_app(self.app).invitation(

@@ -5,6 +5,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import portal.db.base
+from portal.db.ddl import drop_columns
 
 revision = "9a7e3a1e0001"
 down_revision = "e5e0c0de0001"
@@ -75,31 +76,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("usage_events", schema=None) as batch_op:
-        batch_op.drop_column("estimated")
-        batch_op.drop_column("streamed")
-        batch_op.drop_column("latency_ms")
-        batch_op.drop_column("status_code")
-        batch_op.drop_column("source")
-
-    with op.batch_alter_table("tenants", schema=None) as batch_op:
-        batch_op.drop_constraint(op.f("ck_tenants_monthly_limit"), type_="check")
-        batch_op.drop_column("monthly_limit_micros")
-
-    with op.batch_alter_table("models", schema=None) as batch_op:
-        batch_op.drop_constraint(op.f("ck_models_max_output"), type_="check")
-        batch_op.drop_constraint(op.f("ck_models_output_price"), type_="check")
-        batch_op.drop_constraint(op.f("ck_models_input_price"), type_="check")
-        batch_op.drop_column("prices_edited_at")
-        batch_op.drop_column("max_output_tokens")
-        batch_op.drop_column("output_price_micros")
-        batch_op.drop_column("input_price_micros")
-
-    with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        batch_op.drop_constraint(op.f("ck_api_keys_tpm_positive"), type_="check")
-        batch_op.drop_constraint(op.f("ck_api_keys_rpm_positive"), type_="check")
-        batch_op.drop_column("tpm_limit")
-        batch_op.drop_column("rpm_limit")
+    drop_columns("usage_events", "estimated", "streamed", "latency_ms", "status_code", "source")
+    drop_columns("tenants", "monthly_limit_micros", checks=("monthly_limit",))
+    drop_columns(
+        "models",
+        "prices_edited_at",
+        "max_output_tokens",
+        "output_price_micros",
+        "input_price_micros",
+        checks=("max_output", "output_price", "input_price"),
+    )
+    drop_columns("api_keys", "tpm_limit", "rpm_limit", checks=("tpm_positive", "rpm_positive"))
 
     with op.batch_alter_table("spend_reservations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_spend_reservations_expires_at"))

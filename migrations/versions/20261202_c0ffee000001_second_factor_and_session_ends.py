@@ -4,6 +4,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from portal.db.base import JSONType, UTCDateTime
+from portal.db.ddl import drop_columns
 
 revision = "c0ffee000001"
 down_revision = "c4f1e9a7b2d3"
@@ -25,14 +26,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("identity_providers", schema=None) as batch_op:
-        batch_op.drop_column("emails_verified")
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        for column in (
-            "sessions_not_before",
-            "recovery_code_hashes",
-            "totp_last_step",
-            "totp_enabled_at",
-            "totp_secret_wrapped",
-        ):
-            batch_op.drop_column(column)
+    drop_columns("identity_providers", "emails_verified")
+    drop_columns(
+        "users",
+        "sessions_not_before",
+        "recovery_code_hashes",
+        "totp_last_step",
+        "totp_enabled_at",
+        "totp_secret_wrapped",
+    )

@@ -47,3 +47,12 @@ def drop_indexes(table: str, *columns: str) -> None:
     with op.batch_alter_table(table, schema=None) as batch_op:
         for column in columns:
             batch_op.drop_index(batch_op.f(f"ix_{table}_{column}"))
+
+
+def drop_columns(table: str, *columns: str, checks: tuple[str, ...] = ()) -> None:
+    """Undoes added columns: first the check constraints `ck_{table}_{check}`, then each column."""
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        for check in checks:
+            batch_op.drop_constraint(op.f(f"ck_{table}_{check}"), type_="check")
+        for column in columns:
+            batch_op.drop_column(column)

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import LiveServer
-from tests.support.browser import sign_in, snap, tenant_with_openai_key
+from tests.support.browser import signed_in_with_tenant, snap
 
 pytestmark = pytest.mark.browser
 
@@ -21,9 +21,7 @@ SERVICE_PROVIDER_KEY = "sk-e2e-openai-" + uuid.uuid4().hex[:16]
 
 async def test_api_key_journey(browser_page: Page, live_server: LiveServer) -> None:
     page = browser_page
-    slug = await tenant_with_openai_key(live_server.url, "keys", SERVICE_PROVIDER_KEY)
-    await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
-    await sign_in(page)
+    slug = await signed_in_with_tenant(page, live_server.url, "keys", SERVICE_PROVIDER_KEY)
 
     await page.goto(f"/t/{slug}")
     await page.get_by_role("navigation", name="Tenant").get_by_role("link", name="API keys").click()

@@ -7,10 +7,10 @@ import uuid
 
 import httpx
 import pytest
-from playwright.async_api import Dialog, Page, expect
+from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import LiveServer
-from tests.support.browser import PROVIDER_KEY, sign_in, snap
+from tests.support.browser import PROVIDER_KEY, accept_next_dialog, sign_in, snap
 from tests.support.env import API_KEY
 
 pytestmark = pytest.mark.browser
@@ -150,13 +150,7 @@ async def test_credential_journey(browser_page: Page, live_server: LiveServer) -
     await snap(page, "08-connection-works")
 
     # Delete, confirming in the browser's dialog.
-    dialogs: list[str] = []
-
-    async def accept(dialog: Dialog) -> None:
-        dialogs.append(dialog.message)
-        await dialog.accept()
-
-    page.once("dialog", accept)
+    dialogs = accept_next_dialog(page)
     await row.get_by_role("button", name="Delete").click()
     await expect(page.locator("#flashes")).to_contain_text("Credential for Azure OpenAI deleted.")
     await expect(page.locator("#credential-azure")).to_have_count(0)
@@ -192,13 +186,7 @@ async def test_tenant_search_suspend_and_delete(browser_page: Page, live_server:
     await tenants.get_by_role("link", name=wanted_name).click()
     await page.get_by_role("navigation", name="Tenant").get_by_role("link", name="Settings").click()
     await expect(page).to_have_url(re.compile(rf"/t/{wanted_slug}/settings$"))
-    dialogs: list[str] = []
-
-    async def accept(dialog: Dialog) -> None:
-        dialogs.append(dialog.message)
-        await dialog.accept()
-
-    page.once("dialog", accept)
+    dialogs = accept_next_dialog(page)
     await page.get_by_role("button", name="Suspend tenant").click()
     await expect(page.locator("#flashes")).to_contain_text(f"Tenant {wanted_name} suspended.")
     await expect(page.get_by_role("navigation", name="Tenant")).to_contain_text("suspended")

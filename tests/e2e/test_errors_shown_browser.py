@@ -4,48 +4,37 @@ refused gets an error page with a way back."""
 from __future__ import annotations
 
 import re
-import uuid
 
 import httpx
 import pytest
-from playwright.async_api import Dialog, Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from tests.e2e.conftest import LiveServer
-from tests.support.browser import PROVIDER_KEY, sign_in, snap
+from tests.support.browser import PROVIDER_KEY, accept_next_dialog, sign_in, snap, tenant_with_openai_key
 from tests.support.env import API_KEY
 
 pytestmark = pytest.mark.browser
 
 
-async def _tenant_with_credential(live_server: LiveServer) -> tuple[str, str]:
-    slug = f"err-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": API_KEY}) as api:
-        created = await api.post("/api/v1/sysadmin/tenants", json={"name": f"Errors {slug}", "slug": slug})
-        assert created.status_code == 201, created.text
-        tenant_id = created.json()["id"]
-        stored = await api.put(
-            f"/api/v1/sysadmin/tenants/{tenant_id}/credentials/openai", json={"api_key": PROVIDER_KEY}
-        )
-        assert stored.status_code == 200, stored.text
-    return slug, tenant_id
-
-
-async def test_deleting_what_is_already_gone_says_so(browser_page: Page, live_server: LiveServer) -> None:
-    page = browser_page
-    slug, tenant_id = await _tenant_with_credential(live_server)
+async def _credential_row(page: Page, live_server: LiveServer) -> tuple[Locator, str]:
+    """A fresh tenant with an OpenAI credential, shown to the signed-in admin: its row and the slug."""
+    slug = await tenant_with_openai_key(live_server.url, "err", PROVIDER_KEY)
     await sign_in(page)
     await page.goto(f"/t/{slug}/credentials")
     row = page.locator("#credential-openai")
     await expect(row).to_be_visible()
+    return row, slug
+
+
+async def test_deleting_what_is_already_gone_says_so(browser_page: Page, live_server: LiveServer) -> None:
+    page = browser_page
+    row, slug = await _credential_row(page, live_server)
     # Someone else deletes it meanwhile.
     async with httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": API_KEY}) as api:
-        gone = await api.delete(f"/api/v1/sysadmin/tenants/{tenant_id}/credentials/openai")
+        gone = await api.delete(f"/api/v1/sysadmin/tenants/{slug}/credentials/openai")
         assert gone.status_code in (200, 204)
 
-    async def accept(dialog: Dialog) -> None:
-        await dialog.accept()
-
-    page.once("dialog", accept)
+    accept_next_dialog(page)
     await row.get_by_role("button", name="Delete").click()
     flash = page.locator("#flashes [role=alert]")
     await expect(flash).to_contain_text("not found")
@@ -54,10 +43,7 @@ async def test_deleting_what_is_already_gone_says_so(browser_page: Page, live_se
 
 async def test_a_network_failure_says_so(browser_page: Page, live_server: LiveServer) -> None:
     page = browser_page
-    slug, _ = await _tenant_with_credential(live_server)
-    await sign_in(page)
-    await page.goto(f"/t/{slug}/credentials")
-    row = page.locator("#credential-openai")
+    row, _ = await _credential_row(page, live_server)
     await page.route(re.compile(r".*/test$"), lambda route: route.abort())
     await row.get_by_role("button", name="Test connection").click()
     await expect(page.locator("#flashes [role=alert]")).to_contain_text("could not be reached")

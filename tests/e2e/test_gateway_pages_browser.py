@@ -13,8 +13,8 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import LiveServer
-from tests.e2e.support import sign_in, snap, tenant_with_openai_key
 from tests.support import API_KEY
+from tests.support.browser import signed_in_with_tenant, snap
 
 pytestmark = pytest.mark.browser
 
@@ -23,9 +23,7 @@ PROVIDER_SECRET = "sk-e2e-gateway-" + uuid.uuid4().hex[:16]
 
 async def test_new_key_snippets_and_catalogue_prices(browser_page: Page, live_server: LiveServer) -> None:
     page = browser_page
-    slug = await tenant_with_openai_key(live_server.url, "gw", PROVIDER_SECRET)
-    await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
-    await sign_in(page)
+    slug = await signed_in_with_tenant(page, live_server.url, "gw", PROVIDER_SECRET)
 
     await page.goto(f"/t/{slug}/api-keys")
     form = page.locator("#create_key")

@@ -8,10 +8,10 @@ import uuid
 
 import httpx
 import pytest
-from playwright.async_api import Dialog, Page, expect
+from playwright.async_api import Page, expect
 
 from tests.e2e.conftest import LiveServer
-from tests.support.browser import ADMIN_EMAIL, sign_in, snap
+from tests.support.browser import ADMIN_EMAIL, accept_next_dialog, sign_in, snap
 from tests.support.env import API_KEY
 from tests.support.factories import Factory
 
@@ -100,13 +100,7 @@ async def test_impersonation_banner_audit_and_stop(browser_page: Page, live_serv
     await invite_page.close()
 
     # Revoke it, confirming in the browser's dialog.
-    dialogs: list[str] = []
-
-    async def accept(dialog: Dialog) -> None:
-        dialogs.append(dialog.message)
-        await dialog.accept()
-
-    page.once("dialog", accept)
+    dialogs = accept_next_dialog(page)
     await page.goto(f"/t/{slug}/members")
     await (
         page.get_by_role("row", name=re.compile(f"samir-{suffix}"))

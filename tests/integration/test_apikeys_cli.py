@@ -15,7 +15,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import update
 
 from portal.apikeys import queries
@@ -26,6 +25,7 @@ from portal.db.migrate import upgrade
 from portal.db.models import ApiKey
 from portal.db.session import command_session
 from portal.tenants.services import find_tenant
+from tests.support.env import cli_environ
 from tests.support.factories import Factory
 from tests.support.processes import run_portal
 
@@ -34,14 +34,7 @@ KEY_PATTERN = re.compile(r"^acme_sk_[A-Za-z0-9_-]{43}$")
 
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    env = {
-        "PORTAL_VAR_DIR": str(tmp_path),
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}",
-        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "SESSION_SECRET": "s" * 48,
-        "API_KEY_SECRET": "k" * 48,
-        "REDIS_URL": "",
-    }
+    env = cli_environ(tmp_path, "keys.db", REDIS_URL="")
     for name, value in env.items():  # for the commands run in-process
         monkeypatch.setenv(name, value)
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.support.api import OPENAI_KEY, credentials_url, new_tenant, report
-from tests.support.rows import audit_rows
+from tests.support.rows import audit_actions
 
 pytestmark = pytest.mark.usefixtures("app")
 
@@ -135,8 +135,7 @@ async def test_edit_rotate_disable_and_revoke_with_confirmation(app, api, browse
     assert revoked.status_code == 303 and revoked.headers["location"] == f"/t/{slug}/api-keys"
     after = await client.get(f"/t/{slug}/api-keys", params={"state": "revoked"})
     assert "revoked." in after.text and "prod-web-r2" in after.text
-    actions = [e.action for e in await audit_rows(app, tenant["id"]) if e.action.startswith("api_key")]
-    assert actions == [
+    assert await audit_actions(app, tenant["id"], "api_key") == [
         "api_key.created",
         "api_key.updated",
         "api_key.limit_increased",

@@ -17,6 +17,7 @@ from portal.audit.chain import Anchor, chain_head, rechain, verify_chain
 from portal.cli import main
 from portal.crypto.audit_key import AuditKey
 from portal.db.models import AuditEvent
+from tests.support.rows import remove_audit_event
 
 ACTOR = Actor(label="auditor@example.com", ip="127.0.0.1")
 
@@ -166,9 +167,7 @@ async def test_rechain_refuses_unkeyed_rows_after_keyed_ones(fresh_database):
 async def test_rechain_of_a_broken_chain_changes_nothing(fresh_database):
     _settings, sessions = fresh_database
     ids = await _events(sessions, 3)
-    async with sessions() as db:
-        await db.execute(delete(AuditEvent).where(AuditEvent.id == ids[1]))
-        await db.commit()
+    await remove_audit_event(sessions, ids[1])
     async with sessions() as db:
         report = await rechain(db, Actor.system("test"))
     assert report.broken is not None and report.broken.broken_id == ids[2] and report.rekeyed == 0

@@ -7,19 +7,14 @@ from cryptography.fernet import Fernet
 
 from portal.catalog.services import sync_builtin_catalog
 from portal.config import load_settings
+from tests.support.env import cli_environ
 from tests.support.factories import Factory
 from tests.support.processes import run_portal
 
 
 @pytest.fixture
 def cli_env(tmp_path) -> dict[str, str]:
-    return {
-        "PORTAL_VAR_DIR": str(tmp_path),
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
-        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "SESSION_SECRET": "s" * 48,
-        "API_KEY_SECRET": "k" * 48,
-    }
+    return cli_environ(tmp_path, "cli.db")
 
 
 def test_help_on_every_command():

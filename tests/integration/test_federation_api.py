@@ -14,7 +14,7 @@ from portal.demo.identity_provider import DemoIdentityProvider
 from tests.support.api import new_tenant
 from tests.support.apps import client_for
 from tests.support.env import CANARY
-from tests.support.rows import audit_rows
+from tests.support.rows import audit_actions, audit_rows
 from tests.support.servers import closed_port, silent_server
 from tests.support.signin import csrf_from
 from tests.support.sso import USERS, federation_url, person, sso_sign_in, sso_tenant
@@ -256,8 +256,7 @@ async def test_the_settings_page_saves_tests_and_deletes(api, browser_session, a
     deleted = await client.post(f"/t/{tenant['slug']}/sso/delete", data={"_csrf_token": token})
     assert deleted.status_code == 303
     assert "Not set up yet" in (await client.get(f"/t/{tenant['slug']}/sso")).text
-    actions = [e.action for e in await audit_rows(app, tenant["id"]) if e.action.startswith("federation.")]
-    assert actions == [
+    assert await audit_actions(app, tenant["id"], "federation.") == [
         "federation.created",
         "federation.discovery_tested",
         "federation.discovery_tested",

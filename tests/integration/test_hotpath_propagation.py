@@ -5,9 +5,11 @@ database poll without Redis. A process without a hot path (the command line) pub
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -34,6 +36,7 @@ from tests.support.apps import client_for, start_app, stop_app
 from tests.support.env import API_KEY, REDIS_URL, make_settings, need_service
 
 DEADLINE_S = 1.0
+FIRST_OPENAI_KEY = "sk-first-openai-key-0001"
 
 
 async def _started(settings: Settings, *, polling: bool) -> Litestar:
@@ -86,19 +89,28 @@ async def _status(client: httpx.AsyncClient, key: str, code: str | None = None) 
     return response.status_code == 200 if code is None else response.json().get("code") == code
 
 
+@contextlib.asynccontextmanager
+async def _keyed_tenant(
+    admin_on: Litestar, service_on: Litestar
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, dict[str, Any], dict[str, Any]]]:
+    """The platform admin's client on one worker and a service's on another (or the same), a tenant
+    with its own OpenAI key, and the service's API key for it."""
+    async with (
+        client_for(admin_on, headers={"X-API-Key": API_KEY}) as admin,
+        client_for(service_on) as service,
+    ):
+        tenant = await new_tenant(admin)
+        await admin.put(credentials_url(tenant, "openai"), json={"api_key": FIRST_OPENAI_KEY})
+        yield admin, service, tenant, await create_key(admin, tenant, scopes=SERVICE_SCOPES)
+
+
 @pytest.mark.redis
 async def test_changes_reach_the_other_worker_through_redis(redis_workers):
     one, two = redis_workers
-    async with (
-        client_for(one, headers={"X-API-Key": API_KEY}) as admin,
-        client_for(two) as service,
-    ):
-        tenant = await new_tenant(admin)
-        await admin.put(credentials_url(tenant, "openai"), json={"api_key": "sk-first-openai-key-0001"})
-        key = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
+    async with _keyed_tenant(one, two) as (admin, service, tenant, key):
         other = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
         # Worker two has both keys and the tenant in memory now.
-        assert (await resolve(service, key["key"])).json()["secrets"]["api_key"] == "sk-first-openai-key-0001"
+        assert (await resolve(service, key["key"])).json()["secrets"]["api_key"] == FIRST_OPENAI_KEY
         assert (await resolve(service, other["key"])).status_code == 200
         loads = two.state.hotpath.stats.key_loads
 
@@ -138,13 +150,7 @@ async def test_changes_reach_the_other_worker_through_redis(redis_workers):
 
 async def test_changes_reach_the_other_worker_by_polling_without_redis(polling_workers):
     one, two = polling_workers
-    async with (
-        client_for(one, headers={"X-API-Key": API_KEY}) as admin,
-        client_for(two) as service,
-    ):
-        tenant = await new_tenant(admin)
-        await admin.put(credentials_url(tenant, "openai"), json={"api_key": "sk-first-openai-key-0001"})
-        key = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
+    async with _keyed_tenant(one, two) as (admin, service, tenant, key):
         assert (await resolve(service, key["key"])).status_code == 200
         models = (await admin.get(portal_url(tenant, "/providers/openai/models"))).json()
         gpt4o = next(m for m in models if m["name"] == "gpt-4o")
@@ -175,10 +181,7 @@ async def test_a_process_without_a_hot_path_reaches_the_servers_through_redis(re
     """What `portal keys revoke` does: its own engine, the services, then a publish to Redis."""
     one, _ = redis_workers
     settings = one.state.portal.settings
-    async with client_for(one, headers={"X-API-Key": API_KEY}) as admin, client_for(one) as service:
-        tenant = await new_tenant(admin)
-        await admin.put(credentials_url(tenant, "openai"), json={"api_key": "sk-first-openai-key-0001"})
-        key = await create_key(admin, tenant, scopes=SERVICE_SCOPES)
+    async with _keyed_tenant(one, one) as (_admin, service, _tenant, key):
         assert (await resolve(service, key["key"])).status_code == 200
 
         engine = create_engine(settings)

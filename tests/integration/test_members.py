@@ -90,15 +90,20 @@ async def _refusal(app, token: str, user, tenant_id: str) -> Exception:
     return caught.value
 
 
+async def _assert_gone(app, anon, token: str, tenant_id: str, reason: str) -> None:
+    """Accepting the invitation is refused with `reason`, and its page answers 410 saying so."""
+    refused = await _refusal(app, token, await Factory.of_app(app).user(), tenant_id)
+    assert isinstance(refused, InvalidInput) and reason in refused.message
+    page = await anon.get(f"/invite/{token}")
+    assert page.status_code == 410 and reason in page.text
+
+
 async def test_a_used_token_is_refused(app, api, anon, make):
     tenant = await new_tenant(api)
     issued = await make.invitation(tenant["id"], "once@example.com")
     token = token_of(issued.link)
     await make.accepted(token, await make.user(), tenant["id"])
-    refused = await _refusal(app, token, await make.user(), tenant["id"])
-    assert isinstance(refused, InvalidInput) and "used already" in refused.message
-    page = await anon.get(f"/invite/{token}")
-    assert page.status_code == 410 and "used already" in page.text
+    await _assert_gone(app, anon, token, tenant["id"], "used already")
 
 
 async def test_an_expired_token_is_refused(app, api, anon, make):
@@ -109,10 +114,7 @@ async def test_an_expired_token_is_refused(app, api, anon, make):
             update(Invitation).where(Invitation.id == issued.invitation.id).values(expires_at=ago(minutes=1))
         )
         await db.commit()
-    refused = await _refusal(app, token_of(issued.link), await make.user(), tenant["id"])
-    assert isinstance(refused, InvalidInput) and "expired" in refused.message
-    page = await anon.get(f"/invite/{token_of(issued.link)}")
-    assert page.status_code == 410 and "expired" in page.text
+    await _assert_gone(app, anon, token_of(issued.link), tenant["id"], "expired")
 
 
 async def test_a_revoked_token_is_refused(app, api, anon, make):
@@ -120,10 +122,7 @@ async def test_a_revoked_token_is_refused(app, api, anon, make):
     issued = await make.invitation(tenant["id"], "gone@example.com")
     revoked = await api.delete(portal_url(tenant, f"/invitations/{issued.invitation.id}"))
     assert revoked.status_code == 204, revoked.text
-    refused = await _refusal(app, token_of(issued.link), await make.user(), tenant["id"])
-    assert isinstance(refused, InvalidInput) and "withdrawn" in refused.message
-    page = await anon.get(f"/invite/{token_of(issued.link)}")
-    assert page.status_code == 410 and "withdrawn" in page.text
+    await _assert_gone(app, anon, token_of(issued.link), tenant["id"], "withdrawn")
     # Revoking twice: 409; the list no longer shows it.
     assert (await api.delete(portal_url(tenant, f"/invitations/{issued.invitation.id}"))).status_code == 409
     assert (await api.get(portal_url(tenant, "/users"))).json()["invitations"] == []

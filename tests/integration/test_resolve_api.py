@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from litestar import Litestar
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.db.models import ApiKey, UsageEvent
 from tests.support.api import (
@@ -32,7 +32,7 @@ from tests.support.api import (
 from tests.support.apps import client_for
 from tests.support.clock import moved_clock
 from tests.support.env import API_KEY
-from tests.support.rows import audit_rows, credential_rows, set_sealed_fields
+from tests.support.rows import audit_actions, audit_rows, credential_rows, set_sealed_fields, usage_of_key
 
 SHARED_ANTHROPIC = "sk-valid-provider-key-0001"  # tests/conftest.py's shared ANTHROPIC_API_KEY
 
@@ -301,30 +301,14 @@ async def test_a_retried_report_counts_once(app, api, service, tenant):
         *(report(service, key["key"], "0.10", idempotency_key="req-2") for _ in range(10))
     )
     assert sorted(r.status_code for r in retries) == [200] * 9 + [201]
-    async with app.state.portal.sessions() as db:
-        count, total = (
-            await db.execute(
-                select(func.count(), func.sum(UsageEvent.cost_micros)).where(
-                    UsageEvent.api_key_id == uuid.UUID(key["id"])
-                )
-            )
-        ).one()
-    assert (count, total) == (2, 350_000)
+    assert await usage_of_key(app, key["id"]) == (2, 350_000)
 
 
 async def test_fifty_concurrent_reports_leave_the_exact_total(app, api, service, tenant):
     key = await create_key(api, tenant, scopes=SERVICE_SCOPES, limit_usd=100, reset_period="monthly")
     responses = await asyncio.gather(*(report(service, key["key"], "0.013") for _ in range(50)))
     assert [r.status_code for r in responses] == [201] * 50
-    async with app.state.portal.sessions() as db:
-        count, total = (
-            await db.execute(
-                select(func.count(), func.sum(UsageEvent.cost_micros)).where(
-                    UsageEvent.api_key_id == uuid.UUID(key["id"])
-                )
-            )
-        ).one()
-    assert (count, total) == (50, 650_000)
+    assert await usage_of_key(app, key["id"]) == (50, 650_000)
     # Each answer shows the spend committed when it was recorded; the key's total is exact.
     shown = (await api.get(portal_url(tenant, f"/api-keys/{key['id']}"))).json()
     assert shown["spent_usd"] == pytest.approx(0.65)
@@ -416,8 +400,7 @@ async def test_key_life_cycle_through_the_json_api(app, api, tenant):
         clock.advance(days=91)
         revoked = await api.post(f"{base}/revoke-older", json={"older_than": "90d"})
     assert revoked.status_code == 200 and [k["name"] for k in revoked.json()] == ["prod-api-r2"]
-    actions = [e.action for e in await audit_rows(app, tenant["id"]) if e.action.startswith("api_key.")]
-    assert actions == [
+    assert await audit_actions(app, tenant["id"], "api_key.") == [
         "api_key.created",
         "api_key.created",
         "api_key.updated",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -14,7 +15,7 @@ from litestar.serialization import decode_json, encode_json
 from sqlalchemy import update
 
 from portal.db.models import IdentityProvider
-from portal.demo.identity_provider import DemoIdentityProvider
+from portal.demo.identity_provider import DemoIdentityProvider, DemoUser
 from portal.web.sessions import SESSION_COOKIE, SESSION_STORE
 from tests.support.api import new_tenant
 from tests.support.apps import client_for
@@ -26,6 +27,7 @@ from tests.support.sso import (
     CALLBACK,
     SIGNED_OUT,
     USERS,
+    SsoTenant,
     authorize_at_provider,
     federation_url,
     local,
@@ -104,22 +106,21 @@ async def test_not_a_member_is_refused_and_nothing_is_created(api, anon, app, id
     assert refused.actor == stranger.email
 
 
-async def test_jit_refuses_a_domain_that_is_not_allowed(api, anon, app, idp):
+@pytest.mark.parametrize(
+    ("who", "reason"),
+    [
+        ({"domain": "elsewhere.example"}, "People with @elsewhere.example addresses cannot join"),
+        ({"verified": False}, "is not verified"),
+    ],
+    ids=["domain_not_allowed", "unverified_email"],
+)
+async def test_jit_refuses(api, anon, app, idp, who, reason):
     tenant = await sso_tenant(api, idp, jit=True, domains=("a.example",))
-    outsider = person(idp, "elsewhere.example")
-    response = await sso_sign_in(anon, idp, tenant.slug, outsider.subject)
+    refused = person(idp, **who)
+    response = await sso_sign_in(anon, idp, tenant.slug, refused.subject)
     assert response.status_code == 403
-    assert "People with @elsewhere.example addresses cannot join" in response.text
-    assert await user_by_email(app, outsider.email) is None
-
-
-async def test_jit_refuses_an_unverified_email(api, anon, app, idp):
-    tenant = await sso_tenant(api, idp, jit=True)
-    unverified = person(idp, verified=False)
-    response = await sso_sign_in(anon, idp, tenant.slug, unverified.subject)
-    assert response.status_code == 403
-    assert "is not verified" in response.text
-    assert await user_by_email(app, unverified.email) is None
+    assert reason in response.text
+    assert await user_by_email(app, refused.email) is None
 
 
 async def test_email_and_groups_read_from_userinfo_when_the_id_token_lacks_them(api, anon, app, idp):
@@ -143,13 +144,24 @@ async def test_never_identified_by_email_alone(api, anon, app, idp, make):
     assert await identities_of(app, twin.email) == []
 
 
-async def test_an_account_with_that_email_is_linked_only_when_its_session_confirms(api, anon, app, idp):
+@contextlib.asynccontextmanager
+async def _signed_in_through_another_provider(
+    api: httpx.AsyncClient, anon: httpx.AsyncClient, idp: DemoIdentityProvider, title: str
+) -> AsyncIterator[tuple[SsoTenant, DemoUser, DemoIdentityProvider]]:
+    """A tenant of `idp` (JIT on) and one of its people, as whom `anon` signed in through a second
+    provider (another tenant's) that vouches for the same e-mail."""
     tenant = await sso_tenant(api, idp, jit=True)
-    first_idp_person = person(idp)
-    # The same e-mail arrives through another issuer: a second provider of another tenant.
-    with DemoIdentityProvider([first_idp_person], title="Second provider") as second:
+    someone = person(idp)
+    with DemoIdentityProvider([someone], title=title) as second:
         other = await sso_tenant(api, second, jit=True)
-        assert (await sso_sign_in(anon, second, other.slug, first_idp_person.subject)).status_code == 303
+        assert (await sso_sign_in(anon, second, other.slug, someone.subject)).status_code == 303
+        yield tenant, someone, second
+
+
+async def test_an_account_with_that_email_is_linked_only_when_its_session_confirms(api, anon, app, idp):
+    # The same e-mail arrives through another issuer: a second provider of another tenant.
+    linked_elsewhere = _signed_in_through_another_provider(api, anon, idp, "Second provider")
+    async with linked_elsewhere as (tenant, first_idp_person, second):
         async with client_for(app) as fresh:
             refused = await sso_sign_in(fresh, idp, tenant.slug, first_idp_person.subject)
             assert refused.status_code == 403
@@ -176,11 +188,8 @@ async def test_an_account_with_that_email_is_linked_only_when_its_session_confir
 
 
 async def test_linking_needs_a_fresh_sign_in_of_the_account(api, anon, app, idp):
-    tenant = await sso_tenant(api, idp, jit=True)
-    someone = person(idp)
-    with DemoIdentityProvider([someone], title="Stale provider") as second:
-        other = await sso_tenant(api, second, jit=True)
-        assert (await sso_sign_in(anon, second, other.slug, someone.subject)).status_code == 303
+    stale = _signed_in_through_another_provider(api, anon, idp, "Stale provider")
+    async with stale as (tenant, someone, second):
         store = app.stores.get(SESSION_STORE)
         session_id = anon.cookies[SESSION_COOKIE]
         data = decode_json(await store.get(session_id))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from portal.audit.actor import Actor
@@ -17,7 +16,7 @@ from portal.identity.federation import services as federation
 from portal.identity.federation.tenant_import import import_tenant_configs
 from portal.tenant_configs import TenantConfigError, parse_tenant_configs
 from tests.support.apps import running_app
-from tests.support.env import make_settings
+from tests.support.env import cli_environ, make_settings
 from tests.support.processes import run_portal
 
 ACME = {
@@ -137,14 +136,7 @@ def test_cli_import_tenants(tmp_path):
 
     from portal.cli import main
 
-    cli_env = {
-        "PORTAL_VAR_DIR": str(tmp_path),
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
-        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "SESSION_SECRET": "s" * 48,
-        "API_KEY_SECRET": "k" * 48,
-        "TENANT_CONFIGS": "",
-    }
+    cli_env = cli_environ(tmp_path, "cli.db", TENANT_CONFIGS="")
     env = {**cli_env, "TENANT_CONFIGS": json.dumps([ACME, GLOBEX])}
     runner = CliRunner()
     assert runner.invoke(main, ["db", "upgrade"], env=cli_env).exit_code == 0

@@ -56,6 +56,7 @@ from portal.db.migrate import upgrade
 from portal.db.models import Credential, Model, Provider, Tenant, TenantModel
 from portal.db.session import unit_of_work
 from portal.identity.services import create_platform_admin
+from tests.perf.seeding import tenant_row
 from tests.perf.server import Server, cpu_model
 from tests.support.signin import csrf_from
 
@@ -132,21 +133,9 @@ async def seed(settings: Settings, vault: Vault, tenants: int, credentials: int,
             tenant_model_rows: list[dict[str, Any]] = []
             for index in range(first, min(first + chunk, tenants)):
                 now = utcnow()
-                tenant_id = uuid.uuid4()
-                slug = f"tenant-{index:05d}"
-                wrapped, wrapped_by = vault.new_wrapped_data_key()
-                tenant_rows.append(
-                    {
-                        "id": tenant_id,
-                        "slug": slug,
-                        "name": f"Tenant {index:05d}",
-                        "status": "active",
-                        "wrapped_data_key": wrapped,
-                        "data_key_wrapped_by": wrapped_by,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
+                tenant = tenant_row(index, vault, now)
+                tenant_rows.append(tenant)
+                tenant_id, slug, wrapped = tenant["id"], tenant["slug"], tenant["wrapped_data_key"]
                 tenant_model_rows.extend(
                     {"tenant_id": tenant_id, "model_id": model_id, "enabled_at": now}
                     for model_id in model_ids

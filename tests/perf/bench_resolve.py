@@ -56,6 +56,7 @@ from portal.db.base import utcnow
 from portal.db.engine import create_engine, create_session_factory
 from portal.db.migrate import upgrade
 from portal.db.models import ApiKey, Credential, Model, Provider, Tenant, TenantModel
+from tests.perf.seeding import tenant_row
 from tests.perf.server import Server, cpu_model, scratch_dir, write_results
 
 RESULTS_FILE = Path(__file__).with_name("results") / "resolve.md"
@@ -103,21 +104,9 @@ async def seed(settings: Settings, tenants: int, keys: int, hot: int, chunk: int
             credential_rows: list[dict[str, Any]] = []
             key_rows: list[dict[str, Any]] = []
             for index in range(first, min(first + chunk, tenants)):
-                tenant_id = uuid.uuid4()
-                slug = f"tenant-{index:05d}"
-                wrapped, wrapped_by = vault.new_wrapped_data_key()
-                tenant_rows.append(
-                    {
-                        "id": tenant_id,
-                        "slug": slug,
-                        "name": f"Tenant {index:05d}",
-                        "status": "active",
-                        "wrapped_data_key": wrapped,
-                        "data_key_wrapped_by": wrapped_by,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
+                tenant = tenant_row(index, vault, now)
+                tenant_rows.append(tenant)
+                tenant_id, slug, wrapped = tenant["id"], tenant["slug"], tenant["wrapped_data_key"]
                 model_rows.extend(
                     {"tenant_id": tenant_id, "model_id": m, "enabled_at": now} for m in model_ids
                 )

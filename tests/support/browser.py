@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from playwright.async_api import Browser, BrowserContext, Page, Route, expect
+from playwright.async_api import Browser, BrowserContext, Dialog, Page, Route, expect
 
 from portal.config import REPO_ROOT, Settings
 from portal.db.migrate import upgrade
@@ -96,3 +96,25 @@ async def tenant_with_openai_key(base_url: str, prefix: str, provider_key: str) 
         )
         assert stored.status_code == 200, stored.text
     return slug
+
+
+async def signed_in_with_tenant(page: Page, base_url: str, prefix: str, provider_key: str) -> str:
+    """A fresh tenant with its own OpenAI key, and the page signed in as the platform admin, allowed
+    to use the clipboard (for the copy buttons); returns the tenant's slug."""
+    slug = await tenant_with_openai_key(base_url, prefix, provider_key)
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+    await sign_in(page)
+    return slug
+
+
+def accept_next_dialog(page: Page) -> list[str]:
+    """Accepts the next dialog the page opens (a confirmation); its message is appended to the list
+    returned."""
+    messages: list[str] = []
+
+    async def accept(dialog: Dialog) -> None:
+        messages.append(dialog.message)
+        await dialog.accept()
+
+    page.once("dialog", accept)
+    return messages

@@ -56,6 +56,19 @@ def make_settings(var_dir: Path, database_url: str | None = None, **overrides: s
     return load_settings(env)
 
 
+def cli_environ(var_dir: Path, database: str, **overrides: str) -> dict[str, str]:
+    """The environment of a `portal` command run by a test: a SQLite database of its own in
+    `var_dir`, a fresh encryption key, and fixed secrets."""
+    return {
+        "PORTAL_VAR_DIR": str(var_dir),
+        "DATABASE_URL": sqlite_url(var_dir, database),
+        "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "SESSION_SECRET": "s" * 48,
+        "API_KEY_SECRET": "k" * 48,
+        **overrides,
+    }
+
+
 def sqlite_url(directory: Path, name: str = "portal.db") -> str:
     return f"sqlite+aiosqlite:///{directory / name}"
 

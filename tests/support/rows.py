@@ -6,9 +6,10 @@ import uuid
 from typing import Any
 
 from litestar import Litestar
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from portal.db.models import AuditEvent, Credential, Identity, Membership, Tenant, User
+from portal.db.models import AuditEvent, Credential, Identity, Membership, Tenant, UsageEvent, User
 
 
 async def tenant_row(app: Litestar, tenant_id: str) -> Tenant:
@@ -39,6 +40,31 @@ async def audit_rows(app: Litestar, tenant_id: str | None = None, **where: Any) 
         for column, value in where.items():
             query = query.where(getattr(AuditEvent, column) == value)
         return list(await db.scalars(query))
+
+
+async def audit_actions(app: Litestar, tenant_id: str, prefix: str) -> list[str]:
+    """The actions recorded for a tenant, oldest first, of those starting with `prefix`."""
+    return [e.action for e in await audit_rows(app, tenant_id) if e.action.startswith(prefix)]
+
+
+async def usage_of_key(app: Litestar, key_id: str) -> tuple[int, int | None]:
+    """How many usage events an API key has, and their total cost in micro-USD."""
+    async with app.state.portal.sessions() as db:
+        count, total = (
+            await db.execute(
+                select(func.count(), func.sum(UsageEvent.cost_micros)).where(
+                    UsageEvent.api_key_id == uuid.UUID(key_id)
+                )
+            )
+        ).one()
+    return count, total
+
+
+async def remove_audit_event(sessions: async_sessionmaker[AsyncSession], event_id: int) -> None:
+    """What a tamperer with write access does: deletes one audit event outright."""
+    async with sessions() as db:
+        await db.execute(delete(AuditEvent).where(AuditEvent.id == event_id))
+        await db.commit()
 
 
 async def user_by_email(app: Litestar, email: str) -> User | None:

@@ -59,7 +59,7 @@ from portal.usage.recorder import UsageRecorder
 from portal.usage.service_api import UsageServiceApi
 from portal.web import log_redaction
 from portal.web.auth import CSRF_COOKIE, CSRF_HEADER, PrincipalMiddleware
-from portal.web.deps import dependencies
+from portal.web.deps import ReleaseRequestSession, dependencies
 from portal.web.errors import exception_handlers
 from portal.web.guards import allow_anyone
 from portal.web.headers import security_headers_hook
@@ -194,7 +194,13 @@ def create_app(
             AdminAuditPages,
         ],
         dependencies=dependencies,
-        middleware=[RefuseNul(), sessions.middleware, PrincipalMiddleware(), ImpersonationExpiryMiddleware()],
+        middleware=[
+            RefuseNul(),
+            sessions.middleware,
+            PrincipalMiddleware(),
+            ImpersonationExpiryMiddleware(),
+            ReleaseRequestSession(),
+        ],
         stores={
             SESSION_STORE: session_store(settings, shared_between_processes=sessions_shared_between_processes)
         },

@@ -5,7 +5,9 @@ command line show amounts the same way."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
+
+from portal.catalog.prices import parse_dollars
 
 MICROS = 1_000_000
 MAX_USD = Decimal("1000000")  # no single limit or report above a million dollars
@@ -14,15 +16,7 @@ AMOUNT_HINT = "a dollar amount such as 5.00"
 
 def usd_to_micros(value: object, *, allow_zero: bool = False) -> int:
     """A dollar amount (number or text such as '5.00' or '$5') in micro-USD; ValueError if invalid."""
-    if isinstance(value, bool) or value is None:
-        raise ValueError(AMOUNT_HINT)
-    raw = str(value).strip().removeprefix("$").strip()
-    try:
-        amount = Decimal(raw)
-    except InvalidOperation as exc:
-        raise ValueError(AMOUNT_HINT) from exc
-    if not amount.is_finite():
-        raise ValueError(AMOUNT_HINT)
+    amount = parse_dollars(value, AMOUNT_HINT)
     if amount < 0 or (amount == 0 and not allow_zero):
         raise ValueError("must be more than 0" if not allow_zero else "must not be negative")
     if amount > MAX_USD:

@@ -35,18 +35,25 @@ PRICE_HINT = "a dollar amount per million tokens, such as 0.15"
 MAX_OUTPUT_LIMIT = 10_000_000
 
 
-def price_to_micros(value: object) -> int:
-    """A price in USD per million tokens ('0.15', '$2.50', 0.15) in micro-USD; ValueError if invalid:
-    negative, above MAX_PRICE_USD, or finer than a millionth of a dollar."""
+def parse_dollars(value: object, hint: str) -> Decimal:
+    """A number or text such as '5', '$0.15' as a finite Decimal; ValueError(hint) otherwise.
+    The one parser of typed dollar amounts (also portal.apikeys.money's)."""
     if isinstance(value, bool) or value is None:
-        raise ValueError(PRICE_HINT)
+        raise ValueError(hint)
     raw = str(value).strip().removeprefix("$").strip()
     try:
         amount = Decimal(raw)
     except InvalidOperation as exc:
-        raise ValueError(PRICE_HINT) from exc
+        raise ValueError(hint) from exc
     if not amount.is_finite():
-        raise ValueError(PRICE_HINT)
+        raise ValueError(hint)
+    return amount
+
+
+def price_to_micros(value: object) -> int:
+    """A price in USD per million tokens ('0.15', '$2.50', 0.15) in micro-USD; ValueError if invalid:
+    negative, above MAX_PRICE_USD, or finer than a millionth of a dollar."""
+    amount = parse_dollars(value, PRICE_HINT)
     if amount < 0:
         raise ValueError("must not be negative")
     if amount > MAX_PRICE_USD:

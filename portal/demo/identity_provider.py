@@ -25,12 +25,14 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+
+from portal.demo.serving import ThreadedServer
 
 # Switches for tests: each makes the provider answer wrongly in one way.
 MISBEHAVIOURS = frozenset(
@@ -84,7 +86,7 @@ def _new_key(kid: str) -> RSAKey:
     return RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"})
 
 
-class DemoIdentityProvider:
+class DemoIdentityProvider(ThreadedServer):
     def __init__(
         self,
         users: Iterable[DemoUser],
@@ -115,26 +117,8 @@ class DemoIdentityProvider:
             def log_message(self, format: str, *args: object) -> None:  # quiet
                 return
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.issuer = f"http://{host}:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="demo-idp", daemon=True)
-
-    # -- running ---------------------------------------------------------------------------
-
-    def start(self) -> DemoIdentityProvider:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> DemoIdentityProvider:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
+        self._serve(Handler, host, port, name="demo-idp")
+        self.issuer = self.url
 
     def add_client(self, client: DemoClient) -> None:
         with self._lock:
@@ -460,18 +444,16 @@ def _page(request: BaseHTTPRequestHandler, status: int, title: str, body: str) -
         '<p class="demo">Demo identity provider: for trying the portal out, never for production.</p>'
         f"{body}</body></html>"
     ).encode()
-    request.send_response(status)
-    request.send_header("content-type", "text/html; charset=utf-8")
-    request.send_header("content-length", str(len(document)))
-    request.send_header("cache-control", "no-store")
-    request.end_headers()
-    request.wfile.write(document)
+    _send(request, status, "text/html; charset=utf-8", document)
 
 
 def _json(request: BaseHTTPRequestHandler, status: int, body: object) -> None:
-    payload = json.dumps(body).encode()
+    _send(request, status, "application/json", json.dumps(body).encode())
+
+
+def _send(request: BaseHTTPRequestHandler, status: int, content_type: str, payload: bytes) -> None:
     request.send_response(status)
-    request.send_header("content-type", "application/json")
+    request.send_header("content-type", content_type)
     request.send_header("content-length", str(len(payload)))
     request.send_header("cache-control", "no-store")
     request.end_headers()

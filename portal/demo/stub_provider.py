@@ -41,9 +41,11 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field, fields, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from portal.demo.serving import ThreadedServer
 
 MODEL_PATHS = ("/models", "/v1/models", "/openai/models", "/v1beta/models")
 EMBEDDING_SIZE = 8
@@ -121,7 +123,7 @@ def usage(prompt: int, completion: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-class StubProvider:
+class StubProvider(ThreadedServer):
     def __init__(
         self,
         accepted_keys: set[str],
@@ -142,18 +144,7 @@ class StubProvider:
             protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
             provider = stub
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://{host}:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> StubProvider:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler, host, port)
 
     def behave(self, model: str, **settings: Any) -> None:
         """Set how answers for `model` ("*": every model without its own) behave; see Behaviour."""

@@ -20,6 +20,8 @@ REASON_MAX = 500
 
 @dataclass(frozen=True)
 class Started:
+    """An impersonation as recorded: which tenant, why, since and until when."""
+
     tenant_id: uuid.UUID
     slug: str
     tenant_name: str

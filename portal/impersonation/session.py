@@ -3,6 +3,7 @@ session id, and the session's impersonation entry."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from litestar import Request
@@ -27,14 +28,7 @@ async def begin(
 ) -> Impersonation:
     _person(request)
     started = await services.start_impersonation(db, actor, tenant_ref=tenant_ref, reason=reason)
-    imp = Impersonation(
-        tenant_id=started.tenant_id,
-        slug=started.slug,
-        tenant_name=started.tenant_name,
-        reason=started.reason,
-        started_at=started.started_at,
-        expires_at=started.expires_at,
-    )
+    imp = Impersonation(**asdict(started))
     await renew_session_id(request)  # a change of rights gets a new session id
     request.session[IMPERSONATION_KEY] = imp.as_session()
     return imp

@@ -20,6 +20,7 @@ from portal.apikeys.refusals import Refusal
 from portal.audit import anonymous
 from portal.audit.actor import Actor
 from portal.db.models import Membership, Tenant, User
+from portal.impersonation.services import Started
 from portal.tenant_refs import as_tenant_id
 from portal.web.state import PortalState
 from portal.web.throttle import Attempt, Throttled
@@ -82,15 +83,8 @@ class TenantAccess:
 
 
 @dataclass(frozen=True)
-class Impersonation:
+class Impersonation(Started):
     """A platform admin acting as the admin of one tenant, for a stated reason, for a while."""
-
-    tenant_id: uuid.UUID
-    slug: str
-    tenant_name: str
-    reason: str
-    started_at: datetime
-    expires_at: datetime
 
     def as_session(self) -> dict[str, str]:
         return {

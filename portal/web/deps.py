@@ -10,6 +10,8 @@ import httpx
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +25,7 @@ from portal.web.auth import actor_for
 from portal.web.state import PortalState
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+OPEN_SESSION = "portal_open_session"  # the scope's key of the request's session until provide_db ends
 
 # What a handler or another dependency declares to be given these by name (`db: Db`, ...).
 Db: TypeAlias = NamedDependency[AsyncSession]
@@ -49,6 +52,7 @@ async def provide_db(state: State, request: Request[Any, Any, Any]) -> AsyncGene
     Two requests changing the same thing at once: the loser's unique-constraint clash is a 409."""
     portal: PortalState = state.portal
     async with portal.sessions() as session:
+        request.scope[OPEN_SESSION] = session  # type: ignore[literal-required]
         if request.method in SAFE_METHODS and portal.settings.is_sqlite:
             await mark_read_only(session)
         try:
@@ -63,6 +67,28 @@ async def provide_db(state: State, request: Request[Any, Any, Any]) -> AsyncGene
             raise Conflict(
                 "This was changed at the same moment by another request; reload and try again"
             ) from exc
+    request.scope.pop(OPEN_SESSION, None)  # type: ignore[misc]
+
+
+class ReleaseRequestSession(ASGIMiddleware):
+    """Closes (rolls back) the request's session when provide_db's own cleanup never ran.
+
+    Litestar (2.25) skips the cleanup of generator dependencies resolved before another dependency
+    raises (a 404 or 400 from a later loader or path parameter), and of one cancelled with its task
+    group; the session then kept its connection, and on SQLite BEGIN IMMEDIATE's write lock, until
+    garbage collection, so every later writer waited out the 30 s busy timeout."""
+
+    @staticmethod
+    def should_bypass_for_scope(scope: Scope) -> bool:
+        return scope["path"].startswith("/static/")
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        try:
+            await next_app(scope, receive, send)
+        finally:
+            left: AsyncSession | None = scope.pop(OPEN_SESSION, None)  # type: ignore[misc]
+            if left is not None:
+                await left.close()
 
 
 def provide_settings(state: State) -> Settings:

@@ -42,8 +42,16 @@ def served_in_thread(settings: Settings, name: str, sock: socket.socket | None =
         registered.append(register(app, asyncio.get_running_loop()))
 
     app.on_startup.append(remember_loop)
+    # The standard event loop, not uvloop: with several servers in threads of one process, the
+    # garbage collector of one thread may finalise another thread's uvloop handles (a segfault seen in
+    # long runs). A deployment runs one loop per process, where uvloop is safe.
     config = uvicorn.Config(
-        app, lifespan="on", log_level="warning", access_log=False, timeout_graceful_shutdown=5
+        app,
+        loop="asyncio",
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)

@@ -6,6 +6,7 @@ Every error has a stable `code` a client may act on; the service API sends it in
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TypeVar
@@ -58,6 +59,14 @@ class InvalidInput(ServiceError):
     def field_errors(self, field: str) -> dict[str, str]:
         """Each field's own problem (`field` is where an error of another kind would be shown)."""
         return self.errors
+
+
+def id_or_404(value: str | uuid.UUID, what: str) -> uuid.UUID:
+    """The id in a path or argument; NotFound("<what> not found") when it is not one."""
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"{what} not found") from None
 
 
 def found(value: T | None, what: str) -> T:

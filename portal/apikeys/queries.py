@@ -26,7 +26,7 @@ from portal.apikeys.rules import (
     parse_metadata_filter,
 )
 from portal.db.models import ApiKey, Model, Provider, Tenant, UsageEvent
-from portal.errors import NotFound
+from portal.errors import found, id_or_404
 
 
 @dataclass(frozen=True)
@@ -59,17 +59,11 @@ ALL = KeyFilter()
 
 async def find_key(db: AsyncSession, key_id: str | uuid.UUID, tenant: Tenant | None = None) -> ApiKey:
     """The key by id, within the tenant when one is given; NotFound otherwise (never another tenant's)."""
-    try:
-        key_uuid = key_id if isinstance(key_id, uuid.UUID) else uuid.UUID(str(key_id).strip())
-    except ValueError as exc:
-        raise NotFound("API key not found") from exc
-    query = select(ApiKey).where(ApiKey.id == key_uuid)
+    wanted = id_or_404(key_id.strip() if isinstance(key_id, str) else key_id, "API key")
+    query = select(ApiKey).where(ApiKey.id == wanted)
     if tenant is not None:
         query = query.where(ApiKey.tenant_id == tenant.id)
-    key = await db.scalar(query)
-    if key is None:
-        raise NotFound("API key not found")
-    return key
+    return found(await db.scalar(query), "API key")
 
 
 async def tenant_model_names(db: AsyncSession, tenant: Tenant) -> set[str]:

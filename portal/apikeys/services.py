@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,20 +69,10 @@ def _new_key(
     key = ApiKey(
         id=key_id,
         tenant_id=tenant.id,
-        name=terms.name,
         key_hash=issued.digest,
         prefix=issued.prefix,
         last_four=issued.last_four,
-        scopes=list(terms.scopes),
-        allowed_models=list(terms.allowed_models),
-        limit_micros=terms.limit_micros,
-        reset_period=terms.reset_period,
-        plan=terms.plan,
-        expires_at=terms.expires_at,
-        key_metadata=dict(terms.metadata),
-        disabled=terms.disabled,
-        rpm_limit=terms.rpm_limit,
-        tpm_limit=terms.tpm_limit,
+        **terms.columns(),
         lineage_id=replaces.lineage_id if replaces else key_id,
         rotated_from_id=replaces.id if replaces else None,
         created_by=actor.label,
@@ -108,15 +99,15 @@ async def _store(db: AsyncSession, key: ApiKey, refusal: str, claim: Any = None)
         raise Conflict(refusal) from exc
 
 
-async def _audit_created(db: AsyncSession, actor: Actor, key: ApiKey, **extra: str) -> None:
+async def _record(db: AsyncSession, actor: Actor, action: str, key: ApiKey, details: dict[str, Any]) -> None:
+    """Every key event: on the key's tenant's record, aimed at the key."""
     await audit.record(
-        db,
-        actor,
-        "api_key.created",
-        tenant_id=key.tenant_id,
-        target=f"api_key:{key.id}",
-        details=_details(key) | extra,
+        db, actor, action, tenant_id=key.tenant_id, target=f"api_key:{key.id}", details=details
     )
+
+
+async def _audit_created(db: AsyncSession, actor: Actor, key: ApiKey, **extra: str) -> None:
+    await _record(db, actor, "api_key.created", key, _details(key) | extra)
 
 
 async def create_key(
@@ -208,7 +199,7 @@ async def update_key(
     action = "api_key.updated"
     if set(diff) == {"disabled"}:
         action = "api_key.disabled" if key.disabled else "api_key.enabled"
-    await audit.record(db, actor, action, tenant_id=key.tenant_id, target=f"api_key:{key.id}", details=diff)
+    await _record(db, actor, action, key, diff)
     await db.flush()
     return key
 
@@ -241,14 +232,8 @@ async def increase_limit(
     if raised is None:
         raise Conflict("This key has no spend limit to increase; set one instead")
     set_committed_value(key, "limit_micros", raised)
-    await audit.record(
-        db,
-        actor,
-        "api_key.limit_increased",
-        tenant_id=key.tenant_id,
-        target=f"api_key:{key.id}",
-        details={"from_usd": micros_to_usd(raised - amount), "to_usd": micros_to_usd(raised)},
-    )
+    changed = {"from_usd": micros_to_usd(raised - amount), "to_usd": micros_to_usd(raised)}
+    await _record(db, actor, "api_key.limit_increased", key, changed)
     await db.flush()
     return key
 
@@ -261,9 +246,7 @@ async def _revoke(db: AsyncSession, actor: Actor, key: ApiKey, now: datetime, re
     details: dict[str, Any] = {"name": key.name, "prefix": key.prefix, "last_four": key.last_four}
     if reason:
         details["reason"] = reason
-    await audit.record(
-        db, actor, "api_key.revoked", tenant_id=key.tenant_id, target=f"api_key:{key.id}", details=details
-    )
+    await _record(db, actor, "api_key.revoked", key, details)
 
 
 async def revoke_key(
@@ -318,19 +301,7 @@ async def rotate_key(
     if key_state(key, now) == KeyState.EXPIRED:
         raise Conflict("This key has expired: create a new key instead")
     lifetime = key.expires_at - key.created_at if key.expires_at else None
-    terms = KeyTerms(
-        name=key.name,
-        scopes=key.scopes,
-        allowed_models=key.allowed_models,
-        limit_micros=key.limit_micros,
-        reset_period=key.reset_period,
-        plan=key.plan,
-        expires_at=now + lifetime if lifetime else None,
-        metadata=key.key_metadata,
-        disabled=key.disabled,
-        rpm_limit=key.rpm_limit,
-        tpm_limit=key.tpm_limit,
-    )
+    terms = replace(KeyTerms.of_key(key), expires_at=now + lifetime if lifetime else None)
     new, secret = _new_key(settings, actor, tenant, terms, now, replaces=key)
     # A concurrent rotation of this key inserted its replacement first (unique rotated_from_id), or
     # claimed the key first: only the rotation that finds it unreplaced goes on (the row is re-read).
@@ -344,20 +315,14 @@ async def rotate_key(
     await _store(db, new, ROTATED_ALREADY, claim)
     for name, value in (("replaced_by_id", new.id), ("grace_ends_at", now + delta), ("updated_at", now)):
         set_committed_value(key, name, value)
-    await audit.record(
-        db,
-        actor,
-        "api_key.rotated",
-        tenant_id=key.tenant_id,
-        target=f"api_key:{key.id}",
-        details={
-            "replaced_by": str(new.id),
-            "grace": format_duration(delta),
-            "grace_ends_at": (now + delta).isoformat(),
-            "new_prefix": new.prefix,
-            "new_last_four": new.last_four,
-        },
-    )
+    rotated = {
+        "replaced_by": str(new.id),
+        "grace": format_duration(delta),
+        "grace_ends_at": (now + delta).isoformat(),
+        "new_prefix": new.prefix,
+        "new_last_four": new.last_four,
+    }
+    await _record(db, actor, "api_key.rotated", key, rotated)
     await _audit_created(db, actor, new, rotated_from=str(key.id))
     await db.flush()
     return new, secret

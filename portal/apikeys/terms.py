@@ -4,7 +4,8 @@ written: every problem at once, each beside its field."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from copy import copy
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from portal.apikeys.rules import (
     check_reset_period,
     check_scopes,
 )
-from portal.db.models import Tenant
+from portal.db.models import ApiKey, Tenant
 from portal.errors import InvalidInput
 
 
@@ -40,6 +41,22 @@ class KeyTerms:
     disabled: bool = False
     rpm_limit: int | None = None
     tpm_limit: int | None = None
+
+    @classmethod
+    def of_key(cls, key: ApiKey) -> KeyTerms:
+        """The terms a key was issued with."""
+        return cls(**{name: getattr(key, _COLUMNS.get(name, name)) for name in _names()})
+
+    def columns(self) -> dict[str, Any]:
+        """The terms as `ApiKey` columns; lists and dicts copied, so a row never shares one."""
+        return {_COLUMNS.get(name, name): copy(getattr(self, name)) for name in _names()}
+
+
+_COLUMNS = {"metadata": "key_metadata"}  # a term whose ApiKey column has another name
+
+
+def _names() -> list[str]:
+    return [term.name for term in fields(KeyTerms)]
 
 
 async def check_models(db: AsyncSession, tenant: Tenant, models: Iterable[str] | None) -> list[str]:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.actor import Actor
+from portal.audit.queries import in_batches
 from portal.audit.services import GENESIS, event_digest, lock_chain, record, unkeyed_digest
 from portal.crypto.audit_key import AuditKey
 from portal.db.engine import audit_key_of
@@ -59,20 +60,9 @@ class ChainReport:
 
 
 async def _events(db: AsyncSession, batch: int) -> AsyncIterator[AuditEvent]:
-    last_id = 0
-    while True:
-        rows = list(
-            await db.scalars(
-                select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
-            )
-        )
-        if not rows:
-            return
+    async for rows in in_batches(db, select(AuditEvent), batch):
         for event in rows:
             yield event
-        last_id = rows[-1].id
-        await db.flush()
-        db.expunge_all()
 
 
 def _unlinked(prev_id: int | None) -> str:

@@ -136,16 +136,8 @@ async def export_csv(sessions: async_sessionmaker[AsyncSession], f: AuditFilter)
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     yield buffer.getvalue()
-    last_id = 0
     async with sessions() as db:
-        while True:
-            rows = list(
-                await db.scalars(
-                    _query(f).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(CSV_BATCH)
-                )
-            )
-            if not rows:
-                return
+        async for rows in in_batches(db, _query(f), CSV_BATCH):
             slugs = await tenant_slugs(db, rows)
             buffer.seek(0)
             buffer.truncate()
@@ -170,8 +162,23 @@ async def export_csv(sessions: async_sessionmaker[AsyncSession], f: AuditFilter)
                     ]
                 )
             yield buffer.getvalue()
-            last_id = rows[-1].id
-            db.expunge_all()
+
+
+async def in_batches(
+    db: AsyncSession, query: Select[AuditEvent], size: int
+) -> AsyncIterator[list[AuditEvent]]:
+    """The events `query` selects, oldest first, `size` at a time (keyset paging on the id). Each batch
+    leaves the session once the caller is done with it, so memory stays flat over any number."""
+    last_id = 0
+    while True:
+        page = query.where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(size)
+        rows = list(await db.scalars(page))
+        if not rows:
+            return
+        yield rows
+        last_id = rows[-1].id
+        await db.flush()
+        db.expunge_all()
 
 
 def csv_filename(scope: str) -> str:

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 
@@ -25,13 +26,10 @@ from portal.web.templating import Confirmation, TenantPage, redirect_after_chang
 
 
 def _form_of(data: CustomProviderForm) -> dict[str, str]:
-    """What the custom-provider form shows again after a problem (never the API key)."""
-    return {
-        "name": data.name,
-        "display_name": data.display_name,
-        "base_url": data.base_url,
-        "models": data.models,
-    }
+    """What the custom-provider form shows again after a problem: every field but the API key."""
+    shown = msgspec.structs.asdict(data)
+    del shown["api_key"]
+    return shown
 
 
 async def _index(

@@ -23,7 +23,7 @@ from portal.crypto.sealing import Undecryptable, masked_hint
 from portal.crypto.vault import TenantOpener, Vault
 from portal.db.base import utcnow
 from portal.db.models import Credential, Provider, Tenant
-from portal.errors import Conflict, InvalidInput, NotFound, found
+from portal.errors import Conflict, InvalidInput, found, id_or_404
 
 TABLE = "credentials"
 LABEL_MAX = 200
@@ -216,30 +216,17 @@ async def save_credential(
             await db.flush()
         except IntegrityError as exc:
             raise conflict from exc
-    await audit.record(
-        db,
-        actor,
-        "credential.replaced" if existing else "credential.created",
-        tenant_id=tenant.id,
-        target=f"credential:{provider.name}",
-        details={
-            "label": credential.label,
-            "key_hint": credential.key_hint,
-            "secret_fields_set": sorted(checked.secrets),
-            "config": checked.config,
-        },
-    )
+    action = "credential.replaced" if existing else "credential.created"
+    fields = {"secret_fields_set": sorted(checked.secrets), "config": checked.config}
+    await _record(db, actor, action, tenant, provider.name, credential, **fields)
     credential.provider = provider
     return view_of(vault, tenant, credential)
 
 
 async def find_credential(db: AsyncSession, tenant: Tenant, credential_id: str) -> Credential:
     """One of the tenant's credentials by its id, or NotFound."""
-    try:
-        credential_uuid = uuid.UUID(credential_id)
-    except ValueError as exc:
-        raise NotFound("Credential not found") from exc
-    query = select(Credential).where(Credential.tenant_id == tenant.id, Credential.id == credential_uuid)
+    wanted = id_or_404(credential_id, "Credential")
+    query = select(Credential).where(Credential.tenant_id == tenant.id, Credential.id == wanted)
     return found(await db.scalar(query), "Credential")
 
 
@@ -251,13 +238,22 @@ async def credential_for(db: AsyncSession, tenant: Tenant, provider: Provider) -
 async def delete_credential(db: AsyncSession, actor: Actor, tenant: Tenant, credential: Credential) -> None:
     provider_name = credential.provider.name
     await db.execute(delete(Credential).where(Credential.id == credential.id))
+    await _record(db, actor, "credential.deleted", tenant, provider_name, credential)
+
+
+async def _record(
+    db: AsyncSession,
+    actor: Actor,
+    action: str,
+    tenant: Tenant,
+    provider_name: str,
+    credential: Credential,
+    **details: Any,
+) -> None:
+    """Every credential event: on the tenant's record, naming the label and key hint (never the secret)."""
+    details = {"label": credential.label, "key_hint": credential.key_hint, **details}
     await audit.record(
-        db,
-        actor,
-        "credential.deleted",
-        tenant_id=tenant.id,
-        target=f"credential:{provider_name}",
-        details={"label": credential.label, "key_hint": credential.key_hint},
+        db, actor, action, tenant_id=tenant.id, target=f"credential:{provider_name}", details=details
     )
 
 

@@ -3,7 +3,7 @@ to show. Their secrets are not kept: create a key on the API keys page (or `port
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,7 +11,7 @@ from portal.apikeys.services import create_key
 from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.base import utcnow
-from portal.db.models import Tenant, UsageEvent
+from portal.db.models import ApiKey, Tenant, UsageEvent
 
 
 async def seed_api_keys(db: AsyncSession, settings: Settings, actor: Actor, tenant: Tenant) -> None:
@@ -43,32 +43,30 @@ async def seed_api_keys(db: AsyncSession, settings: Settings, actor: Actor, tena
     for day in range(21):
         at = now - timedelta(days=21 - day, hours=3)
         for n in range(1 + day % 4):
+            model = "gpt-4o-mini" if n % 2 else "gpt-4o"
+            cost = 90_000 + 35_000 * ((day + n) % 5)
             events.append(
-                UsageEvent(
-                    api_key_id=prod.id,
-                    lineage_id=prod.lineage_id,
-                    tenant_id=tenant.id,
-                    provider="openai",
-                    model="gpt-4o-mini" if n % 2 else "gpt-4o",
-                    input_tokens=1200 + 150 * n,
-                    output_tokens=300 + 40 * n,
-                    cost_micros=90_000 + 35_000 * ((day + n) % 5),
-                    occurred_at=at + timedelta(minutes=7 * n),
-                )
+                _used(prod, model, 1200 + 150 * n, 300 + 40 * n, cost, at + timedelta(minutes=7 * n))
             )
     for day in range(9):
-        events.append(
-            UsageEvent(
-                api_key_id=batch.id,
-                lineage_id=batch.lineage_id,
-                tenant_id=tenant.id,
-                provider="openai",
-                model="text-embedding-3-small",
-                input_tokens=250_000,
-                output_tokens=0,
-                cost_micros=480_000,
-                occurred_at=now - timedelta(days=9 - day, hours=1),
-            )
-        )
+        at = now - timedelta(days=9 - day, hours=1)
+        events.append(_used(batch, "text-embedding-3-small", 250_000, 0, 480_000, at))
     db.add_all(events)
     await db.commit()
+
+
+def _used(
+    key: ApiKey, model: str, input_tokens: int, output_tokens: int, cost: int, at: datetime
+) -> UsageEvent:
+    """One OpenAI call the key made."""
+    return UsageEvent(
+        api_key_id=key.id,
+        lineage_id=key.lineage_id,
+        tenant_id=key.tenant_id,
+        provider="openai",
+        model=model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_micros=cost,
+        occurred_at=at,
+    )

@@ -85,13 +85,7 @@ def new_recovery_codes() -> list[str]:
 
 
 def _who(user: User, actor: Actor) -> Actor:
-    return Actor(
-        label=user.email,
-        user_id=user.id,
-        is_platform_admin=user.is_platform_admin,
-        ip=actor.ip,
-        user_agent=actor.user_agent,
-    )
+    return actor.as_person(user.email, user.id, is_platform_admin=user.is_platform_admin)
 
 
 async def enrol(

@@ -87,7 +87,7 @@ async def authenticate_admin(db: AsyncSession, actor: Actor, email: str, passwor
     if not ok or not user.is_platform_admin:
         await audit.record_alone(
             db,
-            Actor(label=email or "(blank)", ip=actor.ip, user_agent=actor.user_agent),
+            actor.as_person(email or "(blank)"),
             "auth.sign_in",
             target=f"user:{email}",
             outcome="failure",
@@ -97,13 +97,7 @@ async def authenticate_admin(db: AsyncSession, actor: Actor, email: str, passwor
     user.last_login_at = utcnow()
     await audit.record(
         db,
-        Actor(
-            label=user.email,
-            user_id=user.id,
-            is_platform_admin=True,
-            ip=actor.ip,
-            user_agent=actor.user_agent,
-        ),
+        actor.as_person(user.email, user.id, is_platform_admin=True),
         "auth.sign_in",
         target=f"user:{email}",
         details={"method": "password"},

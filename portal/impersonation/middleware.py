@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from portal.audit.actor import Actor
 from portal.db.session import unit_of_work
 from portal.impersonation import services
 from portal.web.auth import AuthState, Impersonation
+from portal.web.middleware import SkipsStatic
 from portal.web.state import PortalState
 
 
-class ImpersonationExpiryMiddleware(ASGIMiddleware):
+class ImpersonationExpiryMiddleware(SkipsStatic):
     """Records the end of an impersonation that ran out (auth's middleware drops it from the session
     and leaves it in the scope), and tells the admin with a flash message."""
-
-    @staticmethod
-    def should_bypass_for_scope(scope: Scope) -> bool:
-        return scope["path"].startswith("/static/")
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         expired: Impersonation | None = scope.get("portal_impersonation_expired")  # type: ignore[assignment]

@@ -20,9 +20,9 @@ from portal.audit.actor import Actor
 from portal.config import Settings
 from portal.db.base import utcnow
 from portal.db.models import Invitation, Membership, Role, Tenant, User
-from portal.errors import Conflict, InvalidInput, NotFound
+from portal.errors import Conflict, InvalidInput, NotFound, found, id_or_404
 from portal.members import mail
-from portal.members.memberships import check_role, id_or_404
+from portal.members.memberships import check_role
 from portal.members.tokens import hash_token, new_token
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -109,13 +109,9 @@ async def list_pending_invitations(db: AsyncSession, tenant_id: uuid.UUID) -> li
 async def find_invitation(
     db: AsyncSession, tenant_id: uuid.UUID, invitation_id: str | uuid.UUID
 ) -> Invitation:
-    wanted = id_or_404(invitation_id, "Invitation not found")
-    found = await db.scalar(
-        select(Invitation).where(Invitation.id == wanted, Invitation.tenant_id == tenant_id)
-    )
-    if found is None:
-        raise NotFound("Invitation not found")
-    return found
+    wanted = id_or_404(invitation_id, "Invitation")
+    query = select(Invitation).where(Invitation.id == wanted, Invitation.tenant_id == tenant_id)
+    return found(await db.scalar(query), "Invitation")
 
 
 async def open_invitation(db: AsyncSession, token: str) -> OpenInvitation:
@@ -289,11 +285,7 @@ async def accept_invitation(
         db.add(membership)
     elif not (membership.role == Role.ADMIN and invitation.role == Role.MEMBER):
         membership.role = invitation.role
-    who = (
-        actor
-        if actor.user_id
-        else Actor(label=user_email, user_id=user_id, ip=actor.ip, user_agent=actor.user_agent)
-    )
+    who = actor if actor.user_id else actor.as_person(user_email, user_id)
     await audit.record(
         db,
         who,

@@ -11,7 +11,7 @@ from portal.audit import services as audit
 from portal.audit.actor import Actor
 from portal.db.base import utcnow
 from portal.db.models import Membership, Role, Tenant, User
-from portal.errors import Conflict, InvalidInput, NotFound
+from portal.errors import Conflict, InvalidInput, found, id_or_404
 
 ROLES = (Role.ADMIN.value, Role.MEMBER.value)
 ROLE_PROBLEM = "choose admin or member"
@@ -35,22 +35,10 @@ async def list_members(db: AsyncSession, tenant_id: uuid.UUID) -> list[Membershi
     return list(rows.unique())
 
 
-def id_or_404(value: str | uuid.UUID, missing: str) -> uuid.UUID:
-    """The id in a path; NotFound (`missing`) when it is not one."""
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(missing) from None
-
-
 async def find_member(db: AsyncSession, tenant_id: uuid.UUID, user_id: str | uuid.UUID) -> Membership:
-    wanted = id_or_404(user_id, "Member not found")
-    found = await db.scalar(
-        select(Membership).where(Membership.user_id == wanted, Membership.tenant_id == tenant_id)
-    )
-    if found is None:
-        raise NotFound("Member not found")
-    return found
+    wanted = id_or_404(user_id, "Member")
+    query = select(Membership).where(Membership.user_id == wanted, Membership.tenant_id == tenant_id)
+    return found(await db.scalar(query), "Member")
 
 
 async def _lock_tenant(db: AsyncSession, tenant_id: uuid.UUID) -> None:

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.middleware import ASGIMiddleware
 from litestar.middleware.csrf import generate_csrf_hash
 from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy import select
@@ -22,6 +21,7 @@ from portal.audit.actor import Actor
 from portal.db.models import Membership, Tenant, User
 from portal.impersonation.services import Started
 from portal.tenant_refs import as_tenant_id
+from portal.web.middleware import SkipsStatic
 from portal.web.state import PortalState
 from portal.web.throttle import Attempt, Throttled
 
@@ -183,12 +183,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-class PrincipalMiddleware(ASGIMiddleware):
+class PrincipalMiddleware(SkipsStatic):
     """Resolves the caller once per request; guards decide what it may do."""
-
-    @staticmethod
-    def should_bypass_for_scope(scope: Scope) -> bool:
-        return scope["path"].startswith("/static/")
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         state: PortalState = scope["litestar_app"].state.portal

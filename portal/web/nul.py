@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from portal.errors import InvalidInput
 from portal.inputs import NUL_PROBLEM
+from portal.web.middleware import SkipsStatic
 
 
 def _nul_parameter(scope: Scope) -> str | None:
@@ -30,11 +30,7 @@ def _nul_parameter(scope: Scope) -> str | None:
     return None
 
 
-class RefuseNul(ASGIMiddleware):
-    @staticmethod
-    def should_bypass_for_scope(scope: Scope) -> bool:
-        return scope["path"].startswith("/static/")
-
+class RefuseNul(SkipsStatic):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         if (name := _nul_parameter(scope)) is not None:
             raise InvalidInput({name: NUL_PROBLEM})

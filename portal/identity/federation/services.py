@@ -209,16 +209,14 @@ async def save_federation(
     idp.updated_at = utcnow()
     if creating:
         db.add(idp)
-    await audit.record(
+    await _record(
         db,
         actor,
         "federation.created" if creating else "federation.updated",
-        tenant_id=tenant.id,
-        target=f"identity_provider:{tenant.slug}",
-        details={
+        tenant,
+        idp,
+        {
             "changed": changed,
-            "issuer": checked.issuer,
-            "client_id": checked.client_id,
             "secret_hint": idp.secret_hint,
             "scopes": checked.scopes,
             "allowed_domains": checked.allowed_domains,
@@ -240,12 +238,20 @@ async def delete_federation(db: AsyncSession, actor: Actor, tenant: Tenant) -> N
     if idp is None:
         raise NotFound(NO_SETTINGS)
     await db.execute(delete(IdentityProvider).where(IdentityProvider.id == idp.id))
+    await _record(db, actor, "federation.deleted", tenant, idp, {})
+
+
+async def _record(
+    db: AsyncSession,
+    actor: Actor,
+    action: str,
+    tenant: Tenant,
+    idp: IdentityProvider,
+    details: dict[str, Any],
+) -> None:
+    """Every change of the settings: on the tenant's record, naming the provider (issuer, client id)."""
+    named = {"issuer": idp.issuer, "client_id": idp.client_id, **details}
     await audit.record(
-        db,
-        actor,
-        "federation.deleted",
-        tenant_id=tenant.id,
-        target=f"identity_provider:{tenant.slug}",
-        details={"issuer": idp.issuer, "client_id": idp.client_id},
+        db, actor, action, tenant_id=tenant.id, target=f"identity_provider:{tenant.slug}", details=named
     )
     await db.flush()

@@ -212,7 +212,7 @@ async def admit(
         if link_confirmed:
             await audit.record(
                 db,
-                Actor(label=user.email, user_id=user.id, ip=actor.ip, user_agent=actor.user_agent),
+                actor.as_person(user.email, user.id),
                 "identity.linked",
                 tenant_id=tenant_id,
                 target=f"user:{user.email}",
@@ -222,7 +222,7 @@ async def admit(
     user.last_login_at = now
     if not user.name and person.name:
         user.name = person.name[:200]
-    who = Actor(label=user.email, user_id=user.id, ip=actor.ip, user_agent=actor.user_agent)
+    who = actor.as_person(user.email, user.id)
     via = "member"
 
     if invitation_token is not None:

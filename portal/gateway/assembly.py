@@ -3,6 +3,7 @@ usage recorder and the rate limiter."""
 
 from __future__ import annotations
 
+import httpcore
 import httpx
 
 from portal import __version__
@@ -10,11 +11,12 @@ from portal.apikeys.hotpath import HotPath
 from portal.config import Settings
 from portal.gateway.rate_limits import RateLimits
 from portal.gateway.service import Gateway
-from portal.net.egress import egress_client
+from portal.net.egress import EgressTransport, egress_client
 from portal.web.state import PortalState
 
-# Many concurrent calls, most to a few providers: a large pool, connections kept warm.
-LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=500, keepalive_expiry=60)
+# Many concurrent calls, most to a few providers. httpcore looks through every pooled connection for
+# each request, so idle ones kept beyond what a burst needs cost CPU on every call: keep 100 warm.
+LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=60)
 
 
 def gateway_client(settings: Settings) -> httpx.AsyncClient:
@@ -30,4 +32,13 @@ def build_gateway(settings: Settings, hotpath: HotPath, state: PortalState) -> G
     """The gateway on the app's ledger (held by the hot path) and usage recorder."""
     assert state.gateway_http is not None
     limits = RateLimits.from_settings(settings)
-    return Gateway(settings, hotpath, state.gateway_http, hotpath.ledger, state.usage_recorder, limits)
+    pool = gateway_pool(state.gateway_http)
+    return Gateway(settings, hotpath, pool, hotpath.ledger, state.usage_recorder, limits)
+
+
+def gateway_pool(client: httpx.AsyncClient) -> httpcore.AsyncConnectionPool:
+    """The egress transport's connection pool under the client: the gateway sends on it directly
+    (portal.gateway.exchange), the client closes it at shutdown."""
+    transport = client._transport  # httpx has no public accessor; the transport is ours
+    assert isinstance(transport, EgressTransport)
+    return transport.pool

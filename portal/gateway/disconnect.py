@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -23,18 +22,34 @@ async def until_disconnect(receive: Receive) -> None:
 
 
 async def unless_gone(receive: Receive, work: Awaitable[T]) -> T:
-    """The work's result; if the client disconnects first, the work is cancelled and ClientGone raised."""
-    task = asyncio.ensure_future(work)
-    gone = asyncio.ensure_future(until_disconnect(receive))
+    """The work's result; if the client disconnects first, the work is cancelled and ClientGone raised.
+
+    The work runs in the caller's task (no task of its own, no asyncio.wait per request): a watcher
+    task waits for the disconnect and cancels the caller, which turns that cancellation into
+    ClientGone. A cancellation from anywhere else passes through unchanged."""
+    caller = asyncio.current_task()
+    assert caller is not None
+    watching = True
+    gone = False
+
+    def on_gone(watcher: asyncio.Task[None]) -> None:
+        nonlocal gone
+        if watching and not watcher.cancelled():
+            gone = True
+            caller.cancel()
+
+    watcher = asyncio.ensure_future(until_disconnect(receive))
+    watcher.add_done_callback(on_gone)
     try:
-        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+        result = await work
+    except asyncio.CancelledError:
+        if gone:
+            caller.uncancel()
+            raise ClientGone from None
+        raise
     finally:
-        gone_first = gone.done() and not task.done()
-        for pending in (gone, task):
-            if not pending.done():
-                pending.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pending
-    if gone_first:
-        raise ClientGone
-    return task.result()
+        watching = False
+        watcher.cancel()
+    if gone:  # the work finished anyway (it absorbed the cancellation): its result stands
+        caller.uncancel()
+    return result

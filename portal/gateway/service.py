@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 import msgspec
 from litestar.types import ASGIApp, Receive
@@ -19,6 +20,7 @@ from portal.budgets.ledger import Ledger
 from portal.config import Settings
 from portal.gateway.disconnect import ClientGone, unless_gone
 from portal.gateway.errors import GatewayError
+from portal.gateway.exchange import CONNECT_TIMEOUTS, TIMEOUTS, TRANSPORT_ERRORS, Answer, Exchanger
 from portal.gateway.metering import (
     CLIENT_CLOSED,
     EventSink,
@@ -49,7 +51,7 @@ PASSED_ON = {400: 400, 404: 404, 413: 400, 422: 400, 429: 429}  # the provider's
 class Gateway:
     settings: Settings
     hotpath: HotPath
-    http: httpx.AsyncClient  # the gateway's own pooled client, behind the egress policy
+    pool: httpcore.AsyncConnectionPool  # the gateway's own pool, behind the egress policy
     ledger: Ledger
     sink: EventSink
     limits: RateLimits
@@ -58,9 +60,10 @@ class Gateway:
         connect = self.settings.gateway_connect_timeout
         first_byte = self.settings.gateway_first_byte_timeout
         self.timeout = httpx.Timeout(connect=connect, read=first_byte, write=first_byte, pool=connect)
+        self.exchanger = Exchanger(self.pool, self.timeout)
 
     async def stop(self) -> None:
-        await self.http.aclose()
+        await self.pool.aclose()
         await self.limits.close()
 
     async def models(self, caller: Caller) -> bytes:
@@ -115,7 +118,7 @@ class Gateway:
         receive: Receive,
     ) -> ASGIApp:
         """Send, and answer; the meter is finished here unless a stream's relay takes it over."""
-        response: httpx.Response | None = None
+        response: Answer | None = None
         try:
             answer, content = await unless_gone(receive, self._exchange(upstream, payload, parsed.stream))
             response = answer
@@ -148,7 +151,7 @@ class Gateway:
 
     async def _exchange(
         self, upstream: Upstream, payload: bytes, stream: bool
-    ) -> tuple[httpx.Response, bytes | None]:
+    ) -> tuple[Answer, bytes | None]:
         """The provider's response and its body read whole, or None for the body of a stream to relay.
         One task for both, cancelled as one when the client goes away (the response is then closed)."""
         response = await self._send(upstream, payload)
@@ -159,24 +162,16 @@ class Gateway:
         finally:
             await response.aclose()
 
-    async def _send(self, upstream: Upstream, payload: bytes) -> httpx.Response:
-        request = self.http.build_request(
-            "POST",
-            upstream.url,
-            params=upstream.params,
-            headers=upstream.headers,
-            content=payload,
-            timeout=self.timeout,
-        )
+    async def _send(self, upstream: Upstream, payload: bytes) -> Answer:
         try:
-            return await self.http.send(request, stream=True, follow_redirects=False)
-        except httpx.HTTPError as exc:
+            return await self.exchanger.post(upstream.url, upstream.params, upstream.headers, payload)
+        except TRANSPORT_ERRORS as exc:
             raise _transport_failure(exc, upstream, self.timeout) from None
 
-    async def _read(self, response: httpx.Response, upstream: Upstream) -> bytes:
+    async def _read(self, response: Answer, upstream: Upstream) -> bytes:
         try:
             return await response.aread()
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise _transport_failure(exc, upstream, self.timeout) from None
 
 
@@ -191,7 +186,7 @@ def _payload(parsed: Parsed, target: Target, kind: str, worst: WorstCase) -> byt
     return msgspec.json.encode(body)
 
 
-def _is_event_stream(response: httpx.Response) -> bool:
+def _is_event_stream(response: Answer) -> bool:
     return response.headers.get("content-type", "").startswith("text/event-stream")
 
 
@@ -203,21 +198,19 @@ def _usage_of(content: bytes) -> Usage | None:
     return Usage.of(answer.get("usage")) if isinstance(answer, dict) else None
 
 
-def _transport_failure(exc: httpx.HTTPError, upstream: Upstream, timeout: httpx.Timeout) -> GatewayError:
+def _transport_failure(exc: Exception, upstream: Upstream, timeout: httpx.Timeout) -> GatewayError:
     """Why the provider could not be reached, naming its host and never a secret."""
     host = httpx.URL(upstream.url).host
-    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+    if isinstance(exc, CONNECT_TIMEOUTS):
         return GatewayError("upstream_timeout", f"could not connect to {host} within {timeout.connect:g} s")
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, TIMEOUTS):
         return GatewayError("upstream_timeout", f"{host} sent nothing for {timeout.read:g} s")
     if isinstance(exc, EgressRefused):
         return GatewayError("upstream_error", str(exc))
     return GatewayError("upstream_error", f"could not reach {host}: {type(exc).__name__}")
 
 
-def _upstream_failure(
-    target: Target, response: httpx.Response, content: bytes, scrub: Scrubber
-) -> GatewayError:
+def _upstream_failure(target: Target, response: Answer, content: bytes, scrub: Scrubber) -> GatewayError:
     """The provider's refusal passed on in the gateway's shape, its status mapped, its secrets removed."""
     status = response.status_code
     message, param = _error_message(content)

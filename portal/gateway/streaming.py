@@ -15,12 +15,12 @@ import asyncio
 import contextlib
 from typing import Any
 
-import httpx
 import msgspec
 from litestar.types import Receive, Scope, Send
 
 from portal.gateway.disconnect import until_disconnect
 from portal.gateway.errors import GatewayError
+from portal.gateway.exchange import TIMEOUTS, TRANSPORT_ERRORS, Answer
 from portal.gateway.metering import CLIENT_CLOSED, Meter, Usage
 from portal.gateway.scrub import Scrubber
 
@@ -41,9 +41,7 @@ def _data(event: bytes) -> bytes:
 class Relay:
     """The ASGI answer of a streamed request: owns the upstream response and the meter from here on."""
 
-    def __init__(
-        self, upstream: httpx.Response, meter: Meter, scrub: Scrubber, *, client_wants_usage: bool
-    ) -> None:
+    def __init__(self, upstream: Answer, meter: Meter, scrub: Scrubber, *, client_wants_usage: bool) -> None:
         self.upstream = upstream
         self.meter = meter
         self.scrub = scrub
@@ -92,9 +90,9 @@ class Relay:
                 if any(out):
                     await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
                     self.sent = True
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             error = GatewayError(
-                "upstream_timeout" if isinstance(exc, httpx.TimeoutException) else "upstream_error",
+                "upstream_timeout" if isinstance(exc, TIMEOUTS) else "upstream_error",
                 f"the provider's stream broke off: {type(exc).__name__}",
             )
             await send(

@@ -243,6 +243,10 @@ class EgressTransport(httpx.AsyncHTTPTransport):
             network_backend=backend or EgressBackend(allow),
         )
 
+    @property
+    def pool(self) -> httpcore.AsyncConnectionPool:
+        return self._pool
+
 
 def egress_client(
     allow: OutboundAllow, *, limits: httpx.Limits = DEFAULT_LIMITS, **kwargs: typing.Any

@@ -92,7 +92,7 @@ async def test_main_pages_work_without_csp_violations(watched_page, live_server)
     await form.get_by_label("Name").fill("csp-key")
     await form.get_by_role("button", name="Create API key").click()
     secret = await page.get_by_label("API key").input_value()
-    await page.get_by_role("button", name="Copy").click()
+    await page.get_by_role("button", name="Copy", exact=True).click()
     await expect(page.locator("#copy-status")).to_have_text("Copied to the clipboard.")
     assert await page.evaluate("navigator.clipboard.readText()") == secret
 

@@ -70,6 +70,7 @@ def test_stream_sends_usage_only_when_asked(client: openai.OpenAI, stub: StubPro
     assert (with_usage[-1].usage.prompt_tokens, with_usage[-1].usage.completion_tokens) == (5, 3)
     without = list(client.chat.completions.create(model="m", messages=PROMPT, stream=True))  # type: ignore[arg-type]
     assert all(c.usage is None for c in without)
+    assert stub.streams[-1].ended.wait(5)  # the stub's thread finishes the record after the last byte
     assert stub.streams[-1].completed and not stub.streams[-1].client_closed
 
 

@@ -10,6 +10,10 @@ from collections.abc import Awaitable, Callable
 
 log = logging.getLogger("portal.budgets")
 
+# How often the database and memory ledgers release expired reservations (Redis: its own, rarer sweep,
+# since every reservation there releases expired ones first).
+SWEEP_EVERY_S = 5.0
+
 
 class Every:
     def __init__(self, seconds: float, work: Callable[[], Awaitable[object]], name: str) -> None:

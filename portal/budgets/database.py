@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from portal.apikeys.periods import Clock
-from portal.budgets.background import Every, sweep_all
+from portal.budgets.background import SWEEP_EVERY_S, Every, sweep_all
 from portal.budgets.ledger import (
     RESERVATION_TTL_S,
     Budget,
@@ -33,7 +33,6 @@ from portal.budgets.settled import settled_query
 from portal.db.base import utcnow
 from portal.db.models.budgets import SpendLedger, SpendReservation
 
-SWEEP_EVERY_S = 5.0
 SWEEP_BATCH = 1000
 MAX_KNOWN = 200_000
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.apikeys.periods import Clock
-from portal.budgets.background import Every
+from portal.budgets.background import SWEEP_EVERY_S, Every
 from portal.budgets.ledger import (
     RESERVATION_TTL_S,
     Budget,
@@ -31,7 +31,6 @@ from portal.budgets.ledger import (
 from portal.budgets.settled import load_settled
 from portal.db.base import utcnow
 
-SWEEP_EVERY_S = 5.0
 MAX_TOGETHER = 200_000
 ENDED_KEPT = timedelta(days=1)  # an ended period's figures stay this long (late settles land there)
 
